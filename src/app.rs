@@ -1,0 +1,219 @@
+//! Wiring for `serve`: load the config and the first state, bind the
+//! sockets, start the driver, sources, admin and DNS servers, and stop them
+//! all on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SourceConfig};
+use crate::driver::{self, Change, SourceEvent};
+use crate::index::ClusterIndex;
+use crate::metrics::Metrics;
+use crate::server::{self, DnsHandler, Sockets, TcpSettings};
+use crate::snapshot::{Snapshot, ZoneSettings};
+use crate::source;
+
+/// Command-line overrides of the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+/// Loads and checks a config file and the state it points at; returns a
+/// one-line summary.
+pub fn check_config(path: &Path) -> anyhow::Result<String> {
+    let config = Config::load(path)?;
+    match &config.source {
+        SourceConfig::Embedded(embedded) => {
+            let state = source::manifest::load_manifests(&embedded.manifests)?;
+            let headless = state.services.iter().filter(|s| s.headless).count();
+            Ok(format!(
+                "{}: OK: zone {}, {} services ({} headless), {} EndpointSlices, {} Endpoints, {} StatefulSets",
+                path.display(),
+                config.zone,
+                state.services.len(),
+                headless,
+                state.slices.len(),
+                state.endpoints.len(),
+                state.sets.len()
+            ))
+        }
+    }
+}
+
+/// Binds UDP and TCP on the same address. With port 0 the TCP listener takes
+/// the port the UDP socket was given, retrying if that one is taken.
+async fn bind_dns(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut last_error = None;
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind UDP {addr}"))?;
+        let tcp_addr = udp.local_addr()?;
+        match TcpListener::bind(tcp_addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 => last_error = Some(e),
+            Err(e) => return Err(e).with_context(|| format!("cannot bind TCP {addr}")),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "cannot bind UDP and TCP to one port on {addr}: {last_error:?}"
+    ))
+}
+
+/// Runs the server until a signal. Errors at startup (config, manifests,
+/// sockets) are returned; after that the server keeps its last good state.
+pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path)?;
+    if !overrides.listen.is_empty() {
+        config.dns.listen = overrides.listen;
+    }
+    if let Some(admin) = overrides.admin {
+        config.admin.listen = admin;
+    }
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let metrics = Arc::new(Metrics::default());
+    let settings = Arc::new(ZoneSettings::from_config(&config));
+    let mut index = ClusterIndex::new(settings.clone(), config.dns.stable_name_grace);
+    let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty(
+        settings.clone(),
+        index.snapshot().serial,
+    )));
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel::<SourceEvent>(1024);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    match &config.source {
+        SourceConfig::Embedded(embedded) => {
+            let started = Instant::now();
+            let paths = embedded.manifests.clone();
+            let state =
+                tokio::task::spawn_blocking(move || source::manifest::load_manifests(&paths))
+                    .await??;
+            tracing::info!(
+                services = state.services.len(),
+                endpoint_slices = state.slices.len(),
+                endpoints = state.endpoints.len(),
+                statefulsets = state.sets.len(),
+                "manifests loaded"
+            );
+            index.reset_all(state);
+            index.set_synced(true);
+            if let Some(snapshot) = index.publish(Instant::now()) {
+                metrics.records.store(
+                    snapshot.record_count as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                metrics.serial.store(
+                    u64::from(snapshot.serial),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                snapshots.store(Arc::new(snapshot));
+            }
+            metrics.programming_latency.observe(started.elapsed());
+            metrics.last_sync_unix.store(
+                source::embedded::unix_now(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            if embedded.watch {
+                let (paths, tx, m, s) = (
+                    embedded.manifests.clone(),
+                    events_tx.clone(),
+                    metrics.clone(),
+                    shutdown.clone(),
+                );
+                tasks.spawn(async move {
+                    if let Err(error) = source::embedded::watch(paths, tx, m, s).await {
+                        tracing::error!(
+                            "manifest watcher stopped: {error:#}; edits are no longer picked up"
+                        );
+                    }
+                });
+            }
+            // The embedded state is complete from the start.
+            let _ = events_tx.send(SourceEvent::now(Change::Synced)).await;
+        }
+    }
+
+    let mut sockets = Sockets {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+    };
+    for addr in &config.dns.listen {
+        let (udp, tcp) = bind_dns(*addr).await?;
+        tracing::info!(
+            "serving DNS on {} (udp+tcp), zone {}",
+            udp.local_addr()?,
+            settings.zone
+        );
+        sockets.udp.push(udp);
+        sockets.tcp.push(tcp);
+    }
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot bind admin address {}", config.admin.listen))?;
+    tracing::info!("admin listening on http://{}", admin_listener.local_addr()?);
+
+    tasks.spawn(driver::run(
+        index,
+        snapshots.clone(),
+        metrics.clone(),
+        events_rx,
+        shutdown.clone(),
+    ));
+    let router = crate::admin::router(snapshots.clone(), metrics.clone());
+    let admin_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) = crate::admin::serve(admin_listener, router, admin_shutdown).await {
+            tracing::error!("admin server stopped: {error:#}");
+        }
+    });
+    let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone());
+    let tcp = TcpSettings {
+        idle_timeout: config.dns.tcp_idle_timeout,
+        max_connections: config.dns.tcp_max_connections,
+    };
+    let result = server::run(sockets, handler, tcp, metrics, shutdown.clone()).await;
+    shutdown.cancel();
+    // Give the other tasks a bounded time to finish.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tracing::info!("stopped");
+    result
+}
+
+/// First SIGTERM or SIGINT: drain and exit. A second: exit at once.
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+        }
+        shutdown.cancel();
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}

@@ -1,0 +1,377 @@
+//! The configuration file: typed sections, a named default for every field,
+//! unknown keys rejected.
+//!
+//! `Config::from_str` parses text (tests use it directly); `Config::load`
+//! reads a file and resolves relative manifest paths against the file's own
+//! folder, the way kubeconfig resolves its paths. Every error names the file,
+//! and where the YAML parser knows it, the line, column and key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The forward zone served, e.g. `cluster.local`.
+    #[serde(default = "default_zone")]
+    pub zone: String,
+    #[serde(default)]
+    pub dns: DnsConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    pub source: SourceConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Addresses to serve on; UDP and TCP on each.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// TTL of positive answers, seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    /// SOA MINIMUM, and so the negative-caching TTL of NXDOMAIN and NODATA
+    /// answers (RFC 2308), seconds.
+    #[serde(default = "default_ttl")]
+    pub negative_ttl: u32,
+    /// The largest UDP answer we send, whatever the client offers (RFC 9715
+    /// and DNS flag day 2020 suggest 1232).
+    #[serde(default = "default_max_udp_payload")]
+    pub max_udp_payload: u16,
+    /// Reverse zones answered with PTR records.
+    #[serde(default = "default_reverse_zones")]
+    pub reverse_zones: Vec<String>,
+    /// How long a pod name that had an endpoint keeps answering NODATA
+    /// (instead of NXDOMAIN) after its endpoint is gone.
+    #[serde(default = "default_grace", deserialize_with = "duration")]
+    pub stable_name_grace: Duration,
+    /// A TCP connection with no query for this long is closed (RFC 7766).
+    #[serde(default = "default_tcp_idle", deserialize_with = "duration")]
+    pub tcp_idle_timeout: Duration,
+    /// Connections beyond this many are refused at accept.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
+    /// The name in the zone's NS and SOA MNAME; default `ns.dns.<zone>`.
+    #[serde(default)]
+    pub nameserver: Option<String>,
+    /// Glue addresses of that name; default: the specific listen addresses.
+    #[serde(default)]
+    pub nameserver_addresses: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `/metrics`, `/healthz`, `/readyz` and the embedded cluster's API.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+/// Exactly one source of cluster objects.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum SourceConfig {
+    Embedded(EmbeddedConfig),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Files or folders of Kubernetes YAML, as `kubectl apply -f` takes them.
+    /// Relative paths are relative to the config file's folder.
+    pub manifests: Vec<PathBuf>,
+    /// Watch the manifests and serve edits.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+fn default_zone() -> String {
+    "cluster.local".to_owned()
+}
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], 1053))]
+}
+fn default_ttl() -> u32 {
+    5
+}
+fn default_max_udp_payload() -> u16 {
+    1232
+}
+fn default_reverse_zones() -> Vec<String> {
+    vec!["in-addr.arpa.".to_owned(), "ip6.arpa.".to_owned()]
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_tcp_idle() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_tcp_max_connections() -> usize {
+    1024
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9153))
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            ttl: default_ttl(),
+            negative_ttl: default_ttl(),
+            max_udp_payload: default_max_udp_payload(),
+            reverse_zones: default_reverse_zones(),
+            stable_name_grace: default_grace(),
+            tcp_idle_timeout: default_tcp_idle(),
+            tcp_max_connections: default_tcp_max_connections(),
+            nameserver: None,
+            nameserver_addresses: Vec::new(),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// Durations are written the human way: `300ms`, `2s`, `1m`.
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?}: {e} (write e.g. 300ms, 2s, 1m)"
+        ))
+    })
+}
+
+impl Config {
+    /// Parses and validates config text. `path` is only used in messages.
+    pub fn from_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a config file; relative manifest paths
+    /// become relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::from_str(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        match &mut config.source {
+            SourceConfig::Embedded(embedded) => {
+                for manifest in &mut embedded.manifests {
+                    if manifest.is_relative() {
+                        *manifest = base.join(&*manifest);
+                    }
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        crate::names::parse_zone(&self.zone).map_err(|e| invalid("zone", e))?;
+        if self.dns.listen.is_empty() {
+            return Err(invalid(
+                "dns.listen",
+                "needs at least one address".to_owned(),
+            ));
+        }
+        if self.dns.max_udp_payload < 512 {
+            return Err(invalid(
+                "dns.max_udp_payload",
+                format!(
+                    "{} is below the DNS minimum of 512",
+                    self.dns.max_udp_payload
+                ),
+            ));
+        }
+        for zone in &self.dns.reverse_zones {
+            let parsed =
+                crate::names::parse_zone(zone).map_err(|e| invalid("dns.reverse_zones", e))?;
+            let text = parsed.to_ascii().to_ascii_lowercase();
+            if !(text.ends_with("in-addr.arpa.") || text.ends_with("ip6.arpa.")) {
+                return Err(invalid(
+                    "dns.reverse_zones",
+                    format!("{zone:?} is not under in-addr.arpa. or ip6.arpa."),
+                ));
+            }
+        }
+        if let Some(ns) = &self.dns.nameserver {
+            crate::names::parse_zone(ns).map_err(|e| invalid("dns.nameserver", e))?;
+        }
+        if self.dns.tcp_max_connections == 0 {
+            return Err(invalid(
+                "dns.tcp_max_connections",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        match &self.source {
+            SourceConfig::Embedded(embedded) if embedded.manifests.is_empty() => Err(invalid(
+                "source.embedded.manifests",
+                "lists no file or folder".to_owned(),
+            )),
+            SourceConfig::Embedded(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str(text, Path::new("test.yaml"))
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse("source:\n  embedded:\n    manifests: [a.yaml]\n").unwrap();
+        assert_eq!(c.zone, "cluster.local");
+        assert_eq!(c.dns, DnsConfig::default());
+        assert_eq!(c.dns.max_udp_payload, 1232);
+        assert_eq!(c.admin.listen, "127.0.0.1:9153".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file() {
+        let err = parse("source:\n  embedded:\n    manifests: [a]\ndns:\n  tttl: 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.yaml"), "{err}");
+        assert!(err.contains("tttl"), "{err}");
+    }
+
+    #[test]
+    fn unknown_source_is_rejected() {
+        let err = parse("source:\n  etcd: {}\n").unwrap_err().to_string();
+        assert!(err.contains("etcd"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_human() {
+        let c = parse(
+            "source:\n  embedded:\n    manifests: [a]\ndns:\n  stable_name_grace: 1m\n  tcp_idle_timeout: 300ms\n",
+        )
+        .unwrap();
+        assert_eq!(c.dns.stable_name_grace, Duration::from_secs(60));
+        assert_eq!(c.dns.tcp_idle_timeout, Duration::from_millis(300));
+        let err =
+            parse("source:\n  embedded:\n    manifests: [a]\ndns:\n  tcp_idle_timeout: soon\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        for (text, field) in [
+            (
+                "zone: 'a..b'\nsource: {embedded: {manifests: [a]}}\n",
+                "zone",
+            ),
+            (
+                "dns: {listen: []}\nsource: {embedded: {manifests: [a]}}\n",
+                "dns.listen",
+            ),
+            (
+                "dns: {max_udp_payload: 100}\nsource: {embedded: {manifests: [a]}}\n",
+                "dns.max_udp_payload",
+            ),
+            (
+                "dns: {reverse_zones: [example.com]}\nsource: {embedded: {manifests: [a]}}\n",
+                "dns.reverse_zones",
+            ),
+            (
+                "source: {embedded: {manifests: []}}\n",
+                "source.embedded.manifests",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(field), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_yaml_names_line() {
+        let err = parse("zone: x\nsource:\n  embedded:\n    manifests: [a\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.yaml"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    /// Every file in `config/` must load, and each must still reject a bogus
+    /// key, so a typo in an example fails CI rather than a user.
+    #[test]
+    fn every_example_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let SourceConfig::Embedded(embedded) = &config.source;
+            for manifest in &embedded.manifests {
+                assert!(
+                    manifest.exists(),
+                    "{}: {} missing",
+                    path.display(),
+                    manifest.display()
+                );
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let bogus = format!("{text}\nbogus_key: 1\n");
+            assert!(
+                Config::from_str(&bogus, &path).is_err(),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no config files found in {}", dir.display());
+    }
+}

@@ -1,0 +1,572 @@
+//! The cluster index: every object the sources reported, and the snapshot
+//! rendered from them.
+//!
+//! Synchronous and free of IO, so it is tested with plain values: sources call
+//! `apply_*`, `delete_*` and `reset_*` per kind (a reset replaces a whole kind
+//! after a relist or a manifest reload, and touches only what differs), then
+//! [`ClusterIndex::publish`] re-renders just the services marked dirty and
+//! returns the next [`Snapshot`]. The async driver (`driver.rs`) owns one
+//! index and feeds it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hickory_proto::rr::rdata::{A, AAAA, PTR, SRV};
+use hickory_proto::rr::{Name, RData, Record};
+
+use crate::model::{ClusterState, EndpointGroup, ObjectKey, OrdinalSet, Service};
+use crate::names;
+use crate::snapshot::{NameNode, ServiceNode, Snapshot, ZoneSettings};
+
+/// Which map an endpoint group came from.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+enum GroupKind {
+    Slice,
+    Endpoints,
+}
+
+pub struct ClusterIndex {
+    settings: Arc<ZoneSettings>,
+    /// How long a hostname that lost its endpoint still answers NODATA.
+    grace: Duration,
+    services: HashMap<ObjectKey, Service>,
+    slices: HashMap<ObjectKey, EndpointGroup>,
+    endpoints: HashMap<ObjectKey, EndpointGroup>,
+    sets: HashMap<ObjectKey, OrdinalSet>,
+    /// Service → the groups (slices, Endpoints) that feed it.
+    groups_by_service: HashMap<ObjectKey, BTreeSet<(GroupKind, ObjectKey)>>,
+    /// Per service, hostnames that had an address: `None` while they still
+    /// do, `Some(t)` once they lost it at `t` (the stable-name window).
+    hosts: HashMap<ObjectKey, HashMap<Arc<str>, Option<Instant>>>,
+    /// Per address, the names pointing at it, by service.
+    ptr_sources: HashMap<IpAddr, BTreeMap<ObjectKey, Vec<Name>>>,
+    /// Per service, the addresses it put into `ptr_sources`.
+    ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
+    dirty: BTreeSet<ObjectKey>,
+    snapshot: Snapshot,
+    /// Something changed that is not yet in a published snapshot.
+    pending: bool,
+}
+
+impl ClusterIndex {
+    pub fn new(settings: Arc<ZoneSettings>, grace: Duration) -> Self {
+        let serial = wall_serial();
+        Self {
+            snapshot: Snapshot::empty(settings.clone(), serial),
+            settings,
+            grace,
+            services: HashMap::new(),
+            slices: HashMap::new(),
+            endpoints: HashMap::new(),
+            sets: HashMap::new(),
+            groups_by_service: HashMap::new(),
+            hosts: HashMap::new(),
+            ptr_sources: HashMap::new(),
+            ptr_by_service: HashMap::new(),
+            dirty: BTreeSet::new(),
+            pending: false,
+        }
+    }
+
+    /// The last published snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Marks whether every source has delivered its first full state.
+    pub fn set_synced(&mut self, synced: bool) {
+        if self.snapshot.synced != synced {
+            self.snapshot.synced = synced;
+            self.pending = true;
+        }
+    }
+
+    pub fn apply_service(&mut self, service: Service) {
+        if self.services.get(&service.key) == Some(&service) {
+            return;
+        }
+        self.dirty.insert(service.key.clone());
+        self.services.insert(service.key.clone(), service);
+    }
+
+    pub fn delete_service(&mut self, key: &ObjectKey) {
+        if self.services.remove(key).is_some() {
+            self.dirty.insert(key.clone());
+        }
+    }
+
+    pub fn apply_slice(&mut self, group: EndpointGroup) {
+        self.apply_group(GroupKind::Slice, group);
+    }
+
+    pub fn delete_slice(&mut self, key: &ObjectKey) {
+        self.delete_group(GroupKind::Slice, key);
+    }
+
+    pub fn apply_endpoints(&mut self, group: EndpointGroup) {
+        self.apply_group(GroupKind::Endpoints, group);
+    }
+
+    pub fn delete_endpoints(&mut self, key: &ObjectKey) {
+        self.delete_group(GroupKind::Endpoints, key);
+    }
+
+    pub fn apply_set(&mut self, set: OrdinalSet) {
+        if self.sets.get(&set.key) == Some(&set) {
+            return;
+        }
+        if let Some(old) = self.sets.get(&set.key) {
+            self.dirty.insert(ObjectKey {
+                namespace: old.key.namespace.clone(),
+                name: old.service_name.clone(),
+            });
+        }
+        self.dirty.insert(ObjectKey {
+            namespace: set.key.namespace.clone(),
+            name: set.service_name.clone(),
+        });
+        self.sets.insert(set.key.clone(), set);
+    }
+
+    pub fn delete_set(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.sets.remove(key) {
+            self.dirty.insert(ObjectKey {
+                namespace: old.key.namespace.clone(),
+                name: old.service_name.clone(),
+            });
+        }
+    }
+
+    /// Replaces every service with `services`; only differences are rebuilt.
+    pub fn reset_services(&mut self, services: Vec<Service>) {
+        let keep: BTreeSet<ObjectKey> = services.iter().map(|s| s.key.clone()).collect();
+        let gone: Vec<ObjectKey> = self
+            .services
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.delete_service(&key);
+        }
+        for service in services {
+            self.apply_service(service);
+        }
+    }
+
+    pub fn reset_slices(&mut self, groups: Vec<EndpointGroup>) {
+        self.reset_groups(GroupKind::Slice, groups);
+    }
+
+    pub fn reset_endpoints(&mut self, groups: Vec<EndpointGroup>) {
+        self.reset_groups(GroupKind::Endpoints, groups);
+    }
+
+    pub fn reset_sets(&mut self, sets: Vec<OrdinalSet>) {
+        let keep: BTreeSet<ObjectKey> = sets.iter().map(|s| s.key.clone()).collect();
+        let gone: Vec<ObjectKey> = self
+            .sets
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.delete_set(&key);
+        }
+        for set in sets {
+            self.apply_set(set);
+        }
+    }
+
+    /// Replaces every kind at once (a manifest reload).
+    pub fn reset_all(&mut self, state: ClusterState) {
+        self.reset_services(state.services);
+        self.reset_slices(state.slices);
+        self.reset_endpoints(state.endpoints);
+        self.reset_sets(state.sets);
+    }
+
+    fn groups(&mut self, kind: GroupKind) -> &mut HashMap<ObjectKey, EndpointGroup> {
+        match kind {
+            GroupKind::Slice => &mut self.slices,
+            GroupKind::Endpoints => &mut self.endpoints,
+        }
+    }
+
+    fn apply_group(&mut self, kind: GroupKind, group: EndpointGroup) {
+        let key = group.key.clone();
+        let service = group.service.clone();
+        let old = self.groups(kind).insert(key.clone(), group);
+        if let Some(old) = &old {
+            if self.groups(kind).get(&key) == Some(old) {
+                return;
+            }
+            if old.service != service {
+                self.unlink_group(kind, &key, &old.service.clone());
+            }
+        }
+        self.groups_by_service
+            .entry(service.clone())
+            .or_default()
+            .insert((kind, key));
+        self.dirty.insert(service);
+    }
+
+    fn delete_group(&mut self, kind: GroupKind, key: &ObjectKey) {
+        if let Some(old) = self.groups(kind).remove(key) {
+            self.unlink_group(kind, key, &old.service);
+        }
+    }
+
+    fn unlink_group(&mut self, kind: GroupKind, key: &ObjectKey, service: &ObjectKey) {
+        if let Some(set) = self.groups_by_service.get_mut(service) {
+            set.remove(&(kind, key.clone()));
+            if set.is_empty() {
+                self.groups_by_service.remove(service);
+            }
+        }
+        self.dirty.insert(service.clone());
+    }
+
+    fn reset_groups(&mut self, kind: GroupKind, groups: Vec<EndpointGroup>) {
+        let keep: BTreeSet<ObjectKey> = groups.iter().map(|g| g.key.clone()).collect();
+        let gone: Vec<ObjectKey> = self
+            .groups(kind)
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.delete_group(kind, &key);
+        }
+        for group in groups {
+            self.apply_group(kind, group);
+        }
+    }
+
+    /// When the next stable-name window closes, so the driver can publish
+    /// then and turn that name's NODATA into NXDOMAIN.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.hosts
+            .values()
+            .flat_map(|h| h.values())
+            .filter_map(|t| t.map(|t| t + self.grace))
+            .min()
+    }
+
+    /// Re-renders what changed and returns the new snapshot, or `None` when
+    /// nothing did. `now` drives the stable-name window.
+    pub fn publish(&mut self, now: Instant) -> Option<Snapshot> {
+        // Services whose stable-name window closed.
+        for (key, hosts) in &self.hosts {
+            if hosts
+                .values()
+                .any(|t| t.is_some_and(|t| t + self.grace <= now))
+            {
+                self.dirty.insert(key.clone());
+            }
+        }
+        if self.dirty.is_empty() && !self.pending {
+            return None;
+        }
+        let mut next = self.snapshot.clone();
+        let dirty = std::mem::take(&mut self.dirty);
+        for key in &dirty {
+            self.render(&mut next, key, now);
+        }
+        next.set_serial(wall_serial().max(self.snapshot.serial.wrapping_add(1)));
+        self.pending = false;
+        self.snapshot = next.clone();
+        Some(next)
+    }
+
+    /// Rebuilds one service's names and PTR records in `next`.
+    fn render(&mut self, next: &mut Snapshot, key: &ObjectKey, now: Instant) {
+        let node = match self.services.get(key) {
+            Some(service) if service.headless => {
+                let groups: Vec<&EndpointGroup> = self
+                    .groups_by_service
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(kind, k)| match kind {
+                        GroupKind::Slice => self.slices.get(k),
+                        GroupKind::Endpoints => self.endpoints.get(k),
+                    })
+                    .collect();
+                let declared: BTreeSet<String> = self
+                    .sets
+                    .values()
+                    .filter(|s| s.key.namespace == key.namespace && s.service_name == key.name)
+                    .flat_map(|s| s.pod_names())
+                    .collect();
+                let hosts = self.hosts.entry(key.clone()).or_default();
+                Some(render_service(
+                    &self.settings,
+                    service,
+                    &groups,
+                    &declared,
+                    hosts,
+                    now,
+                    self.grace,
+                ))
+            }
+            _ => {
+                self.hosts.remove(key);
+                None
+            }
+        };
+
+        // Swap this service's PTR contributions.
+        let old_ips = self.ptr_by_service.remove(key).unwrap_or_default();
+        let mut touched: BTreeSet<IpAddr> = old_ips.iter().copied().collect();
+        for ip in &old_ips {
+            if let Some(sources) = self.ptr_sources.get_mut(ip) {
+                sources.remove(key);
+            }
+        }
+        let mut rendered = match node {
+            Some((node, ptrs)) => {
+                let mut ips = Vec::new();
+                for (ip, target) in ptrs {
+                    let names = self
+                        .ptr_sources
+                        .entry(ip)
+                        .or_default()
+                        .entry(key.clone())
+                        .or_default();
+                    if !names.contains(&target) {
+                        names.push(target);
+                    }
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                    touched.insert(ip);
+                }
+                self.ptr_by_service.insert(key.clone(), ips);
+                node
+            }
+            None => ServiceNode::default(),
+        };
+        for ip in touched {
+            let records: Vec<Record> = match self.ptr_sources.get(&ip) {
+                Some(sources) if !sources.values().all(Vec::is_empty) => {
+                    let owner = names::reverse_name(ip);
+                    sources
+                        .values()
+                        .flatten()
+                        .map(|target| {
+                            Record::from_rdata(
+                                owner.clone(),
+                                self.settings.ttl,
+                                RData::PTR(PTR(target.clone())),
+                            )
+                        })
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            let old = next.ptr.get(&ip).map_or(0, |r| r.len());
+            next.record_count = next.record_count - old + records.len();
+            if records.is_empty() {
+                self.ptr_sources.remove(&ip);
+                next.ptr.remove(&ip);
+            } else {
+                next.ptr.insert(ip, records.into());
+            }
+        }
+
+        // Swap the service node.
+        let old_count = next
+            .service(&key.namespace, &key.name)
+            .map_or(0, |n| n.record_count());
+        let new_count = rendered.record_count();
+        next.record_count = next.record_count - old_count + new_count;
+        let namespace = next.namespaces.entry(key.namespace.clone()).or_default();
+        if rendered.names.is_empty() {
+            namespace.services.remove(&*key.name);
+            if namespace.services.is_empty() {
+                next.namespaces.remove(&*key.namespace);
+            }
+        } else {
+            rendered.names.shrink_to_fit();
+            namespace
+                .services
+                .insert(key.name.clone(), Arc::new(rendered));
+        }
+    }
+}
+
+/// Seconds since the epoch, the usual start for a serial that must not go
+/// backwards across restarts.
+fn wall_serial() -> u32 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32)
+}
+
+fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
+    let data = match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    };
+    Record::from_rdata(name.clone(), ttl, data)
+}
+
+fn push_address(node: &mut NameNode, name: &Name, ip: IpAddr, ttl: u32) {
+    let record = address_record(name, ip, ttl);
+    let list = match ip {
+        IpAddr::V4(_) => &mut node.a,
+        IpAddr::V6(_) => &mut node.aaaa,
+    };
+    if !list.contains(&record) {
+        list.push(record);
+    }
+}
+
+/// A named port and its protocol: one SRV owner name.
+type SrvKey = (Arc<str>, crate::model::Protocol);
+
+/// Renders one headless service: its own name, one name per endpoint, SRV per
+/// named port, empty non-terminals, and stable names. Returns the node and
+/// the (address, name) pairs for PTR records.
+fn render_service(
+    settings: &ZoneSettings,
+    service: &Service,
+    groups: &[&EndpointGroup],
+    declared: &BTreeSet<String>,
+    hosts: &mut HashMap<Arc<str>, Option<Instant>>,
+    now: Instant,
+    grace: Duration,
+) -> (ServiceNode, Vec<(IpAddr, Name)>) {
+    let ttl = settings.ttl;
+    let base = format!("{}.{}.svc", service.key.name, service.key.namespace);
+    let Some(service_name) = settings.name_in_zone(&base) else {
+        tracing::warn!(service = %service.key, "service name is not a valid DNS name; no records");
+        return (ServiceNode::default(), Vec::new());
+    };
+    let mut node = ServiceNode::default();
+    let mut ptrs: Vec<(IpAddr, Name)> = Vec::new();
+    // (port name, protocol) → SRV targets as (endpoint name, port).
+    let mut srv: BTreeMap<SrvKey, BTreeSet<(Name, u16)>> = BTreeMap::new();
+    // Endpoint name → its addresses, for SRV additionals.
+    let mut targets: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut present: BTreeSet<Arc<str>> = BTreeSet::new();
+    let mut service_ips: BTreeSet<IpAddr> = BTreeSet::new();
+
+    for group in groups {
+        for endpoint in &group.endpoints {
+            if !(endpoint.ready || service.publish_not_ready) {
+                continue;
+            }
+            // (relative label, addresses under it)
+            let mut owned: Vec<(String, Vec<IpAddr>)> = Vec::new();
+            match &endpoint.hostname {
+                Some(host) => {
+                    if !endpoint.addresses.is_empty() {
+                        present.insert(host.clone());
+                    }
+                    owned.push((host.to_ascii_lowercase(), endpoint.addresses.clone()));
+                }
+                None => {
+                    for ip in &endpoint.addresses {
+                        owned.push((names::dashed(*ip), vec![*ip]));
+                    }
+                }
+            }
+            for (label, ips) in owned {
+                let Some(name) = settings.name_in_zone(&format!("{label}.{base}")) else {
+                    tracing::warn!(service = %service.key, endpoint = %label,
+                        "endpoint name is not a valid DNS name; skipped");
+                    continue;
+                };
+                let entry = node.names.entry(label.into()).or_default();
+                for ip in &ips {
+                    push_address(entry, &name, *ip, ttl);
+                    service_ips.insert(*ip);
+                    ptrs.push((*ip, name.clone()));
+                    targets.entry(name.clone()).or_default().insert(*ip);
+                }
+                if ips.is_empty() {
+                    continue;
+                }
+                for port in &group.ports {
+                    srv.entry((port.name.clone(), port.protocol))
+                        .or_default()
+                        .insert((name.clone(), port.port));
+                }
+            }
+        }
+    }
+
+    if !service_ips.is_empty() {
+        let own = node.names.entry("".into()).or_default();
+        for ip in &service_ips {
+            push_address(own, &service_name, *ip, ttl);
+        }
+    }
+
+    for ((port, protocol), entries) in &srv {
+        let relative = format!("_{}.{}", port.to_ascii_lowercase(), protocol.label());
+        let Some(owner) = settings.name_in_zone(&format!("{relative}.{base}")) else {
+            continue;
+        };
+        let weight = srv_weight(entries.len());
+        let mut srv_node = NameNode::default();
+        let mut added: BTreeSet<&Name> = BTreeSet::new();
+        for (target, number) in entries {
+            srv_node.srv.push(Record::from_rdata(
+                owner.clone(),
+                ttl,
+                RData::SRV(SRV::new(0, weight, *number, target.clone())),
+            ));
+            if added.insert(target) {
+                for ip in targets.get(target).into_iter().flatten() {
+                    srv_node
+                        .srv_additional
+                        .push(address_record(target, *ip, ttl));
+                }
+            }
+        }
+        node.names.insert(relative.into(), srv_node);
+        node.names.entry(protocol.label().into()).or_default();
+    }
+
+    // The stable-name window: note when hostnames lose their addresses.
+    for host in &present {
+        hosts.insert(host.clone(), None);
+    }
+    hosts.retain(|host, gone| {
+        if present.contains(host) {
+            return true;
+        }
+        let since = *gone.get_or_insert(now);
+        since + grace > now
+    });
+    let expected = declared
+        .iter()
+        .map(String::as_str)
+        .chain(hosts.keys().map(|h| &**h))
+        .map(str::to_ascii_lowercase)
+        .collect::<BTreeSet<_>>();
+    for host in expected {
+        let entry = node.names.entry(host.into()).or_default();
+        if entry.is_empty() {
+            entry.stable = true;
+        }
+    }
+    // The service name is an empty non-terminal when only stable names exist.
+    if !node.names.is_empty() {
+        node.names.entry("".into()).or_default();
+    }
+    ptrs.sort();
+    ptrs.dedup();
+    (node, ptrs)
+}
+
+/// Equal weights summing to about 10000, as CoreDNS spreads them.
+fn srv_weight(count: usize) -> u16 {
+    (10000 / count.max(1)).clamp(1, usize::from(u16::MAX)) as u16
+}

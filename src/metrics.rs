@@ -1,0 +1,347 @@
+//! Metrics, kept in plain atomics so the query path takes no lock.
+//!
+//! prometheus-client's `Family` and `Histogram` guard their state with a lock;
+//! the answer path must not, so counters live in fixed arrays of atomics
+//! indexed by (query type, rcode) and a [`Collector`] turns them into the
+//! Prometheus text format at scrape time. Everything else (serial, records,
+//! staleness) is written by the driver and sources, off the query path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+/// Query types counted by name; everything else is `other`.
+const TYPES: [&str; 10] = [
+    "A", "AAAA", "SRV", "PTR", "SOA", "NS", "TXT", "ANY", "AXFR", "other",
+];
+/// Response codes counted by name; everything else is `other`.
+const RCODES: [&str; 8] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other",
+];
+
+fn type_index(t: Option<RecordType>) -> usize {
+    match t {
+        Some(RecordType::A) => 0,
+        Some(RecordType::AAAA) => 1,
+        Some(RecordType::SRV) => 2,
+        Some(RecordType::PTR) => 3,
+        Some(RecordType::SOA) => 4,
+        Some(RecordType::NS) => 5,
+        Some(RecordType::TXT) => 6,
+        Some(RecordType::ANY) => 7,
+        Some(RecordType::AXFR) | Some(RecordType::IXFR) => 8,
+        _ => 9,
+    }
+}
+
+fn rcode_index(r: ResponseCode) -> usize {
+    match r {
+        ResponseCode::NoError => 0,
+        ResponseCode::FormErr => 1,
+        ResponseCode::ServFail => 2,
+        ResponseCode::NXDomain => 3,
+        ResponseCode::NotImp => 4,
+        ResponseCode::Refused => 5,
+        ResponseCode::BADVERS => 6,
+        _ => 7,
+    }
+}
+
+/// A histogram in atomics: fixed bucket bounds, one counter per bucket.
+#[derive(Debug)]
+pub struct AtomicHistogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// Sum in nanoseconds, so it can be an integer atomic.
+    sum_nanos: AtomicU64,
+}
+
+/// Bounds for DNS response time: 10 µs to 1 s.
+pub const RESPONSE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0,
+];
+/// Bounds for programming latency: 100 µs to 10 s.
+pub const PROGRAMMING_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
+];
+
+impl AtomicHistogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = self.bounds.partition_point(|b| *b < secs);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder, name: &str, help: &str) -> std::fmt::Result {
+        let mut buckets: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect();
+        buckets.push((
+            f64::MAX,
+            self.buckets[self.bounds.len()].load(Ordering::Relaxed),
+        ));
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder
+            .encode_descriptor(name, help, None, MetricType::Histogram)?
+            .encode_histogram::<NoLabelSet>(sum, self.count(), &buckets, None)
+    }
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    queries: Vec<AtomicU64>,
+    pub response_time: AtomicHistogram,
+    pub programming_latency: AtomicHistogram,
+    pub truncated: AtomicU64,
+    pub tcp_connections: AtomicU64,
+    pub tcp_rejected: AtomicU64,
+    pub serial: AtomicU64,
+    pub records: AtomicU64,
+    pub snapshots_published: AtomicU64,
+    pub source_errors: AtomicU64,
+    /// Unix time (seconds) of the last successful source sync; 0 = never.
+    pub last_sync_unix: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            queries: (0..TYPES.len() * RCODES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            response_time: AtomicHistogram::new(RESPONSE_BUCKETS),
+            programming_latency: AtomicHistogram::new(PROGRAMMING_BUCKETS),
+            truncated: AtomicU64::new(0),
+            tcp_connections: AtomicU64::new(0),
+            tcp_rejected: AtomicU64::new(0),
+            serial: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            snapshots_published: AtomicU64::new(0),
+            source_errors: AtomicU64::new(0),
+            last_sync_unix: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one answered query.
+    pub fn count_query(&self, qtype: Option<RecordType>, rcode: ResponseCode, elapsed: Duration) {
+        let i = type_index(qtype) * RCODES.len() + rcode_index(rcode);
+        self.queries[i].fetch_add(1, Ordering::Relaxed);
+        self.response_time.observe(elapsed);
+    }
+
+    /// Queries counted for a (type, rcode) pair, by their metric labels.
+    pub fn queries(&self, qtype: &str, rcode: &str) -> u64 {
+        let t = TYPES.iter().position(|t| *t == qtype);
+        let r = RCODES.iter().position(|r| *r == rcode);
+        match (t, r) {
+            (Some(t), Some(r)) => self.queries[t * RCODES.len() + r].load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
+    /// A registry exporting these metrics, for `/metrics`.
+    pub fn registry(self: &std::sync::Arc<Self>) -> Registry {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        registry
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: &AtomicU64,
+) -> std::fmt::Result {
+    let v = value.load(Ordering::Relaxed);
+    prometheus_client::metrics::counter::ConstCounter::new(v).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    prometheus_client::metrics::gauge::ConstGauge::new(v).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Gauge,
+    )?)
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_queries",
+                "DNS queries answered, by query type and response code.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (t, qtype) in TYPES.iter().enumerate() {
+                for (r, rcode) in RCODES.iter().enumerate() {
+                    let v = self.queries[t * RCODES.len() + r].load(Ordering::Relaxed);
+                    if v == 0 {
+                        continue;
+                    }
+                    let labels = [("type", *qtype), ("rcode", *rcode)];
+                    prometheus_client::metrics::counter::ConstCounter::new(v)
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        self.response_time.encode(
+            &mut encoder,
+            "headless_dns_response_seconds",
+            "Time from a query's arrival in the handler to its answer being sent.",
+        )?;
+        self.programming_latency.encode(
+            &mut encoder,
+            "headless_dns_programming_latency_seconds",
+            "Time from a source seeing a change to the answer being visible.",
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_truncated_responses",
+            "UDP answers sent with TC set.",
+            &self.truncated,
+        )?;
+        gauge(
+            &mut encoder,
+            "headless_dns_tcp_connections",
+            "Open TCP connections.",
+            self.tcp_connections.load(Ordering::Relaxed) as i64,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_tcp_rejected_connections",
+            "TCP connections closed at accept because the cap was reached.",
+            &self.tcp_rejected,
+        )?;
+        gauge(
+            &mut encoder,
+            "headless_dns_snapshot_serial",
+            "SOA serial of the snapshot being served.",
+            self.serial.load(Ordering::Relaxed) as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "headless_dns_records",
+            "Resource records served (without SOA and NS).",
+            self.records.load(Ordering::Relaxed) as i64,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_snapshots_published",
+            "Snapshots published (zone changes).",
+            &self.snapshots_published,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_source_errors",
+            "Source errors (bad manifests, failed watches); the last good state keeps being served.",
+            &self.source_errors,
+        )?;
+        let last = self.last_sync_unix.load(Ordering::Relaxed);
+        let stale = if last == 0 {
+            0
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            now.saturating_sub(last) as i64
+        };
+        gauge(
+            &mut encoder,
+            "headless_dns_source_stale_seconds",
+            "Seconds since the source last confirmed its state (0 before the first sync).",
+            stale,
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn exposition_has_counted_queries_and_histograms() {
+        let m = Arc::new(Metrics::default());
+        m.count_query(
+            Some(RecordType::A),
+            ResponseCode::NoError,
+            Duration::from_micros(30),
+        );
+        m.count_query(
+            Some(RecordType::A),
+            ResponseCode::NoError,
+            Duration::from_micros(30),
+        );
+        m.count_query(
+            Some(RecordType::MX),
+            ResponseCode::NXDomain,
+            Duration::from_millis(2),
+        );
+        m.programming_latency.observe(Duration::from_micros(300));
+        assert_eq!(m.queries("A", "NOERROR"), 2);
+        assert_eq!(m.queries("other", "NXDOMAIN"), 1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry()).unwrap();
+        assert!(
+            text.contains(r#"headless_dns_queries_total{type="A",rcode="NOERROR"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"headless_dns_queries_total{type="other",rcode="NXDOMAIN"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("headless_dns_response_seconds_count 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"headless_dns_response_seconds_bucket{le="0.00005"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("headless_dns_programming_latency_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

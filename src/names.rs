@@ -1,0 +1,198 @@
+//! Small helpers for DNS names: parsing configured zones, the dashed names of
+//! endpoints without a hostname, and reverse-name arithmetic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hickory_proto::rr::Name;
+
+/// Parses a configured zone or host name into a lowercase, fully qualified
+/// name. The error says what is wrong, for the config error to wrap.
+pub fn parse_zone(text: &str) -> Result<Name, String> {
+    if text.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    let mut name =
+        Name::from_ascii(text).map_err(|e| format!("{text:?} is not a DNS name: {e}"))?;
+    if text.split('.').filter(|l| !l.is_empty()).count()
+        != text.trim_end_matches('.').split('.').count()
+    {
+        return Err(format!("{text:?} has an empty label"));
+    }
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// CoreDNS's name for an endpoint that has no hostname: its address with `.`
+/// or `:` replaced by `-` (`10-244-0-39`, `fd00--1`).
+pub fn dashed(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+    }
+}
+
+/// The reverse name of an address, lowercase and fully qualified.
+pub fn reverse_name(ip: IpAddr) -> Name {
+    let mut text = String::with_capacity(74);
+    match ip {
+        IpAddr::V4(v4) => {
+            for octet in v4.octets().iter().rev() {
+                text.push_str(&octet.to_string());
+                text.push('.');
+            }
+            text.push_str("in-addr.arpa.");
+        }
+        IpAddr::V6(v6) => {
+            for byte in v6.octets().iter().rev() {
+                for nibble in [byte & 0x0f, byte >> 4] {
+                    text.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                    text.push('.');
+                }
+            }
+            text.push_str("ip6.arpa.");
+        }
+    }
+    Name::from_ascii(&text).unwrap_or_else(|_| Name::root())
+}
+
+/// What the labels to the left of `in-addr.arpa.` / `ip6.arpa.` denote.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReverseQuery {
+    /// A whole address.
+    Address(IpAddr),
+    /// A prefix (fewer labels than a whole address): the inclusive range of
+    /// addresses below it.
+    Prefix(IpAddr, IpAddr),
+    /// Not an address or prefix at all (bad label, too many labels).
+    Invalid,
+}
+
+/// Parses the labels left of `in-addr.arpa.`, leftmost first, as the wire
+/// has them (so the last one is the first octet).
+pub fn parse_reverse_v4(labels: &[&[u8]]) -> ReverseQuery {
+    if labels.len() > 4 {
+        return ReverseQuery::Invalid;
+    }
+    let mut octets = [0u8; 4];
+    for (i, label) in labels.iter().rev().enumerate() {
+        match parse_octet(label) {
+            Some(o) => octets[i] = o,
+            None => return ReverseQuery::Invalid,
+        }
+    }
+    let known = labels.len() as u32;
+    let lo = u32::from_be_bytes(octets);
+    if known == 4 {
+        return ReverseQuery::Address(IpAddr::V4(Ipv4Addr::from(lo)));
+    }
+    let span = if known == 0 {
+        u32::MAX
+    } else {
+        (1u32 << (32 - 8 * known)) - 1
+    };
+    ReverseQuery::Prefix(
+        IpAddr::V4(Ipv4Addr::from(lo)),
+        IpAddr::V4(Ipv4Addr::from(lo | span)),
+    )
+}
+
+/// Parses the nibble labels left of `ip6.arpa.`.
+pub fn parse_reverse_v6(labels: &[&[u8]]) -> ReverseQuery {
+    if labels.len() > 32 {
+        return ReverseQuery::Invalid;
+    }
+    let mut value: u128 = 0;
+    for (i, label) in labels.iter().rev().enumerate() {
+        let nibble = match label {
+            [c] => match (*c as char).to_digit(16) {
+                Some(n) => n as u128,
+                None => return ReverseQuery::Invalid,
+            },
+            _ => return ReverseQuery::Invalid,
+        };
+        value |= nibble << (124 - 4 * i);
+    }
+    let known = labels.len() as u32;
+    if known == 32 {
+        return ReverseQuery::Address(IpAddr::V6(Ipv6Addr::from(value)));
+    }
+    let span = if known == 0 {
+        u128::MAX
+    } else {
+        (1u128 << (128 - 4 * known)) - 1
+    };
+    ReverseQuery::Prefix(
+        IpAddr::V6(Ipv6Addr::from(value)),
+        IpAddr::V6(Ipv6Addr::from(value | span)),
+    )
+}
+
+/// A decimal octet as reverse names write it: no sign, no leading zero.
+fn parse_octet(label: &[u8]) -> Option<u8> {
+    if label.is_empty() || label.len() > 3 || (label.len() > 1 && label[0] == b'0') {
+        return None;
+    }
+    let mut v: u16 = 0;
+    for &c in label {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u16::from(c - b'0');
+    }
+    u8::try_from(v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_parse_and_normalise() {
+        assert_eq!(
+            parse_zone("Cluster.Local").unwrap().to_ascii(),
+            "cluster.local."
+        );
+        assert!(parse_zone("").is_err());
+        assert!(parse_zone("a..b").is_err());
+    }
+
+    #[test]
+    fn dashed_names() {
+        assert_eq!(dashed("10.244.0.39".parse().unwrap()), "10-244-0-39");
+        assert_eq!(dashed("fd00::1".parse().unwrap()), "fd00--1");
+    }
+
+    #[test]
+    fn reverse_names_round_trip() {
+        let v4: IpAddr = "10.244.0.39".parse().unwrap();
+        let name = reverse_name(v4);
+        assert_eq!(name.to_ascii(), "39.0.244.10.in-addr.arpa.");
+        let labels: Vec<&[u8]> = name.iter().take(4).collect();
+        assert_eq!(parse_reverse_v4(&labels), ReverseQuery::Address(v4));
+
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        let name = reverse_name(v6);
+        let labels: Vec<&[u8]> = name.iter().take(32).collect();
+        assert_eq!(parse_reverse_v6(&labels), ReverseQuery::Address(v6));
+    }
+
+    #[test]
+    fn reverse_prefixes_and_junk() {
+        let labels: Vec<&[u8]> = vec![b"244", b"10"];
+        assert_eq!(
+            parse_reverse_v4(&labels),
+            ReverseQuery::Prefix(
+                "10.244.0.0".parse().unwrap(),
+                "10.244.255.255".parse().unwrap()
+            )
+        );
+        assert_eq!(parse_reverse_v4(&[b"01"]), ReverseQuery::Invalid);
+        assert_eq!(parse_reverse_v4(&[b"256"]), ReverseQuery::Invalid);
+        assert_eq!(
+            parse_reverse_v4(&[b"1", b"2", b"3", b"4", b"5"]),
+            ReverseQuery::Invalid
+        );
+        assert_eq!(parse_reverse_v6(&[b"g"]), ReverseQuery::Invalid);
+        assert_eq!(parse_reverse_v6(&[b"10"]), ReverseQuery::Invalid);
+    }
+}

@@ -1,0 +1,641 @@
+//! The zone snapshot: an immutable view of every name served, and the pure
+//! function that answers a question from it.
+//!
+//! The index (`index.rs`) renders each headless service into a
+//! [`ServiceNode`] once per change and assembles a new [`Snapshot`] around
+//! it; the maps are persistent (`imbl`), so a new snapshot shares every
+//! untouched service with the old one and a change costs O(log n), not a copy
+//! of the zone. The server loads the current snapshot without a lock
+//! (`arc-swap`) and calls [`answer`]: a lookup that borrows records from the
+//! snapshot and allocates nothing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::names::{self, ReverseQuery};
+
+/// The version of the Kubernetes DNS specification served in `dns-version`.
+pub const SPEC_VERSION: &str = "1.1.0";
+
+/// A negative answer for a name that is expected back (a restarting pod) is
+/// cached for at most this long.
+pub const STABLE_NEGATIVE_TTL: u32 = 1;
+
+/// What the configuration says about the zone, fixed for a server's life.
+#[derive(Debug, Clone)]
+pub struct ZoneSettings {
+    /// The forward zone, lowercase and fully qualified.
+    pub zone: Name,
+    pub reverse_zones: Vec<Name>,
+    pub ttl: u32,
+    pub negative_ttl: u32,
+    /// NS target and SOA MNAME.
+    pub nameserver: Name,
+    /// Glue for the nameserver name when it lies inside the zone.
+    pub nameserver_addresses: Vec<IpAddr>,
+}
+
+impl ZoneSettings {
+    /// Settings from a validated config. Glue defaults to the listen
+    /// addresses that are not wildcards.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let zone = names::parse_zone(&config.zone).unwrap_or_else(|_| Name::root());
+        let nameserver = match &config.dns.nameserver {
+            Some(ns) => names::parse_zone(ns).unwrap_or_else(|_| Name::root()),
+            None => Name::from_ascii("ns.dns")
+                .and_then(|n| n.append_domain(&zone))
+                .unwrap_or_else(|_| zone.clone()),
+        };
+        let mut nameserver_addresses = config.dns.nameserver_addresses.clone();
+        if nameserver_addresses.is_empty() {
+            for addr in &config.dns.listen {
+                if !addr.ip().is_unspecified() && !nameserver_addresses.contains(&addr.ip()) {
+                    nameserver_addresses.push(addr.ip());
+                }
+            }
+        }
+        Self {
+            zone,
+            reverse_zones: config
+                .dns
+                .reverse_zones
+                .iter()
+                .filter_map(|z| names::parse_zone(z).ok())
+                .collect(),
+            ttl: config.dns.ttl,
+            negative_ttl: config.dns.negative_ttl,
+            nameserver,
+            nameserver_addresses,
+        }
+    }
+
+    /// `<relative>.<zone>` as a name; `None` when the text is not a valid name
+    /// or too long (a malformed object then simply gets no record).
+    pub fn name_in_zone(&self, relative: &str) -> Option<Name> {
+        Name::from_ascii(relative)
+            .ok()?
+            .append_domain(&self.zone)
+            .ok()
+    }
+}
+
+/// The records of one owner name, by type. Empty vectors allocate nothing.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NameNode {
+    pub a: Vec<Record>,
+    pub aaaa: Vec<Record>,
+    pub srv: Vec<Record>,
+    /// Address records of the SRV targets, for the additional section.
+    pub srv_additional: Vec<Record>,
+    pub ptr: Vec<Record>,
+    pub txt: Vec<Record>,
+    pub ns: Vec<Record>,
+    pub soa: Vec<Record>,
+    /// A declared pod name with no address right now: NODATA with a
+    /// negative TTL of at most [`STABLE_NEGATIVE_TTL`].
+    pub stable: bool,
+}
+
+impl NameNode {
+    fn records(&self, qtype: RecordType) -> &[Record] {
+        match qtype {
+            RecordType::A => &self.a,
+            RecordType::AAAA => &self.aaaa,
+            RecordType::SRV => &self.srv,
+            RecordType::PTR => &self.ptr,
+            RecordType::TXT => &self.txt,
+            RecordType::NS => &self.ns,
+            RecordType::SOA => &self.soa,
+            _ => &[],
+        }
+    }
+
+    /// Whether the name holds any record at all.
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+            && self.aaaa.is_empty()
+            && self.srv.is_empty()
+            && self.ptr.is_empty()
+            && self.txt.is_empty()
+            && self.ns.is_empty()
+            && self.soa.is_empty()
+    }
+
+    /// How many records the name holds (for the records-served metric).
+    pub fn record_count(&self) -> usize {
+        self.a.len()
+            + self.aaaa.len()
+            + self.srv.len()
+            + self.ptr.len()
+            + self.txt.len()
+            + self.ns.len()
+            + self.soa.len()
+    }
+}
+
+/// Every name under one headless service `S.N.svc.Z`, keyed by the labels
+/// left of the service name joined with dots (`""` is the service name
+/// itself, `web-0`, `_tcp`, `_web._tcp`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ServiceNode {
+    pub names: HashMap<Box<str>, NameNode>,
+}
+
+impl ServiceNode {
+    pub fn record_count(&self) -> usize {
+        self.names.values().map(NameNode::record_count).sum()
+    }
+}
+
+/// Services of one namespace.
+#[derive(Debug, Default, Clone)]
+pub struct NamespaceNode {
+    pub services: imbl::HashMap<Arc<str>, Arc<ServiceNode>>,
+}
+
+/// One served zone's apex: SOA in three TTL flavours and NS.
+#[derive(Debug, Clone)]
+pub struct Apex {
+    pub origin: Name,
+    /// The SOA record as answered for `SOA` queries.
+    pub soa: Record,
+    /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308).
+    pub negative_soa: Record,
+    /// The SOA for NODATA of a name expected back: TTL and MINIMUM ≤ 1 s.
+    pub stable_soa: Record,
+    pub ns: Vec<Record>,
+}
+
+impl Apex {
+    pub fn new(settings: &ZoneSettings, origin: Name, serial: u32) -> Self {
+        let soa_record = |ttl: u32, minimum: u32| {
+            let rname = Name::from_ascii("hostmaster")
+                .and_then(|n| n.append_domain(&settings.zone))
+                .unwrap_or_else(|_| settings.zone.clone());
+            Record::from_rdata(
+                origin.clone(),
+                ttl,
+                RData::SOA(SOA::new(
+                    settings.nameserver.clone(),
+                    rname,
+                    serial,
+                    7200,
+                    1800,
+                    86400,
+                    minimum,
+                )),
+            )
+        };
+        let negative = settings.negative_ttl.min(settings.ttl);
+        let stable = STABLE_NEGATIVE_TTL.min(negative);
+        Self {
+            soa: soa_record(settings.ttl, settings.negative_ttl),
+            negative_soa: soa_record(negative, settings.negative_ttl),
+            stable_soa: soa_record(stable, stable),
+            ns: vec![Record::from_rdata(
+                origin.clone(),
+                settings.ttl,
+                RData::NS(NS(settings.nameserver.clone())),
+            )],
+            origin,
+        }
+    }
+}
+
+/// An immutable view of the zone. Cloning is cheap (persistent maps and
+/// `Arc`s); the index builds the next one from the last.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub settings: Arc<ZoneSettings>,
+    /// SOA serial; grows with every published change.
+    pub serial: u32,
+    /// False until every source has delivered its first full state; until
+    /// then in-zone questions get SERVFAIL, never a false NXDOMAIN.
+    pub synced: bool,
+    pub forward: Apex,
+    pub reverse: Vec<Apex>,
+    /// Fixed names of the forward zone outside `svc`: `dns-version`, the
+    /// nameserver name with its glue, and their empty non-terminals. Keyed
+    /// like [`ServiceNode::names`], relative to the zone.
+    pub fixed: Arc<HashMap<Box<str>, NameNode>>,
+    pub namespaces: imbl::HashMap<Arc<str>, NamespaceNode>,
+    /// PTR records by address, ordered so a reverse prefix (an empty
+    /// non-terminal) is a range query.
+    pub ptr: imbl::OrdMap<IpAddr, Arc<[Record]>>,
+    /// Records served, for the metric.
+    pub record_count: usize,
+}
+
+impl Snapshot {
+    /// An empty, unsynced snapshot.
+    pub fn empty(settings: Arc<ZoneSettings>, serial: u32) -> Self {
+        let forward = Apex::new(&settings, settings.zone.clone(), serial);
+        let reverse = settings
+            .reverse_zones
+            .iter()
+            .map(|z| Apex::new(&settings, z.clone(), serial))
+            .collect();
+        let fixed = Arc::new(fixed_names(&settings));
+        Self {
+            settings,
+            serial,
+            synced: false,
+            forward,
+            reverse,
+            fixed,
+            namespaces: imbl::HashMap::new(),
+            ptr: imbl::OrdMap::new(),
+            record_count: 0,
+        }
+    }
+
+    /// The same content under a new serial (the apex records carry it).
+    pub fn set_serial(&mut self, serial: u32) {
+        self.serial = serial;
+        self.forward = Apex::new(&self.settings, self.settings.zone.clone(), serial);
+        self.reverse = self
+            .settings
+            .reverse_zones
+            .iter()
+            .map(|z| Apex::new(&self.settings, z.clone(), serial))
+            .collect();
+    }
+
+    /// Looks a service up by namespace and name.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceNode>> {
+        self.namespaces.get(namespace)?.services.get(name)
+    }
+}
+
+/// `dns-version.Z` TXT, and the nameserver name with glue when it is inside
+/// the zone (plus the empty non-terminals above both).
+fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
+    let mut fixed: HashMap<Box<str>, NameNode> = HashMap::new();
+    if let Some(name) = settings.name_in_zone("dns-version") {
+        fixed.entry("dns-version".into()).or_default().txt = vec![Record::from_rdata(
+            name,
+            settings.ttl,
+            RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()])),
+        )];
+    }
+    // `svc.Z` always exists in a cluster, even with no headless service.
+    fixed.entry("svc".into()).or_default();
+    if settings.zone.zone_of(&settings.nameserver) && settings.zone != settings.nameserver {
+        let relative = relative_text(&settings.nameserver, &settings.zone);
+        let node = fixed.entry(relative.clone().into()).or_default();
+        for ip in &settings.nameserver_addresses {
+            let data = match ip {
+                IpAddr::V4(v4) => RData::A(A(*v4)),
+                IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+            };
+            let record = Record::from_rdata(settings.nameserver.clone(), settings.ttl, data);
+            match ip {
+                IpAddr::V4(_) => node.a.push(record),
+                IpAddr::V6(_) => node.aaaa.push(record),
+            }
+        }
+        // Empty non-terminals between the nameserver and the apex.
+        let mut rest = relative.as_str();
+        while let Some((_, parent)) = rest.split_once('.') {
+            fixed.entry(parent.into()).or_default();
+            rest = parent;
+        }
+    }
+    fixed
+}
+
+/// The labels of `name` left of `zone`, joined with dots, lowercase.
+fn relative_text(name: &Name, zone: &Name) -> String {
+    let keep = usize::from(name.num_labels() - zone.num_labels());
+    let labels: Vec<String> = name
+        .iter()
+        .take(keep)
+        .map(|l| String::from_utf8_lossy(l).to_ascii_lowercase())
+        .collect();
+    labels.join(".")
+}
+
+/// Up to four record slices, chained. The answer borrows slices of the
+/// snapshot instead of collecting records, so answering allocates nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Section<'a> {
+    parts: [&'a [Record]; 4],
+    used: usize,
+}
+
+impl<'a> Section<'a> {
+    fn one(records: &'a [Record]) -> Self {
+        let mut s = Self::default();
+        s.push(records);
+        s
+    }
+
+    fn push(&mut self, records: &'a [Record]) {
+        if !records.is_empty() && self.used < self.parts.len() {
+            self.parts[self.used] = records;
+            self.used += 1;
+        }
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = &'a Record> + Send + 'a {
+        self.parts.into_iter().take(self.used).flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts[..self.used].iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+}
+
+/// What to answer, before the wire layer adds header bits, EDNS and
+/// truncation.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub rcode: ResponseCode,
+    /// AA: set for every answer from a zone we serve.
+    pub authoritative: bool,
+    pub answers: Section<'a>,
+    pub authority: Section<'a>,
+    pub additional: Section<'a>,
+}
+
+impl<'a> Answer<'a> {
+    fn refused() -> Self {
+        Self {
+            rcode: ResponseCode::Refused,
+            authoritative: false,
+            answers: Section::default(),
+            authority: Section::default(),
+            additional: Section::default(),
+        }
+    }
+
+    fn servfail() -> Self {
+        Self {
+            rcode: ResponseCode::ServFail,
+            ..Self::refused()
+        }
+    }
+
+    fn nxdomain(apex: &'a Apex) -> Self {
+        Self {
+            rcode: ResponseCode::NXDomain,
+            authoritative: true,
+            authority: Section::one(std::slice::from_ref(&apex.negative_soa)),
+            ..Self::refused()
+        }
+    }
+
+    fn nodata(apex: &'a Apex, stable: bool) -> Self {
+        let soa = if stable {
+            &apex.stable_soa
+        } else {
+            &apex.negative_soa
+        };
+        Self {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            authority: Section::one(std::slice::from_ref(soa)),
+            ..Self::refused()
+        }
+    }
+
+    fn from_node(apex: &'a Apex, node: &'a NameNode, qtype: RecordType) -> Self {
+        let mut answers = Section::default();
+        let mut additional = Section::default();
+        if qtype == RecordType::ANY {
+            for records in [&node.soa, &node.ns, &node.a, &node.aaaa] {
+                answers.push(records);
+            }
+            // At most four slices: SRV, PTR and TXT never share a name with
+            // the apex records, so this order loses nothing.
+            for records in [&node.srv, &node.ptr, &node.txt] {
+                answers.push(records);
+            }
+        } else {
+            answers.push(node.records(qtype));
+            if qtype == RecordType::SRV {
+                additional.push(&node.srv_additional);
+            }
+        }
+        if answers.is_empty() {
+            return Self::nodata(apex, node.stable && node.is_empty());
+        }
+        Self {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            answers,
+            authority: Section::default(),
+            additional,
+        }
+    }
+}
+
+/// The most labels a DNS name can have (255 octets, one-octet labels).
+const MAX_LABELS: usize = 128;
+
+/// Answers one question from a snapshot. Pure: the same snapshot and
+/// question always give the same answer, and nothing is allocated.
+///
+/// `name` must be lowercase (hickory's `LowerName` is); the wire layer echoes
+/// the question's original case.
+pub fn answer<'a>(snap: &'a Snapshot, name: &Name, qtype: RecordType) -> Answer<'a> {
+    let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+    let mut count = 0;
+    for label in name.iter() {
+        if count == MAX_LABELS {
+            return Answer::refused();
+        }
+        labels[count] = label;
+        count += 1;
+    }
+    let labels = &labels[..count];
+
+    if let Some(relative) = strip_zone(labels, &snap.forward.origin) {
+        if !snap.synced {
+            return Answer::servfail();
+        }
+        return answer_forward(snap, relative, qtype);
+    }
+    // The most specific reverse zone wins.
+    let mut best: Option<(&Apex, &[&[u8]])> = None;
+    for apex in &snap.reverse {
+        if let Some(relative) = strip_zone(labels, &apex.origin)
+            && best.is_none_or(|(b, _)| apex.origin.num_labels() > b.origin.num_labels())
+        {
+            best = Some((apex, relative));
+        }
+    }
+    match best {
+        Some(_) if !snap.synced => Answer::servfail(),
+        Some((apex, relative)) => answer_reverse(snap, apex, labels, relative, qtype),
+        None => Answer::refused(),
+    }
+}
+
+/// The labels left of `zone` when `labels` lies in it.
+fn strip_zone<'l, 'b>(labels: &'l [&'b [u8]], zone: &Name) -> Option<&'l [&'b [u8]]> {
+    let zone_labels = usize::from(zone.num_labels());
+    if labels.len() < zone_labels {
+        return None;
+    }
+    let split = labels.len() - zone_labels;
+    for (ours, theirs) in labels[split..].iter().zip(zone.iter()) {
+        if !ours.eq_ignore_ascii_case(theirs) {
+            return None;
+        }
+    }
+    Some(&labels[..split])
+}
+
+/// Joins labels with dots into `buf`; `None` if they are not UTF-8 (no name
+/// we serve is). Labels arrive lowercase.
+fn join<'b>(labels: &[&[u8]], buf: &'b mut [u8; 256]) -> Option<&'b str> {
+    let mut len = 0;
+    for (i, label) in labels.iter().enumerate() {
+        if i > 0 {
+            *buf.get_mut(len)? = b'.';
+            len += 1;
+        }
+        buf.get_mut(len..len + label.len())?.copy_from_slice(label);
+        len += label.len();
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType) -> Answer<'a> {
+    let apex = &snap.forward;
+    let m = relative.len();
+    if m == 0 {
+        return match qtype {
+            RecordType::SOA => Answer {
+                answers: Section::one(std::slice::from_ref(&apex.soa)),
+                ..Answer::nodata(apex, false)
+            },
+            RecordType::NS => Answer {
+                answers: Section::one(&apex.ns),
+                authority: Section::default(),
+                additional: glue(snap),
+                ..Answer::nodata(apex, false)
+            },
+            RecordType::ANY => Answer {
+                answers: {
+                    let mut s = Section::one(std::slice::from_ref(&apex.soa));
+                    s.push(&apex.ns);
+                    s
+                },
+                authority: Section::default(),
+                ..Answer::nodata(apex, false)
+            },
+            _ => Answer::nodata(apex, false),
+        };
+    }
+    let mut buf = [0u8; 256];
+    if relative[m - 1] == b"svc" && m >= 2 {
+        let Ok(namespace) = std::str::from_utf8(relative[m - 2]) else {
+            return Answer::nxdomain(apex);
+        };
+        let Some(ns_node) = snap.namespaces.get(namespace) else {
+            return Answer::nxdomain(apex);
+        };
+        if m == 2 {
+            return Answer::nodata(apex, false);
+        }
+        let Ok(service) = std::str::from_utf8(relative[m - 3]) else {
+            return Answer::nxdomain(apex);
+        };
+        let Some(svc_node) = ns_node.services.get(service) else {
+            return Answer::nxdomain(apex);
+        };
+        let Some(key) = join(&relative[..m - 3], &mut buf) else {
+            return Answer::nxdomain(apex);
+        };
+        return match svc_node.names.get(key) {
+            Some(node) => Answer::from_node(apex, node, qtype),
+            None => Answer::nxdomain(apex),
+        };
+    }
+    let Some(key) = join(relative, &mut buf) else {
+        return Answer::nxdomain(apex);
+    };
+    match snap.fixed.get(key) {
+        Some(node) => Answer::from_node(apex, node, qtype),
+        None => Answer::nxdomain(apex),
+    }
+}
+
+/// The nameserver's glue, when it lives in the forward zone.
+fn glue(snap: &Snapshot) -> Section<'_> {
+    let mut section = Section::default();
+    if let Some(node) = snap.fixed.values().find(|n| {
+        n.a.first()
+            .or(n.aaaa.first())
+            .is_some_and(|r| r.name == snap.settings.nameserver)
+    }) {
+        section.push(&node.a);
+        section.push(&node.aaaa);
+    }
+    section
+}
+
+fn answer_reverse<'a>(
+    snap: &'a Snapshot,
+    apex: &'a Apex,
+    labels: &[&[u8]],
+    relative: &[&[u8]],
+    qtype: RecordType,
+) -> Answer<'a> {
+    if relative.is_empty() {
+        return match qtype {
+            RecordType::SOA => Answer {
+                answers: Section::one(std::slice::from_ref(&apex.soa)),
+                ..Answer::nodata(apex, false)
+            },
+            RecordType::NS => Answer {
+                answers: Section::one(&apex.ns),
+                authority: Section::default(),
+                ..Answer::nodata(apex, false)
+            },
+            _ => Answer::nodata(apex, false),
+        };
+    }
+    // Parse against the whole arpa tree, not the configured sub-zone, so
+    // `10.in-addr.arpa.` and `in-addr.arpa.` read addresses alike.
+    let n = labels.len();
+    let parsed = if n >= 2 && labels[n - 1] == b"arpa" && labels[n - 2] == b"in-addr" {
+        names::parse_reverse_v4(&labels[..n - 2])
+    } else if n >= 2 && labels[n - 1] == b"arpa" && labels[n - 2] == b"ip6" {
+        names::parse_reverse_v6(&labels[..n - 2])
+    } else {
+        ReverseQuery::Invalid
+    };
+    match parsed {
+        ReverseQuery::Address(ip) => match snap.ptr.get(&ip) {
+            Some(records) if matches!(qtype, RecordType::PTR | RecordType::ANY) => Answer {
+                rcode: ResponseCode::NoError,
+                authoritative: true,
+                answers: Section::one(records),
+                authority: Section::default(),
+                additional: Section::default(),
+            },
+            Some(_) => Answer::nodata(apex, false),
+            None => Answer::nxdomain(apex),
+        },
+        ReverseQuery::Prefix(lo, hi) => {
+            if snap.ptr.range(lo..=hi).next().is_some() {
+                Answer::nodata(apex, false)
+            } else {
+                Answer::nxdomain(apex)
+            }
+        }
+        ReverseQuery::Invalid => Answer::nxdomain(apex),
+    }
+}

@@ -1,0 +1,5 @@
+//! Sources: the only code that knows Kubernetes object types. Each turns
+//! objects into the plain values of `model.rs` and sends them to the driver.
+
+pub mod embedded;
+pub mod manifest;
