@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SourceConfig};
-use crate::driver::{self, Change, SourceEvent};
+use crate::driver::{self, SourceEvent};
 use crate::index::ClusterIndex;
 use crate::metrics::Metrics;
 use crate::server::{self, DnsHandler, Sockets, TcpSettings};
@@ -33,7 +33,18 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
     let config = Config::load(path)?;
     match &config.source {
         SourceConfig::Embedded(embedded) => {
-            let state = source::manifest::load_manifests(&embedded.manifests)?;
+            let objects = source::manifest::load_objects(&embedded.manifests)?;
+            // Apply to a scratch cluster so invalid objects fail here too.
+            let mut cluster = source::cluster::Cluster::new(source::cluster::SimSettings {
+                pod_cidr: embedded.pod_cidr,
+                start_delay: embedded.start_delay,
+                ready_delay: embedded.ready_delay,
+                terminate_delay: embedded.terminate_delay,
+            });
+            cluster
+                .apply_manifests(objects.clone(), tokio::time::Instant::now())
+                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+            let state = source::manifest::state_from_objects(&objects);
             let headless = state.services.iter().filter(|s| s.headless).count();
             Ok(format!(
                 "{}: OK: zone {}, {} services ({} headless), {} EndpointSlices, {} Endpoints, {} StatefulSets",
@@ -44,6 +55,38 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
                 state.slices.len(),
                 state.endpoints.len(),
                 state.sets.len()
+            ))
+        }
+        SourceConfig::Kubernetes(kubernetes) => {
+            // Credentials are loaded (so a bad kubeconfig shows here); the
+            // API server is not contacted.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(source::kubernetes::KubernetesSource::connect(kubernetes))?;
+            let kinds: Vec<&str> = source::kubernetes::kinds(kubernetes)
+                .into_iter()
+                .map(source::kubernetes::Kind::plural)
+                .collect();
+            let namespaces = if kubernetes.namespaces.is_empty() {
+                "all namespaces".to_owned()
+            } else {
+                format!("namespaces {}", kubernetes.namespaces.join(", "))
+            };
+            Ok(format!(
+                "{}: OK: zone {}, Kubernetes source ({}): watches {} in {}{}",
+                path.display(),
+                config.zone,
+                kubernetes.kubeconfig.as_ref().map_or_else(
+                    || "in-cluster or $KUBECONFIG".to_owned(),
+                    |k| format!("kubeconfig {}", k.display())
+                ),
+                kinds.join(", "),
+                namespaces,
+                kubernetes
+                    .label_selector
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(", labels {s}")),
             ))
         }
     }
@@ -91,22 +134,34 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     )));
     let (events_tx, events_rx) = tokio::sync::mpsc::channel::<SourceEvent>(1024);
     let mut tasks = tokio::task::JoinSet::new();
+    // The embedded cluster's API for `ctl`, served beside /metrics.
+    let mut cluster_api: Option<axum::Router> = None;
 
     match &config.source {
         SourceConfig::Embedded(embedded) => {
             let started = Instant::now();
             let paths = embedded.manifests.clone();
-            let state =
-                tokio::task::spawn_blocking(move || source::manifest::load_manifests(&paths))
+            let objects =
+                tokio::task::spawn_blocking(move || source::manifest::load_objects(&paths))
                     .await??;
+            let mut cluster = source::cluster::Cluster::new(source::cluster::SimSettings {
+                pod_cidr: embedded.pod_cidr,
+                start_delay: embedded.start_delay,
+                ready_delay: embedded.ready_delay,
+                terminate_delay: embedded.terminate_delay,
+            });
+            let now = tokio::time::Instant::now();
+            let results = cluster
+                .apply_manifests(objects, now)
+                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
             tracing::info!(
-                services = state.services.len(),
-                endpoint_slices = state.slices.len(),
-                endpoints = state.endpoints.len(),
-                statefulsets = state.sets.len(),
-                "manifests loaded"
+                objects = results.len(),
+                "manifests applied to the embedded cluster"
             );
-            index.reset_all(state);
+            // The first state is complete before the first query: synced.
+            if let Some(state) = cluster.step(now) {
+                index.reset_all(state);
+            }
             index.set_synced(true);
             if let Some(snapshot) = index.publish(Instant::now()) {
                 metrics.records.store(
@@ -124,23 +179,34 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
                 source::embedded::unix_now(),
                 std::sync::atomic::Ordering::Relaxed,
             );
+            let handle = source::cluster_api::ClusterHandle::new(cluster);
+            cluster_api = Some(source::cluster_api::router(handle.clone()));
+            tasks.spawn(source::embedded::run(
+                handle.clone(),
+                events_tx.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
             if embedded.watch {
-                let (paths, tx, m, s) = (
+                let (paths, h, m, s) = (
                     embedded.manifests.clone(),
-                    events_tx.clone(),
+                    handle.clone(),
                     metrics.clone(),
                     shutdown.clone(),
                 );
                 tasks.spawn(async move {
-                    if let Err(error) = source::embedded::watch(paths, tx, m, s).await {
+                    if let Err(error) = source::embedded::watch(paths, h, m, s).await {
                         tracing::error!(
                             "manifest watcher stopped: {error:#}; edits are no longer picked up"
                         );
                     }
                 });
             }
-            // The embedded state is complete from the start.
-            let _ = events_tx.send(SourceEvent::now(Change::Synced)).await;
+        }
+        SourceConfig::Kubernetes(kubernetes) => {
+            // Unsynced (SERVFAIL, /readyz 503) until every watch has listed.
+            let source = source::kubernetes::KubernetesSource::connect(kubernetes).await?;
+            tasks.spawn(source.run(events_tx.clone(), metrics.clone(), shutdown.clone()));
         }
     }
 
@@ -170,7 +236,10 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         events_rx,
         shutdown.clone(),
     ));
-    let router = crate::admin::router(snapshots.clone(), metrics.clone());
+    let mut router = crate::admin::router(snapshots.clone(), metrics.clone());
+    if let Some(api) = cluster_api {
+        router = router.merge(api);
+    }
     let admin_shutdown = shutdown.clone();
     tasks.spawn(async move {
         if let Err(error) = crate::admin::serve(admin_listener, router, admin_shutdown).await {

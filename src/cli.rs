@@ -1,4 +1,4 @@
-//! The command line: `serve` and `check-config`, as DESIGN §4 has them.
+//! The command line: `serve`, `check-config` and `ctl`, as DESIGN §4 has them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +37,8 @@ pub enum Command {
         /// The config file (YAML).
         file: PathBuf,
     },
+    /// Talk to a running embedded cluster like kubectl (get, apply, scale, ...).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// Runs the parsed command; errors are printed with their causes.
@@ -66,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig { file } => crate::app::check_config(&file).map(|summary| {
             println!("{summary}");
         }),
+        Command::Ctl(args) => return crate::ctl::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,7 @@ pub struct AdminConfig {
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum SourceConfig {
     Embedded(EmbeddedConfig),
+    Kubernetes(KubernetesConfig),
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -105,6 +106,83 @@ pub struct EmbeddedConfig {
     /// Watch the manifests and serve edits.
     #[serde(default = "default_true")]
     pub watch: bool,
+    /// Simulated pods take their IPs from here.
+    #[serde(default = "default_pod_cidr")]
+    pub pod_cidr: ipnet::IpNet,
+    /// A created pod's container starts (Pending → Running) after this.
+    #[serde(default = "default_start_delay", deserialize_with = "duration")]
+    pub start_delay: Duration,
+    /// A running pod turns Ready after this (its readiness probe passes).
+    #[serde(default = "default_ready_delay", deserialize_with = "duration")]
+    pub ready_delay: Duration,
+    /// A deleted pod is gone after this (graceful termination).
+    #[serde(default = "default_terminate_delay", deserialize_with = "duration")]
+    pub terminate_delay: Duration,
+}
+
+fn default_pod_cidr() -> ipnet::IpNet {
+    ipnet::IpNet::V4(
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 244, 0, 0), 16).unwrap_or_default(),
+    )
+}
+fn default_start_delay() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_ready_delay() -> Duration {
+    Duration::from_millis(1000)
+}
+fn default_terminate_delay() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// A real cluster, read through the API server's list and watch.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file. Absent: the in-cluster service account, then
+    /// `$KUBECONFIG` or `~/.kube/config`. A relative path is relative to the
+    /// config file's folder; a leading `~/` is the home folder.
+    #[serde(default = "default_kubeconfig")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces to watch, one watch per namespace and kind (so that a
+    /// namespaced Role suffices). Empty: every namespace, cluster-wide.
+    #[serde(default = "default_namespaces")]
+    pub namespaces: Vec<String>,
+    /// A label selector (`k=v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin
+    /// (a,b)`, comma-separated) for Services, EndpointSlices and Endpoints.
+    /// The endpoint controllers copy a Service's labels onto its slices, so
+    /// selecting Services selects their endpoints too. StatefulSets are not
+    /// filtered: they only ever add names under a selected Service.
+    #[serde(default = "default_label_selector")]
+    pub label_selector: Option<String>,
+    /// Also watch legacy v1 Endpoints (for endpoints written by controllers
+    /// that do not create EndpointSlices). EndpointSlices are always watched.
+    #[serde(default = "default_legacy_endpoints")]
+    pub legacy_endpoints: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            kubeconfig: default_kubeconfig(),
+            namespaces: default_namespaces(),
+            label_selector: default_label_selector(),
+            legacy_endpoints: default_legacy_endpoints(),
+        }
+    }
+}
+
+fn default_kubeconfig() -> Option<PathBuf> {
+    None
+}
+fn default_namespaces() -> Vec<String> {
+    Vec::new()
+}
+fn default_label_selector() -> Option<String> {
+    None
+}
+fn default_legacy_endpoints() -> bool {
+    false
 }
 
 fn default_zone() -> String {
@@ -201,6 +279,11 @@ impl Config {
                     }
                 }
             }
+            SourceConfig::Kubernetes(kubernetes) => {
+                if let Some(kubeconfig) = &mut kubernetes.kubeconfig {
+                    *kubeconfig = resolve_kubeconfig(kubeconfig, base, std::env::var_os("HOME"));
+                }
+            }
         }
         Ok(config)
     }
@@ -252,8 +335,75 @@ impl Config {
                 "source.embedded.manifests",
                 "lists no file or folder".to_owned(),
             )),
+            SourceConfig::Embedded(embedded)
+                if embedded.pod_cidr.max_prefix_len() - embedded.pod_cidr.prefix_len() < 3 =>
+            {
+                Err(invalid(
+                    "source.embedded.pod_cidr",
+                    format!(
+                        "{} is too small for pods: use a prefix of at most /{}",
+                        embedded.pod_cidr,
+                        embedded.pod_cidr.max_prefix_len() - 3
+                    ),
+                ))
+            }
             SourceConfig::Embedded(_) => Ok(()),
+            SourceConfig::Kubernetes(kubernetes) => kubernetes.validate(path),
         }
+    }
+}
+
+impl KubernetesConfig {
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        if self
+            .kubeconfig
+            .as_ref()
+            .is_some_and(|k| k.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "source.kubernetes.kubeconfig",
+                "is empty; give a path or leave the key out for the in-cluster account".to_owned(),
+            ));
+        }
+        for (i, namespace) in self.namespaces.iter().enumerate() {
+            if !crate::source::kubernetes::is_dns_label(namespace) {
+                return Err(invalid(
+                    "source.kubernetes.namespaces",
+                    format!(
+                        "{namespace:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
+                    ),
+                ));
+            }
+            if self.namespaces[..i].contains(namespace) {
+                return Err(invalid(
+                    "source.kubernetes.namespaces",
+                    format!("{namespace:?} is listed twice"),
+                ));
+            }
+        }
+        if let Some(selector) = &self.label_selector {
+            crate::source::kubernetes::check_label_selector(selector)
+                .map_err(|e| invalid("source.kubernetes.label_selector", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A kubeconfig path as written in the config file: `~/` is the home folder,
+/// a relative path is relative to the config file's folder `base`.
+fn resolve_kubeconfig(path: &Path, base: &Path, home: Option<std::ffi::OsString>) -> PathBuf {
+    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), home) {
+        return PathBuf::from(home).join(rest);
+    }
+    if path.is_relative() {
+        base.join(path)
+    } else {
+        path.to_owned()
     }
 }
 
@@ -305,6 +455,29 @@ mod tests {
     }
 
     #[test]
+    fn embedded_simulation_settings() {
+        let c = parse(
+            "source:\n  embedded:\n    manifests: [a]\n    pod_cidr: 10.9.0.0/24\n    start_delay: 2s\n    ready_delay: 300ms\n",
+        )
+        .unwrap();
+        let SourceConfig::Embedded(e) = &c.source else {
+            panic!("embedded expected")
+        };
+        assert_eq!(e.pod_cidr.to_string(), "10.9.0.0/24");
+        assert_eq!(e.start_delay, Duration::from_secs(2));
+        assert_eq!(e.ready_delay, Duration::from_millis(300));
+        assert_eq!(e.terminate_delay, Duration::from_millis(500));
+        let err = parse("source:\n  embedded:\n    manifests: [a]\n    pod_cidr: 10.9.0.0/31\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("source.embedded.pod_cidr"), "{err}");
+        let err = parse("source:\n  embedded:\n    manifests: [a]\n    pod_cidr: banana\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("banana") || err.contains("pod_cidr"), "{err}");
+    }
+
+    #[test]
     fn invalid_values_name_their_field() {
         for (text, field) in [
             (
@@ -334,6 +507,101 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_source_takes_defaults() {
+        let c = parse("source:\n  kubernetes: {}\n").unwrap();
+        assert_eq!(
+            c.source,
+            SourceConfig::Kubernetes(KubernetesConfig::default())
+        );
+        let SourceConfig::Kubernetes(k) = &c.source else {
+            unreachable!()
+        };
+        assert_eq!(k.kubeconfig, None);
+        assert!(k.namespaces.is_empty());
+        assert_eq!(k.label_selector, None);
+        assert!(!k.legacy_endpoints);
+    }
+
+    #[test]
+    fn kubernetes_source_reads_every_key() {
+        let c = parse(
+            "source:\n  kubernetes:\n    kubeconfig: /etc/kube.yaml\n    namespaces: [a, b-2]\n    label_selector: 'dns=on,tier!=db'\n    legacy_endpoints: true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.source,
+            SourceConfig::Kubernetes(KubernetesConfig {
+                kubeconfig: Some(PathBuf::from("/etc/kube.yaml")),
+                namespaces: vec!["a".to_owned(), "b-2".to_owned()],
+                label_selector: Some("dns=on,tier!=db".to_owned()),
+                legacy_endpoints: true,
+            })
+        );
+    }
+
+    #[test]
+    fn kubernetes_source_rejects_unknown_keys_and_bad_values() {
+        let err = parse("source:\n  kubernetes:\n    namespace: [a]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("namespace"), "{err}");
+        for (text, field, detail) in [
+            (
+                "source: {kubernetes: {namespaces: [Demo]}}\n",
+                "source.kubernetes.namespaces",
+                "Demo",
+            ),
+            (
+                "source: {kubernetes: {namespaces: [a, a]}}\n",
+                "source.kubernetes.namespaces",
+                "twice",
+            ),
+            (
+                "source: {kubernetes: {label_selector: 'a=b,,c'}}\n",
+                "source.kubernetes.label_selector",
+                "a=b,,c",
+            ),
+            (
+                "source: {kubernetes: {label_selector: 'a in (b'}}\n",
+                "source.kubernetes.label_selector",
+                "a in (b",
+            ),
+            (
+                "source: {kubernetes: {kubeconfig: ''}}\n",
+                "source.kubernetes.kubeconfig",
+                "empty",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(field), "{text}: {err}");
+            assert!(err.contains(detail), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn kubeconfig_paths_resolve_like_manifests() {
+        let base = Path::new("/etc/headless-dns");
+        let home = Some(std::ffi::OsString::from("/home/dns"));
+        assert_eq!(
+            resolve_kubeconfig(Path::new("kube.yaml"), base, home.clone()),
+            PathBuf::from("/etc/headless-dns/kube.yaml")
+        );
+        assert_eq!(
+            resolve_kubeconfig(Path::new("~/.kube/config"), base, home.clone()),
+            PathBuf::from("/home/dns/.kube/config")
+        );
+        assert_eq!(
+            resolve_kubeconfig(Path::new("/abs/config"), base, home),
+            PathBuf::from("/abs/config")
+        );
+        // Without a home folder, `~` is just a relative folder name.
+        assert_eq!(
+            resolve_kubeconfig(Path::new("~/config"), base, None),
+            PathBuf::from("/etc/headless-dns/~/config")
+        );
+    }
+
+    #[test]
     fn bad_yaml_names_line() {
         let err = parse("zone: x\nsource:\n  embedded:\n    manifests: [a\n")
             .unwrap_err()
@@ -354,14 +622,29 @@ mod tests {
                 continue;
             }
             let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            let SourceConfig::Embedded(embedded) = &config.source;
-            for manifest in &embedded.manifests {
-                assert!(
-                    manifest.exists(),
-                    "{}: {} missing",
-                    path.display(),
-                    manifest.display()
-                );
+            match &config.source {
+                SourceConfig::Embedded(embedded) => {
+                    for manifest in &embedded.manifests {
+                        assert!(
+                            manifest.exists(),
+                            "{}: {} missing",
+                            path.display(),
+                            manifest.display()
+                        );
+                    }
+                }
+                SourceConfig::Kubernetes(kubernetes) => {
+                    // An example names no kubeconfig of its own (none ships
+                    // with the repo) or one that ships beside it.
+                    if let Some(kubeconfig) = &kubernetes.kubeconfig {
+                        assert!(
+                            kubeconfig.exists(),
+                            "{}: {} missing",
+                            path.display(),
+                            kubeconfig.display()
+                        );
+                    }
+                }
             }
             let text = std::fs::read_to_string(&path).unwrap();
             let bogus = format!("{text}\nbogus_key: 1\n");

@@ -32,6 +32,10 @@ pub enum Change {
     DeleteEndpoints(ObjectKey),
     ApplySet(OrdinalSet),
     DeleteSet(ObjectKey),
+    /// Changes that must land in one snapshot: a watch's relist (deletes
+    /// for what vanished, applies for what is listed), so that readers never
+    /// see it half done.
+    Batch(Vec<Change>),
     /// Every source has delivered its first full state.
     Synced,
 }
@@ -52,7 +56,8 @@ impl SourceEvent {
     }
 }
 
-fn apply(index: &mut ClusterIndex, change: Change) {
+/// Applies one change to the index (no publish).
+pub fn apply(index: &mut ClusterIndex, change: Change) {
     match change {
         Change::Reset(state) => index.reset_all(state),
         Change::ApplyService(s) => index.apply_service(s),
@@ -63,6 +68,11 @@ fn apply(index: &mut ClusterIndex, change: Change) {
         Change::DeleteEndpoints(k) => index.delete_endpoints(&k),
         Change::ApplySet(s) => index.apply_set(s),
         Change::DeleteSet(k) => index.delete_set(&k),
+        Change::Batch(changes) => {
+            for change in changes {
+                apply(index, change);
+            }
+        }
         Change::Synced => index.set_synced(true),
     }
 }

@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use crate::model::{ClusterState, EndpointGroup, ObjectKey, OrdinalSet, Service};
 use crate::names;
-use crate::snapshot::{NameNode, ServiceNode, Snapshot, ZoneSettings};
+use crate::snapshot::{NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings};
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -374,7 +374,7 @@ impl ClusterIndex {
                 self.ptr_sources.remove(&ip);
                 next.ptr.remove(&ip);
             } else {
-                next.ptr.insert(ip, records.into());
+                next.ptr.insert(ip, Arc::new(Rrset::answer(records)));
             }
         }
 
@@ -418,8 +418,8 @@ fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
 fn push_address(node: &mut NameNode, name: &Name, ip: IpAddr, ttl: u32) {
     let record = address_record(name, ip, ttl);
     let list = match ip {
-        IpAddr::V4(_) => &mut node.a,
-        IpAddr::V6(_) => &mut node.aaaa,
+        IpAddr::V4(_) => &mut node.a.records,
+        IpAddr::V6(_) => &mut node.aaaa.records,
     };
     if !list.contains(&record) {
         list.push(record);
@@ -517,7 +517,7 @@ fn render_service(
         let mut srv_node = NameNode::default();
         let mut added: BTreeSet<&Name> = BTreeSet::new();
         for (target, number) in entries {
-            srv_node.srv.push(Record::from_rdata(
+            srv_node.srv.records.push(Record::from_rdata(
                 owner.clone(),
                 ttl,
                 RData::SRV(SRV::new(0, weight, *number, target.clone())),
@@ -526,6 +526,7 @@ fn render_service(
                 for ip in targets.get(target).into_iter().flatten() {
                     srv_node
                         .srv_additional
+                        .records
                         .push(address_record(target, *ip, ttl));
                 }
             }
@@ -560,6 +561,9 @@ fn render_service(
     // The service name is an empty non-terminal when only stable names exist.
     if !node.names.is_empty() {
         node.names.entry("".into()).or_default();
+    }
+    for name in node.names.values_mut() {
+        name.seal();
     }
     ptrs.sort();
     ptrs.dedup();

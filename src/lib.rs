@@ -11,6 +11,8 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod controller;
+pub mod ctl;
 pub mod driver;
 pub mod index;
 pub mod metrics;

@@ -84,35 +84,124 @@ impl ZoneSettings {
     }
 }
 
-/// The records of one owner name, by type. Empty vectors allocate nothing.
+/// An RRset: its records, and the same records pre-rendered in wire
+/// format for the fast path (`server/fast.rs`), which copies them into a
+/// response instead of encoding per query.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rrset {
+    pub records: Vec<Record>,
+    /// The records on the wire. In the answer form every owner is a
+    /// compression pointer to the question (offset 12), so the answer echoes
+    /// the question's case; in the extra form (authority, additional) owners
+    /// are spelled out. Names inside RDATA are never compressed, so the
+    /// bytes can be copied into any message.
+    pub wire: Box<[u8]>,
+}
+
+impl Rrset {
+    /// An RRset whose owner is the question name.
+    pub fn answer(records: Vec<Record>) -> Self {
+        let wire = render(&records, true);
+        Self { records, wire }
+    }
+
+    /// An RRset for the authority or additional section.
+    pub fn extra(records: Vec<Record>) -> Self {
+        let wire = render(&records, false);
+        Self { records, wire }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Renders the wire form again after `records` changed.
+    fn seal(&mut self, answer: bool) {
+        self.wire = render(&self.records, answer);
+    }
+}
+
+/// Encodes records without name compression; the owner as a pointer to
+/// offset 12 (the question) when `owner_is_question`.
+fn render(records: &[Record], owner_is_question: bool) -> Box<[u8]> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut out = Vec::new();
+    for record in records {
+        if owner_is_question {
+            out.extend_from_slice(&[0xc0, 0x0c]);
+        } else {
+            let mut encoder = BinEncoder::new(&mut out);
+            encoder.set_canonical_form(true);
+            if record.name.emit(&mut encoder).is_err() {
+                continue;
+            }
+        }
+        out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
+        out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
+        out.extend_from_slice(&record.ttl.to_be_bytes());
+        let mut rdata = Vec::new();
+        let mut encoder = BinEncoder::new(&mut rdata);
+        encoder.set_canonical_form(true);
+        if record.data.emit(&mut encoder).is_err() {
+            // Unencodable data cannot be served; never seen for our types.
+            out.truncate(out.len() - 8);
+            continue;
+        }
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(&rdata);
+    }
+    out.into_boxed_slice()
+}
+
+/// The records of one owner name, by type. Empty RRsets allocate nothing.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NameNode {
-    pub a: Vec<Record>,
-    pub aaaa: Vec<Record>,
-    pub srv: Vec<Record>,
+    pub a: Rrset,
+    pub aaaa: Rrset,
+    pub srv: Rrset,
     /// Address records of the SRV targets, for the additional section.
-    pub srv_additional: Vec<Record>,
-    pub ptr: Vec<Record>,
-    pub txt: Vec<Record>,
-    pub ns: Vec<Record>,
-    pub soa: Vec<Record>,
+    pub srv_additional: Rrset,
+    pub ptr: Rrset,
+    pub txt: Rrset,
+    pub ns: Rrset,
+    pub soa: Rrset,
     /// A declared pod name with no address right now: NODATA with a
     /// negative TTL of at most [`STABLE_NEGATIVE_TTL`].
     pub stable: bool,
 }
 
 impl NameNode {
-    fn records(&self, qtype: RecordType) -> &[Record] {
+    fn rrset(&self, qtype: RecordType) -> Option<&Rrset> {
         match qtype {
-            RecordType::A => &self.a,
-            RecordType::AAAA => &self.aaaa,
-            RecordType::SRV => &self.srv,
-            RecordType::PTR => &self.ptr,
-            RecordType::TXT => &self.txt,
-            RecordType::NS => &self.ns,
-            RecordType::SOA => &self.soa,
-            _ => &[],
+            RecordType::A => Some(&self.a),
+            RecordType::AAAA => Some(&self.aaaa),
+            RecordType::SRV => Some(&self.srv),
+            RecordType::PTR => Some(&self.ptr),
+            RecordType::TXT => Some(&self.txt),
+            RecordType::NS => Some(&self.ns),
+            RecordType::SOA => Some(&self.soa),
+            _ => None,
         }
+    }
+
+    /// Renders the wire form of every RRset; call once the records are in.
+    pub fn seal(&mut self) {
+        for rrset in [
+            &mut self.a,
+            &mut self.aaaa,
+            &mut self.srv,
+            &mut self.ptr,
+            &mut self.txt,
+            &mut self.ns,
+            &mut self.soa,
+        ] {
+            rrset.seal(true);
+        }
+        self.srv_additional.seal(false);
     }
 
     /// Whether the name holds any record at all.
@@ -163,12 +252,12 @@ pub struct NamespaceNode {
 pub struct Apex {
     pub origin: Name,
     /// The SOA record as answered for `SOA` queries.
-    pub soa: Record,
+    pub soa: Rrset,
     /// The SOA for negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308).
-    pub negative_soa: Record,
+    pub negative_soa: Rrset,
     /// The SOA for NODATA of a name expected back: TTL and MINIMUM ≤ 1 s.
-    pub stable_soa: Record,
-    pub ns: Vec<Record>,
+    pub stable_soa: Rrset,
+    pub ns: Rrset,
 }
 
 impl Apex {
@@ -194,14 +283,14 @@ impl Apex {
         let negative = settings.negative_ttl.min(settings.ttl);
         let stable = STABLE_NEGATIVE_TTL.min(negative);
         Self {
-            soa: soa_record(settings.ttl, settings.negative_ttl),
-            negative_soa: soa_record(negative, settings.negative_ttl),
-            stable_soa: soa_record(stable, stable),
-            ns: vec![Record::from_rdata(
+            soa: Rrset::answer(vec![soa_record(settings.ttl, settings.negative_ttl)]),
+            negative_soa: Rrset::extra(vec![soa_record(negative, settings.negative_ttl)]),
+            stable_soa: Rrset::extra(vec![soa_record(stable, stable)]),
+            ns: Rrset::answer(vec![Record::from_rdata(
                 origin.clone(),
                 settings.ttl,
                 RData::NS(NS(settings.nameserver.clone())),
-            )],
+            )]),
             origin,
         }
     }
@@ -223,10 +312,12 @@ pub struct Snapshot {
     /// nameserver name with its glue, and their empty non-terminals. Keyed
     /// like [`ServiceNode::names`], relative to the zone.
     pub fixed: Arc<HashMap<Box<str>, NameNode>>,
+    /// The nameserver's addresses for the additional section of NS answers.
+    pub glue: Arc<Rrset>,
     pub namespaces: imbl::HashMap<Arc<str>, NamespaceNode>,
     /// PTR records by address, ordered so a reverse prefix (an empty
     /// non-terminal) is a range query.
-    pub ptr: imbl::OrdMap<IpAddr, Arc<[Record]>>,
+    pub ptr: imbl::OrdMap<IpAddr, Arc<Rrset>>,
     /// Records served, for the metric.
     pub record_count: usize,
 }
@@ -240,8 +331,18 @@ impl Snapshot {
             .iter()
             .map(|z| Apex::new(&settings, z.clone(), serial))
             .collect();
-        let fixed = Arc::new(fixed_names(&settings));
+        let fixed = fixed_names(&settings);
+        let glue = Arc::new(Rrset::extra(
+            fixed
+                .values()
+                .flat_map(|n| n.a.records.iter().chain(&n.aaaa.records))
+                .filter(|r| r.name == settings.nameserver)
+                .cloned()
+                .collect(),
+        ));
+        let fixed = Arc::new(fixed);
         Self {
+            glue,
             settings,
             serial,
             synced: false,
@@ -277,7 +378,7 @@ impl Snapshot {
 fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
     let mut fixed: HashMap<Box<str>, NameNode> = HashMap::new();
     if let Some(name) = settings.name_in_zone("dns-version") {
-        fixed.entry("dns-version".into()).or_default().txt = vec![Record::from_rdata(
+        fixed.entry("dns-version".into()).or_default().txt.records = vec![Record::from_rdata(
             name,
             settings.ttl,
             RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()])),
@@ -295,8 +396,8 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             };
             let record = Record::from_rdata(settings.nameserver.clone(), settings.ttl, data);
             match ip {
-                IpAddr::V4(_) => node.a.push(record),
-                IpAddr::V6(_) => node.aaaa.push(record),
+                IpAddr::V4(_) => node.a.records.push(record),
+                IpAddr::V6(_) => node.aaaa.records.push(record),
             }
         }
         // Empty non-terminals between the nameserver and the apex.
@@ -305,6 +406,9 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             fixed.entry(parent.into()).or_default();
             rest = parent;
         }
+    }
+    for node in fixed.values_mut() {
+        node.seal();
     }
     fixed
 }
@@ -324,30 +428,36 @@ fn relative_text(name: &Name, zone: &Name) -> String {
 /// snapshot instead of collecting records, so answering allocates nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Section<'a> {
-    parts: [&'a [Record]; 4],
+    parts: [Option<&'a Rrset>; 4],
     used: usize,
 }
 
 impl<'a> Section<'a> {
-    fn one(records: &'a [Record]) -> Self {
+    fn one(rrset: &'a Rrset) -> Self {
         let mut s = Self::default();
-        s.push(records);
+        s.push(rrset);
         s
     }
 
-    fn push(&mut self, records: &'a [Record]) {
-        if !records.is_empty() && self.used < self.parts.len() {
-            self.parts[self.used] = records;
+    fn push(&mut self, rrset: &'a Rrset) {
+        if !rrset.is_empty() && self.used < self.parts.len() {
+            self.parts[self.used] = Some(rrset);
             self.used += 1;
         }
     }
 
+    /// The records, for hickory's encoder.
     pub fn iter(self) -> impl Iterator<Item = &'a Record> + Send + 'a {
+        self.rrsets().flat_map(|r| r.records.iter())
+    }
+
+    /// The RRsets, for the fast path's pre-rendered bytes.
+    pub fn rrsets(self) -> impl Iterator<Item = &'a Rrset> + Send + 'a {
         self.parts.into_iter().take(self.used).flatten()
     }
 
     pub fn len(&self) -> usize {
-        self.parts[..self.used].iter().map(|p| p.len()).sum()
+        self.rrsets().map(Rrset::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -389,7 +499,7 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::NXDomain,
             authoritative: true,
-            authority: Section::one(std::slice::from_ref(&apex.negative_soa)),
+            authority: Section::one(&apex.negative_soa),
             ..Self::refused()
         }
     }
@@ -403,7 +513,7 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::NoError,
             authoritative: true,
-            authority: Section::one(std::slice::from_ref(soa)),
+            authority: Section::one(soa),
             ..Self::refused()
         }
     }
@@ -421,7 +531,9 @@ impl<'a> Answer<'a> {
                 answers.push(records);
             }
         } else {
-            answers.push(node.records(qtype));
+            if let Some(rrset) = node.rrset(qtype) {
+                answers.push(rrset);
+            }
             if qtype == RecordType::SRV {
                 additional.push(&node.srv_additional);
             }
@@ -517,7 +629,7 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
     if m == 0 {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(std::slice::from_ref(&apex.soa)),
+                answers: Section::one(&apex.soa),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {
@@ -528,7 +640,7 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
             },
             RecordType::ANY => Answer {
                 answers: {
-                    let mut s = Section::one(std::slice::from_ref(&apex.soa));
+                    let mut s = Section::one(&apex.soa);
                     s.push(&apex.ns);
                     s
                 },
@@ -574,16 +686,7 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
 
 /// The nameserver's glue, when it lives in the forward zone.
 fn glue(snap: &Snapshot) -> Section<'_> {
-    let mut section = Section::default();
-    if let Some(node) = snap.fixed.values().find(|n| {
-        n.a.first()
-            .or(n.aaaa.first())
-            .is_some_and(|r| r.name == snap.settings.nameserver)
-    }) {
-        section.push(&node.a);
-        section.push(&node.aaaa);
-    }
-    section
+    Section::one(&snap.glue)
 }
 
 fn answer_reverse<'a>(
@@ -596,7 +699,7 @@ fn answer_reverse<'a>(
     if relative.is_empty() {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(std::slice::from_ref(&apex.soa)),
+                answers: Section::one(&apex.soa),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {

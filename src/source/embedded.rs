@@ -1,28 +1,73 @@
-//! The embedded source, static part: Kubernetes YAML files on disk.
+//! The embedded source: a simulated cluster loaded from Kubernetes YAML.
 //!
-//! The initial load happens before serving (a broken manifest at start is a
-//! startup error). After that, a filesystem watcher (`notify`) reports edits;
-//! after a short quiet period the manifests are loaded again, and on success
-//! the whole state goes to the driver as one reset, which rebuilds only the
-//! services that differ. A broken edit is logged with file, document and
-//! field, and the last good state keeps being served.
+//! Three tasks share one [`Cluster`] through a [`ClusterHandle`]:
+//! - the simulation loop ([`run`]) steps the cluster whenever a timer is due
+//!   (a pod turns Running or Ready, a terminating pod goes) or something woke
+//!   it (a `ctl` command, a manifest edit), and sends the DNS view to the
+//!   driver as one reset when it changed; the index rebuilds only the
+//!   services that differ;
+//! - the manifest watcher ([`watch`]) re-reads the files after an edit and
+//!   applies what changed; a broken edit is logged with file, document and
+//!   field, and the cluster keeps its last good state;
+//! - the admin API (`cluster_api.rs`) serves `ctl`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::manifest::load_manifests;
+use super::cluster_api::ClusterHandle;
+use super::manifest::load_objects;
 use crate::driver::{Change, SourceEvent};
 use crate::metrics::Metrics;
 
 /// Edits arriving within this window are loaded together (editors write a
 /// file in several steps).
 const QUIET: Duration = Duration::from_millis(100);
+
+/// Steps the cluster and feeds the driver, until `shutdown`.
+pub async fn run(
+    handle: ClusterHandle,
+    events: mpsc::Sender<SourceEvent>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut woke = Instant::now();
+    loop {
+        let (state, next) = {
+            let mut cluster = handle.lock();
+            (cluster.step(Instant::now()), cluster.next_wakeup())
+        };
+        if let Some(state) = state {
+            metrics.last_sync_unix.store(unix_now(), Ordering::Relaxed);
+            let event = SourceEvent {
+                change: Change::Reset(state),
+                seen: woke.into_std(),
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            () = sleep_until(next) => {}
+            () = handle.wake.notified() => {}
+            () = shutdown.cancelled() => return,
+        }
+        woke = Instant::now();
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Whether a changed path is one of ours: a listed file, or a manifest file
 /// inside a listed folder (editors' swap and backup files are not).
@@ -40,11 +85,11 @@ fn is_manifest_path(changed: &Path, manifests: &[PathBuf]) -> bool {
     })
 }
 
-/// Watches `manifests` and sends a reset on every good edit, until
+/// Watches `manifests` and applies every good edit to the cluster, until
 /// `shutdown`.
 pub async fn watch(
     manifests: Vec<PathBuf>,
-    events: mpsc::Sender<SourceEvent>,
+    handle: ClusterHandle,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -53,13 +98,13 @@ pub async fn watch(
         .iter()
         .map(|m| std::path::absolute(m).unwrap_or_else(|_| m.clone()))
         .collect();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let watched = manifests.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && event.paths.iter().any(|p| is_manifest_path(p, &watched))
         {
-            let _ = tx.send(Instant::now());
+            let _ = tx.send(());
         }
     })?;
     // Watch folders, not files: editors and ConfigMap mounts replace files
@@ -83,35 +128,27 @@ pub async fn watch(
             .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", folder.display()))?;
     }
     loop {
-        let first = tokio::select! {
-            seen = rx.recv() => match seen {
-                Some(seen) => seen,
-                None => return Ok(()),
-            },
+        tokio::select! {
+            seen = rx.recv() => if seen.is_none() { return Ok(()) },
             () = shutdown.cancelled() => return Ok(()),
-        };
+        }
         // Let the burst of writes settle.
         tokio::time::sleep(QUIET).await;
         while rx.try_recv().is_ok() {}
         let paths = manifests.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_manifests(&paths)).await?;
-        match loaded {
-            Ok(state) => {
-                tracing::info!(
-                    services = state.services.len(),
-                    endpoint_slices = state.slices.len(),
-                    endpoints = state.endpoints.len(),
-                    statefulsets = state.sets.len(),
-                    "manifests reloaded"
-                );
-                metrics.last_sync_unix.store(unix_now(), Ordering::Relaxed);
-                let event = SourceEvent {
-                    change: Change::Reset(state),
-                    seen: first,
-                };
-                if events.send(event).await.is_err() {
-                    return Ok(());
+        let loaded = tokio::task::spawn_blocking(move || load_objects(&paths)).await?;
+        let applied = loaded.map_err(|e| e.to_string()).and_then(|objects| {
+            handle
+                .lock()
+                .apply_manifests(objects, Instant::now())
+                .map_err(|e| format!("manifests rejected: {e}"))
+        });
+        match applied {
+            Ok(results) => {
+                for line in &results {
+                    tracing::info!("manifest reload: {line}");
                 }
+                handle.wake.notify_one();
             }
             Err(error) => {
                 metrics.source_errors.fetch_add(1, Ordering::Relaxed);

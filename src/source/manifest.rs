@@ -165,15 +165,69 @@ impl fmt::Display for FieldPrefix<'_> {
 /// `.yaml` and `.yml` files, not recursively, in sorted order. Objects are
 /// appended in the order read.
 pub fn load_manifests(paths: &[PathBuf]) -> Result<ClusterState, ManifestError> {
-    let mut state = ClusterState::default();
+    Ok(state_from_objects(&load_objects(paths)?))
+}
+
+/// Like [`load_manifests`], but returns the typed objects themselves (with
+/// Namespaces), for the embedded cluster to apply.
+pub fn load_objects(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
+    let mut objects = Vec::new();
     for path in paths {
         for file in manifest_files(path)? {
             let text =
                 std::fs::read_to_string(&file).map_err(|source| read_error(&file, source))?;
-            parse_manifest_text(&text, &file, &mut state)?;
+            parse_objects_into(&text, &file, &mut objects)?;
         }
     }
-    Ok(state)
+    Ok(objects)
+}
+
+/// A Kubernetes object of a kind the server reads.
+// The variants differ in size (a StatefulSet is large); objects are made
+// once per manifest load, far from the query path, so no boxing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    Namespace(core::Namespace),
+    Service(core::Service),
+    EndpointSlice(discovery::EndpointSlice),
+    Endpoints(core::Endpoints),
+    StatefulSet(apps::StatefulSet),
+}
+
+/// The DNS view of a set of objects.
+pub fn state_from_objects(objects: &[Object]) -> ClusterState {
+    let mut state = ClusterState::default();
+    for object in objects {
+        match object {
+            Object::Namespace(_) => {}
+            Object::Service(svc) => state.services.extend(service_from_k8s(svc)),
+            Object::EndpointSlice(slice) => match slice_from_k8s(slice) {
+                Some(group) => state.slices.push(group),
+                None => tracing::debug!(
+                    slice = ?slice.metadata.name,
+                    "skipping an EndpointSlice without the {SERVICE_NAME_LABEL} label: it belongs to no service"
+                ),
+            },
+            Object::Endpoints(ep) => state.endpoints.extend(endpoints_from_k8s(ep)),
+            Object::StatefulSet(sts) => match set_from_k8s(sts) {
+                Some(set) => state.sets.push(set),
+                None => tracing::debug!(
+                    statefulset = ?sts.metadata.name,
+                    "skipping a StatefulSet without spec.serviceName: its pods get no DNS names"
+                ),
+            },
+        }
+    }
+    state
+}
+
+/// Parses one file's text into typed objects. `path` is used only in
+/// messages.
+pub fn parse_objects(text: &str, path: &Path) -> Result<Vec<Object>, ManifestError> {
+    let mut objects = Vec::new();
+    parse_objects_into(text, path, &mut objects)?;
+    Ok(objects)
 }
 
 /// The files `path` stands for: itself, or a folder's manifest files.
@@ -236,6 +290,20 @@ pub fn parse_manifest_text(
     text: &str,
     path: &Path,
     state: &mut ClusterState,
+) -> Result<(), ManifestError> {
+    let objects = parse_objects(text, path)?;
+    let parsed = state_from_objects(&objects);
+    state.services.extend(parsed.services);
+    state.slices.extend(parsed.slices);
+    state.endpoints.extend(parsed.endpoints);
+    state.sets.extend(parsed.sets);
+    Ok(())
+}
+
+fn parse_objects_into(
+    text: &str,
+    path: &Path,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
@@ -325,7 +393,7 @@ fn yaml_options() -> serde_saphyr::Options {
 fn parse_yaml_documents(
     text: &str,
     path: &Path,
-    state: &mut ClusterState,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     let mut document = 0;
     for chunk in split_documents(text, path)? {
@@ -369,7 +437,7 @@ fn yaml_syntax_error(
 fn parse_json_stream(
     text: &str,
     path: &Path,
-    state: &mut ClusterState,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut document = 0;
@@ -445,7 +513,7 @@ impl ObjectAt<'_> {
 fn add_document(
     value: &Value,
     at: &DocumentAt<'_>,
-    state: &mut ClusterState,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     // `null`, `~`: kubectl skips such documents too.
     if value.is_null() {
@@ -461,6 +529,7 @@ fn add_document(
 /// The kinds the DNS side uses, and the apiVersion each must have.
 #[derive(Clone, Copy, Debug)]
 enum KnownKind {
+    Namespace,
     Service,
     EndpointSlice,
     Endpoints,
@@ -470,6 +539,7 @@ enum KnownKind {
 impl KnownKind {
     fn from_kind(kind: &str) -> Option<Self> {
         match kind {
+            "Namespace" => Some(KnownKind::Namespace),
             "Service" => Some(KnownKind::Service),
             "EndpointSlice" => Some(KnownKind::EndpointSlice),
             "Endpoints" => Some(KnownKind::Endpoints),
@@ -480,7 +550,7 @@ impl KnownKind {
 
     fn api_version(self) -> &'static str {
         match self {
-            KnownKind::Service | KnownKind::Endpoints => "v1",
+            KnownKind::Namespace | KnownKind::Service | KnownKind::Endpoints => "v1",
             KnownKind::EndpointSlice => "discovery.k8s.io/v1",
             KnownKind::StatefulSet => "apps/v1",
         }
@@ -499,7 +569,7 @@ fn add_object(
     value: &Value,
     at: &ObjectAt<'_>,
     inherited: Option<(&str, &str)>,
-    state: &mut ClusterState,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     let Value::Object(object) = value else {
         return Err(ManifestError::NotAnObject {
@@ -555,39 +625,30 @@ fn add_object(
         .and_then(Value::as_str)
         .is_some_and(|n| !n.is_empty());
     match known {
+        KnownKind::Namespace => {
+            let ns: core::Namespace = typed(value, kind, object, at)?;
+            require_name(has_name, kind, at)?;
+            state.push(Object::Namespace(ns));
+        }
         KnownKind::Service => {
             let svc: core::Service = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.services.extend(service_from_k8s(&svc));
+            state.push(Object::Service(svc));
         }
         KnownKind::EndpointSlice => {
             let slice: discovery::EndpointSlice = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            match slice_from_k8s(&slice) {
-                Some(group) => state.slices.push(group),
-                None => tracing::debug!(
-                    path = %at.document.path.display(),
-                    document = at.document.document,
-                    "skipping an EndpointSlice without the {SERVICE_NAME_LABEL} label: it belongs to no service"
-                ),
-            }
+            state.push(Object::EndpointSlice(slice));
         }
         KnownKind::Endpoints => {
             let ep: core::Endpoints = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.endpoints.extend(endpoints_from_k8s(&ep));
+            state.push(Object::Endpoints(ep));
         }
         KnownKind::StatefulSet => {
             let sts: apps::StatefulSet = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            match set_from_k8s(&sts) {
-                Some(set) => state.sets.push(set),
-                None => tracing::debug!(
-                    path = %at.document.path.display(),
-                    document = at.document.document,
-                    "skipping a StatefulSet without spec.serviceName: its pods get no DNS names"
-                ),
-            }
+            state.push(Object::StatefulSet(sts));
         }
     }
     Ok(())
@@ -600,7 +661,7 @@ fn add_list(
     kind: &str,
     api_version: &str,
     at: &ObjectAt<'_>,
-    state: &mut ClusterState,
+    state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
     let items = match object.get("items") {
         None | Some(Value::Null) => return Ok(()),
@@ -1222,7 +1283,7 @@ items:
         let names: Vec<String> = state.services.iter().map(|s| s.key.to_string()).collect();
         assert_eq!(names, ["default/a", "default/b"]);
 
-        let broken = "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\"}\n{\n  \"apiVersion\": \"v1\",\n  \"kind\" \"Service\"\n}\n";
+        let broken = "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}\n{\n  \"apiVersion\": \"v1\",\n  \"kind\" \"Service\"\n}\n";
         let err = parse(broken).unwrap_err();
         let message = err.to_string();
         assert!(

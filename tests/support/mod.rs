@@ -1,6 +1,8 @@
-//! Shared test support: a DNS client and a runner for the real binary.
+//! Shared test support: a DNS client, a runner for the real binary, and a
+//! Kubernetes API server to point it at.
 
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod kube_api;
 pub mod server;

@@ -1,0 +1,207 @@
+//! `apply -f`, `delete -f`, `delete TYPE NAME...` and the simulation's
+//! `fault`. Manifests are read here as kubectl reads them (files, folders
+//! without recursion, `-` for stdin) and sent as one text; the server parses
+//! and answers with one result line per object.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Ctx;
+use super::client::Error;
+use super::resource::Kind;
+
+/// The file endings kubectl picks up from a folder.
+const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+
+/// Reads every manifest `paths` name into one multi-document text: files as
+/// given, folders' `.yaml`/`.yml`/`.json` files in name order (not
+/// recursing), `-` from stdin. `verb` words the error when nothing was found.
+pub fn read_manifests(paths: &[PathBuf], verb: &str) -> Result<String, String> {
+    let mut documents = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            documents.push(text);
+            continue;
+        }
+        if !path.exists() {
+            return Err(format!("the path \"{}\" does not exist", path.display()));
+        }
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && has_manifest_extension(p))
+                .collect();
+            files.sort();
+            for file in files {
+                documents.push(read_file(&file)?);
+            }
+        } else {
+            documents.push(read_file(path)?);
+        }
+    }
+    let documents: Vec<&str> = documents
+        .iter()
+        .map(|d| d.trim_end())
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    if documents.is_empty() {
+        return Err(format!("no objects passed to {verb}"));
+    }
+    let mut text = documents.join("\n---\n");
+    text.push('\n');
+    Ok(text)
+}
+
+fn has_manifest_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e))
+}
+
+fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Runs `apply -f` (`endpoint` `/apply`) or `delete -f` (`/delete`).
+pub fn manifests(ctx: &mut Ctx<'_>, paths: &[PathBuf], verb: &str, endpoint: &str) -> u8 {
+    let text = match read_manifests(paths, verb) {
+        Ok(text) => text,
+        Err(message) => return ctx.error(&message),
+    };
+    let answer = ctx.client.post_manifests(endpoint, text);
+    print_results(ctx, endpoint, answer)
+}
+
+/// Prints the `{"results": [...]}` answer of `/apply`, `/delete` and the
+/// fault endpoint, one line each.
+fn print_results(ctx: &mut Ctx<'_>, path: &str, answer: Result<Value, Error>) -> u8 {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => return ctx.fail(&error),
+    };
+    let Some(results) = answer.get("results").and_then(Value::as_array) else {
+        return ctx.fail(&Error::Decode {
+            path: path.to_string(),
+            detail: format!("no \"results\" list in {answer}"),
+        });
+    };
+    for line in results {
+        match line.as_str() {
+            Some(text) => ctx.print(&format!("{text}\n")),
+            None => ctx.print(&format!("{line}\n")),
+        }
+    }
+    0
+}
+
+/// Runs `delete TYPE NAME...`: every name is tried; a missing one is
+/// reported and makes the exit code 1 at the end, as kubectl does.
+pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
+    let mut code = 0;
+    for (kind, name) in targets {
+        if !kind.namespaced() || *kind == Kind::Event {
+            return ctx.error(&format!(
+                "cannot delete {kind} through the headless-dns admin API"
+            ));
+        }
+        let path = kind.item_path(&ctx.namespace, name);
+        match ctx.client.delete(&path) {
+            Ok(_) => ctx.print(&format!("{} \"{name}\" deleted\n", kind.qualified())),
+            Err(error @ Error::Server { .. }) => {
+                ctx.eprint(&format!("{}\n", error.to_kubectl()));
+                code = 1;
+            }
+            Err(error) => return ctx.fail(&error),
+        }
+    }
+    code
+}
+
+/// The faults the simulated runtime takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// The pod's container dies; the pod restarts.
+    Kill,
+    /// The readiness probe starts failing.
+    Unready,
+    /// The readiness probe passes again.
+    Ready,
+    /// The container fails to start (CrashLoopBackOff).
+    FailStart,
+    /// The container starts normally again.
+    Start,
+}
+
+impl Fault {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Unready => "unready",
+            Fault::Ready => "ready",
+            Fault::FailStart => "fail-start",
+            Fault::Start => "start",
+        }
+    }
+}
+
+/// Runs `fault FAULT pod/NAME`.
+pub fn fault(ctx: &mut Ctx<'_>, fault: Fault, pod: &str) -> u8 {
+    let path = format!("/sim/v1/namespaces/{}/pods/{pod}/fault", ctx.namespace);
+    let answer = ctx
+        .client
+        .post_json(&path, &serde_json::json!({"fault": fault.as_str()}));
+    print_results(ctx, &path, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_read_in_name_order_without_recursion() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "kind: B\n").unwrap();
+        std::fs::write(dir.path().join("a.yml"), "kind: A\n---\nkind: A2\n").unwrap();
+        std::fs::write(dir.path().join("c.json"), "{\"kind\": \"C\"}").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/d.yaml"), "kind: D\n").unwrap();
+        let text = read_manifests(&[dir.path().to_path_buf()], "apply").unwrap();
+        assert_eq!(
+            text,
+            "kind: A\n---\nkind: A2\n---\nkind: B\n---\n{\"kind\": \"C\"}\n"
+        );
+    }
+
+    #[test]
+    fn several_paths_concatenate_and_files_take_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("one.txt");
+        std::fs::write(&one, "kind: One\n").unwrap();
+        let two = dir.path().join("two.yaml");
+        std::fs::write(&two, "kind: Two\n").unwrap();
+        let text = read_manifests(&[one, two], "apply").unwrap();
+        assert_eq!(text, "kind: One\n---\nkind: Two\n");
+    }
+
+    #[test]
+    fn missing_and_empty_paths_are_kubectls_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.yaml");
+        assert_eq!(
+            read_manifests(std::slice::from_ref(&missing), "apply"),
+            Err(format!("the path \"{}\" does not exist", missing.display()))
+        );
+        assert_eq!(
+            read_manifests(&[dir.path().to_path_buf()], "delete"),
+            Err("no objects passed to delete".into())
+        );
+    }
+}

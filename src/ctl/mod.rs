@@ -1,0 +1,477 @@
+//! `headless-dns ctl`: a kubectl-like client for the embedded cluster.
+//!
+//! It talks to a running `headless-dns serve` over the admin HTTP address
+//! (`--admin`, `$HEADLESS_DNS_ADMIN`, default 127.0.0.1:9153), whose API
+//! serves Kubernetes JSON at Kubernetes paths. Arguments enter through
+//! [`CtlArgs`] (clap); [`run`] executes them against stdout and stderr and
+//! maps the outcome to an exit code. The layers: `client` does HTTP and turns
+//! non-2xx answers into kubectl's error text; `print` turns objects into
+//! tables and JSON/YAML without IO; `get`, `edit`, `rollout` and `apply` are
+//! the verbs, each a short sequence of requests and prints.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Subcommand};
+
+/// Runs `$body` with `$T` bound to the k8s-openapi type of `$kind`.
+macro_rules! dispatch {
+    ($kind:expr, $T:ident => $body:expr) => {{
+        use $crate::ctl::resource::Kind as K;
+        match $kind {
+            K::Pod => {
+                type $T = k8s_openapi::api::core::v1::Pod;
+                $body
+            }
+            K::Service => {
+                type $T = k8s_openapi::api::core::v1::Service;
+                $body
+            }
+            K::StatefulSet => {
+                type $T = k8s_openapi::api::apps::v1::StatefulSet;
+                $body
+            }
+            K::EndpointSlice => {
+                type $T = k8s_openapi::api::discovery::v1::EndpointSlice;
+                $body
+            }
+            K::PersistentVolumeClaim => {
+                type $T = k8s_openapi::api::core::v1::PersistentVolumeClaim;
+                $body
+            }
+            K::Event => {
+                type $T = k8s_openapi::api::core::v1::Event;
+                $body
+            }
+            K::Namespace => {
+                type $T = k8s_openapi::api::core::v1::Namespace;
+                $body
+            }
+        }
+    }};
+}
+
+pub mod apply;
+pub mod client;
+pub mod edit;
+pub mod get;
+pub mod print;
+pub mod resource;
+pub mod rollout;
+
+use apply::Fault;
+use client::{Client, Error};
+use get::OutputFormat;
+use resource::Kind;
+
+/// `headless-dns ctl`: kubectl's verbs against the embedded cluster.
+#[derive(Debug, Args)]
+#[command(
+    about = "Talk to a running embedded cluster like kubectl: get, apply, delete, scale, set image, patch, rollout status, fault",
+    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns)."
+)]
+pub struct CtlArgs {
+    /// Admin HTTP address of `headless-dns serve` (HOST:PORT or http://HOST:PORT).
+    #[arg(
+        long,
+        env = "HEADLESS_DNS_ADMIN",
+        default_value = "127.0.0.1:9153",
+        global = true
+    )]
+    pub admin: String,
+    /// The namespace to work in.
+    #[arg(short = 'n', long, global = true, default_value = "default")]
+    pub namespace: String,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Display one or many resources.
+    Get(GetArgs),
+    /// Apply a configuration by file name or folder.
+    Apply(ApplyArgs),
+    /// Delete resources by file names or by type and names.
+    Delete(DeleteArgs),
+    /// Set a new size for a StatefulSet.
+    Scale(ScaleArgs),
+    /// Set specific features on objects.
+    Set {
+        #[command(subcommand)]
+        command: SetCommand,
+    },
+    /// Update fields of a StatefulSet with a JSON merge patch.
+    Patch(PatchArgs),
+    /// Manage the rollout of a StatefulSet.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+    /// Inject a fault into a simulated pod.
+    Fault(FaultArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// TYPE[,TYPE...] [NAME...], or TYPE/NAME...
+    #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME")]
+    pub args: Vec<String>,
+    /// List across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// After listing, watch for changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A manifest file, a folder of them, or - for stdin; repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub filenames: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// A manifest file, a folder of them, or - for stdin; repeatable.
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<PathBuf>,
+    /// TYPE NAME... or TYPE/NAME...
+    #[arg(conflicts_with = "filenames")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// sts NAME..., or sts/NAME...
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// The new number of replicas.
+    #[arg(long, required = true, allow_negative_numbers = true)]
+    pub replicas: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// Update the image of containers in a StatefulSet's pod template.
+    Image(SetImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetImageArgs {
+    /// sts/NAME (or sts NAME) then CONTAINER=IMAGE pairs; `*` names every container.
+    #[arg(required = true, value_name = "TYPE/NAME CONTAINER=IMAGE")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatchType {
+    /// JSON merge patch (RFC 7386), the only type the admin API takes.
+    Merge,
+    /// Not supported by the admin API.
+    Strategic,
+    /// Not supported by the admin API.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// sts NAME, or sts/NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// The patch, JSON (or YAML).
+    #[arg(short = 'p', long, required = true)]
+    pub patch: String,
+    /// The patch type.
+    #[arg(long = "type", value_enum, default_value = "merge")]
+    pub patch_type: PatchType,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Show the status of a StatefulSet's rollout; wait for it to finish.
+    Status(RolloutStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// Give up after this long (e.g. 30s, 5m); 0 waits forever.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Wait for the rollout to finish (--watch=false prints once).
+    #[arg(
+        short = 'w',
+        long,
+        action = ArgAction::Set,
+        default_value_t = true,
+        default_missing_value = "true",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// The fault to inject.
+    #[arg(value_enum)]
+    pub fault: Fault,
+    /// The pod: pod/NAME or NAME.
+    pub pod: String,
+}
+
+/// What every verb works with: the client, the namespace, the two output
+/// streams and the clock.
+pub struct Ctx<'a> {
+    pub client: Client,
+    pub namespace: String,
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+}
+
+impl Ctx<'_> {
+    fn print(&mut self, text: &str) {
+        // A closed stdout (`| head`) is not an error worth reporting.
+        let _ = self.out.write_all(text.as_bytes());
+    }
+
+    fn eprint(&mut self, text: &str) {
+        let _ = self.err.write_all(text.as_bytes());
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
+    /// Prints a request error as kubectl does; returns exit code 1.
+    fn fail(&mut self, error: &Error) -> u8 {
+        self.flush();
+        self.eprint(&format!("{}\n", error.to_kubectl()));
+        1
+    }
+
+    /// Prints `error: MESSAGE`; returns exit code 1.
+    fn error(&mut self, message: &str) -> u8 {
+        self.flush();
+        self.eprint(&format!("error: {message}\n"));
+        1
+    }
+
+    fn now(&self) -> k8s_openapi::jiff::Timestamp {
+        k8s_openapi::jiff::Timestamp::now()
+    }
+}
+
+/// Runs `ctl` against the process's stdout and stderr.
+pub fn run(args: CtlArgs) -> ExitCode {
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code = execute(args, &mut out, &mut err);
+    let _ = out.flush();
+    ExitCode::from(code)
+}
+
+/// Runs `ctl`, writing to `out` and `err`; returns the exit code.
+pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let mut ctx = Ctx {
+        client: Client::new(&args.admin),
+        namespace: args.namespace,
+        out,
+        err,
+    };
+    let code = match args.command {
+        CtlCommand::Get(get) => {
+            let request = match get::Request::parse(&get.args) {
+                Ok(request) => request,
+                Err(message) => return ctx.error(&message),
+            };
+            let scope = if get.all_namespaces {
+                get::Scope::All
+            } else {
+                get::Scope::Namespace(ctx.namespace.clone())
+            };
+            get::run(&mut ctx, &request, &scope, get.output, get.watch)
+        }
+        CtlCommand::Apply(apply) => apply::manifests(&mut ctx, &apply.filenames, "apply", "/apply"),
+        CtlCommand::Delete(delete) => {
+            if !delete.filenames.is_empty() {
+                apply::manifests(&mut ctx, &delete.filenames, "delete", "/delete")
+            } else if delete.args.is_empty() {
+                ctx.error("You must provide one or more resources by argument or filename.")
+            } else {
+                match parse_targets(&delete.args) {
+                    Ok(targets) => apply::delete_named(&mut ctx, &targets),
+                    Err(message) => ctx.error(&message),
+                }
+            }
+        }
+        CtlCommand::Scale(scale) => match parse_targets(&scale.args) {
+            Ok(targets) => edit::scale(&mut ctx, &targets, scale.replicas),
+            Err(message) => ctx.error(&message),
+        },
+        CtlCommand::Set {
+            command: SetCommand::Image(set),
+        } => {
+            let (pairs, resources): (Vec<&String>, Vec<&String>) =
+                set.args.iter().partition(|a| a.contains('='));
+            let resources: Vec<String> = resources.into_iter().cloned().collect();
+            let mut images = Vec::new();
+            for pair in pairs {
+                let (container, image) = pair.split_once('=').unwrap_or_default();
+                if container.is_empty() || image.is_empty() {
+                    return ctx.error(&format!(
+                        "invalid image update {pair:?}: want CONTAINER=IMAGE"
+                    ));
+                }
+                images.push((container.to_string(), image.to_string()));
+            }
+            if images.is_empty() {
+                return ctx.error("at least one image update is required");
+            }
+            match parse_targets(&resources) {
+                Ok(targets) => edit::set_image(&mut ctx, &targets, &images),
+                Err(message) => ctx.error(&message),
+            }
+        }
+        CtlCommand::Patch(patch) => {
+            if patch.patch_type != PatchType::Merge {
+                return ctx.error(
+                    "the headless-dns admin API takes JSON merge patches only; use --type merge",
+                );
+            }
+            match parse_targets(&patch.args) {
+                Ok(targets) => edit::patch(&mut ctx, &targets, &patch.patch),
+                Err(message) => ctx.error(&message),
+            }
+        }
+        CtlCommand::Rollout {
+            command: RolloutCommand::Status(status),
+        } => {
+            let timeout = match status.timeout.as_deref().map(parse_timeout).transpose() {
+                Ok(timeout) => timeout.flatten(),
+                Err(message) => return ctx.error(&message),
+            };
+            match parse_targets(&status.args) {
+                Ok(targets) if targets.len() != 1 => ctx.error(&format!(
+                    "rollout status is only supported on individual resources and resource collections - {} resources were found",
+                    targets.len()
+                )),
+                Ok(targets) if targets[0].0 != Kind::StatefulSet => ctx.error(&format!(
+                    "no status viewer has been implemented for {}",
+                    targets[0].0
+                )),
+                Ok(targets) => rollout::run(&mut ctx, &targets[0].1, timeout, status.watch),
+                Err(message) => ctx.error(&message),
+            }
+        }
+        CtlCommand::Fault(fault) => {
+            let pod = match resource::split_type_name(&fault.pod) {
+                Some((kind, name)) if Kind::parse(kind) == Some(Kind::Pod) => name.to_string(),
+                Some((kind, _)) => {
+                    return ctx.error(&format!("faults apply to pods, not {kind}"));
+                }
+                None => fault.pod.clone(),
+            };
+            apply::fault(&mut ctx, fault.fault, &pod)
+        }
+    };
+    ctx.flush();
+    code
+}
+
+/// Parses `TYPE NAME...` or `TYPE/NAME...` into (type, name) pairs.
+pub fn parse_targets(args: &[String]) -> Result<Vec<(Kind, String)>, String> {
+    let Some(first) = args.first() else {
+        return Err("You must provide one or more resources.".into());
+    };
+    if first.contains('/') {
+        args.iter()
+            .map(|arg| {
+                let (kind, name) = resource::split_type_name(arg)
+                    .ok_or_else(|| format!("arguments in resource/name form must have a single resource and name: {arg:?}"))?;
+                let kind = Kind::parse(kind).ok_or_else(|| resource::unknown_type(kind))?;
+                Ok((kind, name.to_string()))
+            })
+            .collect()
+    } else {
+        let kind = Kind::parse(first).ok_or_else(|| resource::unknown_type(first))?;
+        if args.len() == 1 {
+            return Err("resource(s) were provided, but no name was specified".into());
+        }
+        if let Some(bad) = args[1..].iter().find(|a| a.contains('/')) {
+            return Err(format!(
+                "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form: {bad}"
+            ));
+        }
+        Ok(args[1..].iter().map(|name| (kind, name.clone())).collect())
+    }
+}
+
+/// `--timeout`: a Go-style duration (`30s`, `1m30s`, `500ms`); `0` waits
+/// forever, as kubectl's does.
+pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(None);
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("invalid argument {text:?} for \"--timeout\" flag: {e}"))?;
+    Ok((!duration.is_zero()).then_some(duration))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_in_both_forms() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_targets(&args(&["sts", "web", "db"])).unwrap(),
+            vec![
+                (Kind::StatefulSet, "web".into()),
+                (Kind::StatefulSet, "db".into())
+            ]
+        );
+        assert_eq!(
+            parse_targets(&args(&["statefulset/web", "pod/web-0"])).unwrap(),
+            vec![
+                (Kind::StatefulSet, "web".into()),
+                (Kind::Pod, "web-0".into())
+            ]
+        );
+        assert_eq!(
+            parse_targets(&args(&["widgets", "x"])).unwrap_err(),
+            "the server doesn't have a resource type \"widgets\""
+        );
+        assert_eq!(
+            parse_targets(&args(&["sts"])).unwrap_err(),
+            "resource(s) were provided, but no name was specified"
+        );
+    }
+
+    #[test]
+    fn timeouts_are_go_durations() {
+        assert_eq!(parse_timeout("0").unwrap(), None);
+        assert_eq!(parse_timeout("0s").unwrap(), None);
+        assert_eq!(parse_timeout("30s").unwrap(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_timeout("1m30s").unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_timeout("500ms").unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        assert!(parse_timeout("soon").is_err());
+    }
+}

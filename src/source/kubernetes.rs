@@ -1,0 +1,488 @@
+//! The Kubernetes source: list and watch a real API server.
+//!
+//! [`KubernetesSource::connect`] loads credentials (a kubeconfig, or the
+//! in-cluster service account) without contacting the server;
+//! [`KubernetesSource::run`] then runs one kube-runtime `watcher` (with its
+//! default backoff) per kind and namespace: Services, EndpointSlices
+//! (`discovery.k8s.io/v1`), StatefulSets (for their declared ordinals) and,
+//! when configured, legacy v1 Endpoints. All watches are polled by this one
+//! task; each event goes through its [`Watch`] (`watch.rs`, synchronous),
+//! which turns it into a driver [`Change`] stamped with the moment it
+//! arrived, so the driver measures programming latency from there.
+//!
+//! Readiness and staleness: the index stays unsynced (SERVFAIL, `/readyz`
+//! 503) until every watch has delivered its first full list; then one
+//! [`Change::Synced`] goes out, and from then on the last good state is
+//! served whatever the API server does. `liveness.rs` watches the HTTP
+//! responses so that `headless_dns_source_stale_seconds` is 0 while every
+//! watch streams and grows from the moment one stops hearing from the
+//! server. A watch error is logged when the watch starts failing and when it
+//! recovers, not on every retry; an expired resource version (410 Gone) is
+//! routine and relists without a gap.
+
+mod liveness;
+mod selector;
+mod watch;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::stream::{BoxStream, SelectAll};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use selector::check_label_selector;
+pub use watch::{Kind, Watch, Watched, lift};
+
+use crate::config::KubernetesConfig;
+use crate::driver::{Change, SourceEvent};
+use crate::metrics::Metrics;
+use crate::source::embedded::unix_now;
+use liveness::{LivenessLayer, Probe};
+
+/// How often staleness is refreshed and recovered watches are noticed.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Why the source could not start. Once running it never fails: it keeps
+/// serving and retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum KubernetesError {
+    #[error("cannot load kubeconfig {}: {source}; check source.kubernetes.kubeconfig", .path.display())]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error(
+        "no Kubernetes credentials: {source}; run in a pod with a service account, or set source.kubernetes.kubeconfig"
+    )]
+    NoCredentials {
+        #[source]
+        source: kube::config::InferConfigError,
+    },
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// A DNS label (RFC 1123), as namespace names are: at most 63 of `[a-z0-9-]`,
+/// beginning and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// The kinds watched for a config, in the order their watches start.
+pub fn kinds(config: &KubernetesConfig) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Service, Kind::EndpointSlice, Kind::StatefulSet];
+    if config.legacy_endpoints {
+        kinds.push(Kind::Endpoints);
+    }
+    kinds
+}
+
+/// Client credentials: the kubeconfig named in the config; without one, the
+/// in-cluster service account, then `$KUBECONFIG` or `~/.kube/config`.
+async fn client_config(config: &KubernetesConfig) -> Result<kube::Config, KubernetesError> {
+    if let Some(path) = &config.kubeconfig {
+        let kubeconfig_error = |source| KubernetesError::Kubeconfig {
+            path: path.clone(),
+            source,
+        };
+        let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+        return kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(kubeconfig_error);
+    }
+    match kube::Config::incluster() {
+        Ok(in_cluster) => Ok(in_cluster),
+        Err(error) => {
+            tracing::debug!(%error, "not in a pod; looking for a kubeconfig");
+            kube::Config::infer()
+                .await
+                .map_err(|source| KubernetesError::NoCredentials { source })
+        }
+    }
+}
+
+/// The request path of a kind's list and watch, as kube builds it.
+fn url_path(kind: Kind, namespace: Option<&str>) -> String {
+    use kube::Resource;
+    match kind {
+        Kind::Service => core::Service::url_path(&(), namespace),
+        Kind::EndpointSlice => discovery::EndpointSlice::url_path(&(), namespace),
+        Kind::Endpoints => core::Endpoints::url_path(&(), namespace),
+        Kind::StatefulSet => apps::StatefulSet::url_path(&(), namespace),
+    }
+}
+
+/// A watcher stream of one kind, lifted to [`Watched`].
+fn typed_stream<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    label_selector: Option<&str>,
+    wrap: fn(K) -> Watched,
+) -> BoxStream<'static, Result<Event<Watched>, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + 'static,
+{
+    let api: Api<K> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let mut config = watcher::Config::default();
+    if let Some(selector) = label_selector {
+        config = config.labels(selector);
+    }
+    watcher::watcher(api, config)
+        .default_backoff()
+        .map_ok(move |event| lift(event, wrap))
+        .boxed()
+}
+
+/// A connected (but not yet listing) Kubernetes source.
+pub struct KubernetesSource {
+    client: Client,
+    label_selector: Option<String>,
+    watches: Vec<Watch>,
+    /// Per watch, the same index: what its HTTP responses say.
+    probes: Vec<Arc<Probe>>,
+}
+
+impl KubernetesSource {
+    /// Loads credentials and builds the client; contacts no server.
+    pub async fn connect(config: &KubernetesConfig) -> Result<Self, KubernetesError> {
+        let client_config = client_config(config).await?;
+        let namespaces: Vec<Option<&str>> = if config.namespaces.is_empty() {
+            vec![None]
+        } else {
+            config.namespaces.iter().map(|n| Some(n.as_str())).collect()
+        };
+        let mut watches = Vec::new();
+        let mut probes = Vec::new();
+        let mut by_path = HashMap::new();
+        for kind in kinds(config) {
+            for namespace in &namespaces {
+                let probe = Arc::new(Probe::default());
+                by_path.insert(url_path(kind, *namespace), probe.clone());
+                probes.push(probe);
+                watches.push(Watch::new(kind, *namespace));
+            }
+        }
+        let client = kube::client::ClientBuilder::try_from(client_config)
+            .map_err(KubernetesError::Client)?
+            .with_layer(&LivenessLayer::new(by_path))
+            .build();
+        Ok(Self {
+            client,
+            label_selector: config.label_selector.clone(),
+            watches,
+            probes,
+        })
+    }
+
+    /// Watches until `shutdown` or until the driver is gone.
+    pub async fn run(
+        self,
+        events: mpsc::Sender<SourceEvent>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) {
+        let Self {
+            client,
+            label_selector,
+            watches,
+            probes,
+        } = self;
+        let mut streams = SelectAll::new();
+        for (i, w) in watches.iter().enumerate() {
+            // The endpoint controllers copy a Service's labels onto its
+            // slices and Endpoints; StatefulSets carry their own labels.
+            let selector = label_selector
+                .as_deref()
+                .filter(|_| w.kind() != Kind::StatefulSet);
+            let stream = match w.kind() {
+                Kind::Service => typed_stream(&client, w.namespace(), selector, Watched::Service),
+                Kind::EndpointSlice => {
+                    typed_stream(&client, w.namespace(), selector, Watched::EndpointSlice)
+                }
+                Kind::Endpoints => {
+                    typed_stream(&client, w.namespace(), selector, Watched::Endpoints)
+                }
+                Kind::StatefulSet => {
+                    typed_stream(&client, w.namespace(), selector, Watched::StatefulSet)
+                }
+            };
+            streams.push(stream.map(move |item| (i, item)));
+        }
+        tracing::info!(
+            watches = watches.len(),
+            "watching the Kubernetes API server; answering SERVFAIL until every watch has listed"
+        );
+        let mut state = RunState {
+            watches,
+            probes,
+            failing: Vec::new(),
+            relisting: Vec::new(),
+            synced: false,
+            started: Instant::now(),
+            metrics,
+        };
+        state.failing.resize(state.watches.len(), None);
+        state.relisting.resize(state.watches.len(), None);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (i, item) = tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    state.refresh();
+                    continue;
+                }
+                item = streams.next() => match item {
+                    Some(item) => item,
+                    // The watcher streams never end.
+                    None => return,
+                },
+            };
+            let seen = Instant::now();
+            let event = match item {
+                Ok(event) => event,
+                Err(error) => {
+                    state.report(i, &error);
+                    continue;
+                }
+            };
+            state.recovered(i);
+            match &event {
+                Event::Init => state.relisting[i] = Some(seen),
+                Event::InitDone => {
+                    if let Some(started) = state.relisting[i].take() {
+                        tracing::debug!(watch = %state.watches[i], elapsed = ?started.elapsed(), "listed");
+                    }
+                }
+                _ => {}
+            }
+            if let Some(change) = state.watches[i].handle(event) {
+                let event = SourceEvent { change, seen };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+            if !state.synced && state.watches.iter().all(Watch::synced) {
+                state.synced = true;
+                state.log_synced();
+                if events.send(SourceEvent::now(Change::Synced)).await.is_err() {
+                    return;
+                }
+                state.refresh();
+            }
+        }
+    }
+}
+
+/// The run loop's bookkeeping, apart from the streams.
+struct RunState {
+    watches: Vec<Watch>,
+    probes: Vec<Arc<Probe>>,
+    /// Per watch: failing since (its first error after being healthy).
+    failing: Vec<Option<Instant>>,
+    /// Per watch: listing since.
+    relisting: Vec<Option<Instant>>,
+    /// `Change::Synced` has been sent.
+    synced: bool,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl RunState {
+    /// Logs an error once when a watch starts failing; retries are quiet.
+    fn report(&mut self, i: usize, error: &watcher::Error) {
+        let watch = &self.watches[i];
+        if is_expired(error) {
+            tracing::info!(%watch, "resource version expired (410 Gone); relisting while serving the current state");
+            return;
+        }
+        self.metrics.source_errors.fetch_add(1, Ordering::Relaxed);
+        if self.failing[i].is_some() {
+            tracing::debug!(%watch, %error, "watch still failing; retrying with backoff");
+            return;
+        }
+        self.failing[i] = Some(Instant::now());
+        let hint = hint(error);
+        if self.synced {
+            tracing::warn!(%watch, "watch failed: {error}{hint}; serving the last good state and retrying with backoff");
+        } else {
+            tracing::warn!(%watch, "cannot list: {error}{hint}; answering SERVFAIL until it lists, retrying with backoff");
+        }
+    }
+
+    fn recovered(&mut self, i: usize) {
+        if let Some(since) = self.failing[i].take() {
+            tracing::info!(watch = %self.watches[i], down_for = ?since.elapsed(), "watch restored");
+        }
+    }
+
+    /// Notices watches that reconnected without an event, and sets the
+    /// staleness metric from the probes.
+    fn refresh(&mut self) {
+        for i in 0..self.watches.len() {
+            if self.failing[i].is_some() && self.probes[i].watching() {
+                self.recovered(i);
+            }
+        }
+        if !self.synced {
+            return;
+        }
+        let now = unix_now();
+        let confirmed = self
+            .probes
+            .iter()
+            .map(|p| p.confirmed_unix(now))
+            .min()
+            .unwrap_or(now);
+        self.metrics
+            .last_sync_unix
+            .store(confirmed, Ordering::Relaxed);
+    }
+
+    fn log_synced(&self) {
+        let count = |kind| {
+            self.watches
+                .iter()
+                .filter(|w| w.kind() == kind)
+                .map(Watch::len)
+                .sum::<usize>()
+        };
+        tracing::info!(
+            headless_services = count(Kind::Service),
+            endpoint_slices = count(Kind::EndpointSlice),
+            endpoints = count(Kind::Endpoints),
+            statefulsets = count(Kind::StatefulSet),
+            elapsed = ?self.started.elapsed(),
+            "kubernetes source synced; serving"
+        );
+    }
+}
+
+/// An expired resource version or continue token: the watcher relists.
+fn is_expired(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::WatchError(status) => status.code == 410,
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
+    }
+}
+
+/// What to do about an error, where we can tell.
+fn hint(error: &watcher::Error) -> &'static str {
+    let status = match error {
+        watcher::Error::WatchError(status) => Some(status.as_ref()),
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status.as_ref()),
+        _ => None,
+    };
+    match status.map(|s| s.code) {
+        Some(401) => {
+            " (the credentials were refused: check the kubeconfig or service account token)"
+        }
+        Some(403) => {
+            " (forbidden: the service account needs get, list and watch on services, endpointslices, endpoints and statefulsets; see deploy/rbac.yaml)"
+        }
+        Some(404) => {
+            " (the API server does not serve this kind: it needs Kubernetes 1.21 or later)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        for ok in ["a", "demo", "kube-system", "a1", &"x".repeat(63)] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", &"x".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_are_the_api_servers() {
+        assert_eq!(url_path(Kind::Service, None), "/api/v1/services");
+        assert_eq!(
+            url_path(Kind::EndpointSlice, Some("demo")),
+            "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices"
+        );
+        assert_eq!(
+            url_path(Kind::Endpoints, Some("a")),
+            "/api/v1/namespaces/a/endpoints"
+        );
+        assert_eq!(
+            url_path(Kind::StatefulSet, None),
+            "/apis/apps/v1/statefulsets"
+        );
+    }
+
+    #[test]
+    fn legacy_endpoints_are_opt_in() {
+        let mut config = KubernetesConfig::default();
+        assert_eq!(
+            kinds(&config),
+            [Kind::Service, Kind::EndpointSlice, Kind::StatefulSet]
+        );
+        config.legacy_endpoints = true;
+        assert!(kinds(&config).contains(&Kind::Endpoints));
+    }
+
+    #[test]
+    fn expired_versions_are_routine_and_forbidden_gets_a_hint() {
+        let status = |code| {
+            Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })
+        };
+        assert!(is_expired(&watcher::Error::WatchError(status(410))));
+        assert!(is_expired(&watcher::Error::InitialListFailed(
+            kube::Error::Api(status(410))
+        )));
+        assert!(!is_expired(&watcher::Error::WatchError(status(500))));
+        assert!(
+            hint(&watcher::Error::InitialListFailed(kube::Error::Api(
+                status(403)
+            )))
+            .contains("rbac")
+        );
+        assert_eq!(hint(&watcher::Error::NoResourceVersion), "");
+    }
+}
