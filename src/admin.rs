@@ -1,4 +1,5 @@
-//! The admin HTTP server: `/healthz`, `/readyz`, `/metrics`.
+//! The admin HTTP server: `/healthz`, `/readyz`, `/metrics`, and `/zone` (the
+//! live zone as a master file).
 //!
 //! `/readyz` answers 200 only once the snapshot being served is synced (every
 //! source delivered its first full state); until then DNS answers SERVFAIL
@@ -31,6 +32,7 @@ pub fn router(snapshot: Arc<ArcSwap<Snapshot>>, metrics: Arc<Metrics>) -> Router
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/zone", get(zone_text))
         .with_state(AdminState { snapshot, metrics })
 }
 
@@ -40,6 +42,34 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "sources not synced yet\n")
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ZoneQuery {
+    zone: Option<String>,
+}
+
+/// The live zone as a master file (`?zone=reverse` for the reverse zones),
+/// the same text as `headless-dns export-zone`.
+async fn zone_text(
+    State(state): State<AdminState>,
+    axum::extract::Query(query): axum::extract::Query<ZoneQuery>,
+) -> impl IntoResponse {
+    let zones = match query.zone.as_deref().unwrap_or("forward").parse() {
+        Ok(zones) => zones,
+        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")),
+    };
+    let snap = state.snapshot.load();
+    if !snap.synced {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sources not synced yet\n".to_owned(),
+        );
+    }
+    (
+        StatusCode::OK,
+        crate::transfer::export::master_files(&snap, zones),
+    )
 }
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {

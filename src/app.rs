@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SourceConfig};
@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::server::{self, DnsHandler, Sockets, TcpSettings};
 use crate::snapshot::{Snapshot, ZoneSettings};
 use crate::source;
+use crate::transfer::{self, Transfer};
 
 /// Command-line overrides of the config file.
 #[derive(Debug, Default, Clone)]
@@ -92,16 +93,37 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Binds UDP and TCP on the same address. With port 0 the TCP listener takes
-/// the port the UDP socket was given, retrying if that one is taken.
-async fn bind_dns(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+/// A UDP socket on `addr` with `SO_REUSEPORT`, so several workers can
+/// share one address and the kernel spreads queries across them.
+fn reuseport_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Room for bursts: a full socket buffer drops queries.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Binds `workers` UDP sockets and one TCP listener on the same address.
+/// With port 0 all take the port the first UDP socket was given, retrying
+/// if TCP finds it taken.
+async fn bind_dns(
+    addr: SocketAddr,
+    workers: usize,
+) -> anyhow::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
     let mut last_error = None;
     for _ in 0..16 {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("cannot bind UDP {addr}"))?;
-        let tcp_addr = udp.local_addr()?;
-        match TcpListener::bind(tcp_addr).await {
+        let first = reuseport_udp(addr).with_context(|| format!("cannot bind UDP {addr}"))?;
+        let bound = first.local_addr()?;
+        let mut udp = vec![first];
+        for _ in 1..workers.max(1) {
+            udp.push(reuseport_udp(bound).with_context(|| format!("cannot bind UDP {bound}"))?);
+        }
+        match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if addr.port() == 0 => last_error = Some(e),
             Err(e) => return Err(e).with_context(|| format!("cannot bind TCP {addr}")),
@@ -215,13 +237,14 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         tcp: Vec::new(),
     };
     for addr in &config.dns.listen {
-        let (udp, tcp) = bind_dns(*addr).await?;
+        let workers = config.dns.workers();
+        let (udp, tcp) = bind_dns(*addr, workers).await?;
         tracing::info!(
-            "serving DNS on {} (udp+tcp), zone {}",
-            udp.local_addr()?,
+            "serving DNS on {} (udp+tcp, {workers} UDP workers), zone {}",
+            tcp.local_addr()?,
             settings.zone
         );
-        sockets.udp.push(udp);
+        sockets.udp.extend(udp);
         sockets.tcp.push(tcp);
     }
     let admin_listener = TcpListener::bind(config.admin.listen)
@@ -246,7 +269,23 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             tracing::error!("admin server stopped: {error:#}");
         }
     });
-    let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone());
+    // Zone transfer: always answered (REFUSED unless `transfer.allow`
+    // matches); the watcher keeps the IXFR journal and sends NOTIFY.
+    let transfer = Arc::new(Transfer::new(
+        snapshots.clone(),
+        config.transfer.allow.clone(),
+        config.transfer.journal_size,
+        metrics.clone(),
+    ));
+    if !config.transfer.allow.is_empty() || !config.transfer.notify.is_empty() {
+        tasks.spawn(transfer::notify::watch(
+            transfer.clone(),
+            transfer::notify::NotifySettings::from_config(&config.transfer),
+            shutdown.clone(),
+        ));
+    }
+    let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone())
+        .with_transfer(transfer);
     let tcp = TcpSettings {
         idle_timeout: config.dns.tcp_idle_timeout,
         max_connections: config.dns.tcp_max_connections,

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config` and `ctl`, as DESIGN §4 has them.
+//! The command line: `serve`, `check-config` and `ctl`, as DESIGN §4 has them,
+//! and `export-zone`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,17 @@ pub enum Command {
     },
     /// Talk to a running embedded cluster like kubectl (get, apply, scale, ...).
     Ctl(crate::ctl::CtlArgs),
+    /// Print the zone `serve` would serve, in master-file format (one record
+    /// per line, absolute names, SOA first). Embedded source: the cluster is
+    /// simulated until every pod is Ready.
+    ExportZone {
+        /// The config file (YAML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The forward zone, or every reverse zone.
+        #[arg(long, value_enum, default_value = "forward")]
+        zone: crate::transfer::export::ZoneChoice,
+    },
 }
 
 /// Runs the parsed command; errors are printed with their causes.
@@ -69,6 +81,9 @@ pub fn run(cli: Cli) -> ExitCode {
             println!("{summary}");
         }),
         Command::Ctl(args) => return crate::ctl::run(args),
+        Command::ExportZone { config, zone } => {
+            crate::transfer::export::export_zone(&config, zone).map(|text| print!("{text}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,7 +98,14 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // kube's client logs every failed retry at ERROR; the Kubernetes
+        // source logs each state change once itself. hickory logs a line
+        // per query at INFO.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,kube_client=off,kube_runtime=off,hickory_server=warn,hickory_proto=warn",
+            )
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -41,6 +41,8 @@ pub struct Config {
     #[serde(default)]
     pub admin: AdminConfig,
     pub source: SourceConfig,
+    #[serde(default)]
+    pub transfer: TransferConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -73,6 +75,10 @@ pub struct DnsConfig {
     /// Connections beyond this many are refused at accept.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: usize,
+    /// UDP worker threads per listen address (each with its own socket on
+    /// the address, `SO_REUSEPORT`); default: one per CPU core.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// The name in the zone's NS and SOA MNAME; default `ns.dns.<zone>`.
     #[serde(default)]
     pub nameserver: Option<String>,
@@ -87,6 +93,70 @@ pub struct AdminConfig {
     /// `/metrics`, `/healthz`, `/readyz` and the embedded cluster's API.
     #[serde(default = "default_admin_listen")]
     pub listen: SocketAddr,
+}
+
+/// Zone transfer to secondaries (AXFR, IXFR) and the NOTIFY that tells them
+/// to come and get it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConfig {
+    /// Source networks allowed AXFR and IXFR (`10.0.0.0/8`, `::1/128`; a bare
+    /// address means just that address). Empty: every transfer is REFUSED.
+    #[serde(default = "default_transfer_allow", deserialize_with = "networks")]
+    pub allow: Vec<ipnet::IpNet>,
+    /// Secondaries sent a NOTIFY (UDP) after every change.
+    #[serde(default = "default_notify")]
+    pub notify: Vec<SocketAddr>,
+    /// At most one NOTIFY per zone and secondary this often; changes in
+    /// between are announced together at the end of the interval.
+    #[serde(default = "default_notify_interval", deserialize_with = "duration")]
+    pub notify_interval: Duration,
+    /// How many recent serials are kept for IXFR; a secondary further behind
+    /// gets the whole zone.
+    #[serde(default = "default_journal_size")]
+    pub journal_size: usize,
+}
+
+fn default_transfer_allow() -> Vec<ipnet::IpNet> {
+    Vec::new()
+}
+fn default_notify() -> Vec<SocketAddr> {
+    Vec::new()
+}
+fn default_notify_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_journal_size() -> usize {
+    64
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            allow: default_transfer_allow(),
+            notify: default_notify(),
+            notify_interval: default_notify_interval(),
+            journal_size: default_journal_size(),
+        }
+    }
+}
+
+/// Networks in CIDR form; a bare address is a network of one.
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|text| {
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "invalid network {text:?}: write an address or a CIDR, e.g. 10.0.0.0/8 or ::1/128"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Exactly one source of cluster objects.
@@ -227,9 +297,19 @@ impl Default for DnsConfig {
             stable_name_grace: default_grace(),
             tcp_idle_timeout: default_tcp_idle(),
             tcp_max_connections: default_tcp_max_connections(),
+            workers: None,
             nameserver: None,
             nameserver_addresses: Vec::new(),
         }
+    }
+}
+
+impl DnsConfig {
+    /// UDP workers per address: the configured number, or the cores.
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
     }
 }
 
@@ -324,10 +404,31 @@ impl Config {
         if let Some(ns) = &self.dns.nameserver {
             crate::names::parse_zone(ns).map_err(|e| invalid("dns.nameserver", e))?;
         }
+        if self.dns.workers == Some(0) {
+            return Err(invalid("dns.workers", "must be at least 1".to_owned()));
+        }
         if self.dns.tcp_max_connections == 0 {
             return Err(invalid(
                 "dns.tcp_max_connections",
                 "must be at least 1".to_owned(),
+            ));
+        }
+        if self.transfer.journal_size == 0 {
+            return Err(invalid(
+                "transfer.journal_size",
+                "must be at least 1 (the serial a secondary holds)".to_owned(),
+            ));
+        }
+        if self.transfer.notify_interval.is_zero() && !self.transfer.notify.is_empty() {
+            return Err(invalid(
+                "transfer.notify_interval",
+                "must be above 0 (e.g. 1s)".to_owned(),
+            ));
+        }
+        if let Some(target) = self.transfer.notify.iter().find(|t| t.port() == 0) {
+            return Err(invalid(
+                "transfer.notify",
+                format!("{target} has no port; secondaries listen on 53"),
             ));
         }
         match &self.source {
@@ -599,6 +700,60 @@ mod tests {
             resolve_kubeconfig(Path::new("~/config"), base, None),
             PathBuf::from("/etc/headless-dns/~/config")
         );
+    }
+
+    #[test]
+    fn transfer_defaults_refuse_everything() {
+        let c = parse("source: {embedded: {manifests: [a]}}\n").unwrap();
+        assert_eq!(c.transfer, TransferConfig::default());
+        assert!(c.transfer.allow.is_empty());
+        assert!(c.transfer.notify.is_empty());
+        assert_eq!(c.transfer.notify_interval, Duration::from_secs(1));
+        assert_eq!(c.transfer.journal_size, 64);
+    }
+
+    #[test]
+    fn transfer_reads_every_key() {
+        let c = parse(
+            "source: {embedded: {manifests: [a]}}\ntransfer:\n  allow: [127.0.0.0/8, '::1/128', 10.1.2.3, 192.168.1.7/24]\n  notify: ['127.0.0.1:5353', '[::1]:53']\n  notify_interval: 250ms\n  journal_size: 8\n",
+        )
+        .unwrap();
+        let allow: Vec<String> = c.transfer.allow.iter().map(|n| n.to_string()).collect();
+        // A bare address is a /32; host bits are cleared.
+        assert_eq!(
+            allow,
+            ["127.0.0.0/8", "::1/128", "10.1.2.3/32", "192.168.1.0/24"]
+        );
+        assert_eq!(
+            c.transfer.notify,
+            vec![
+                "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.transfer.notify_interval, Duration::from_millis(250));
+        assert_eq!(c.transfer.journal_size, 8);
+    }
+
+    #[test]
+    fn transfer_rejects_bad_values() {
+        for (text, detail) in [
+            ("transfer: {allow: [banana]}\n", "banana"),
+            ("transfer: {allow: [10.0.0.0/33]}\n", "10.0.0.0/33"),
+            ("transfer: {notify: [127.0.0.1]}\n", "notify"),
+            ("transfer: {notify: ['127.0.0.1:0']}\n", "transfer.notify"),
+            ("transfer: {journal_size: 0}\n", "transfer.journal_size"),
+            ("transfer: {notify_interval: soon}\n", "invalid duration"),
+            (
+                "transfer: {notify: ['127.0.0.1:53'], notify_interval: 0s}\n",
+                "transfer.notify_interval",
+            ),
+            ("transfer: {allowed: []}\n", "allowed"),
+        ] {
+            let text = format!("source: {{embedded: {{manifests: [a]}}}}\n{text}");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(detail), "{text}: {err}");
+        }
     }
 
     #[test]

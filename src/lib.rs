@@ -21,3 +21,4 @@ pub mod names;
 pub mod server;
 pub mod snapshot;
 pub mod source;
+pub mod transfer;

@@ -101,13 +101,13 @@ pub struct Rrset {
 impl Rrset {
     /// An RRset whose owner is the question name.
     pub fn answer(records: Vec<Record>) -> Self {
-        let wire = render(&records, true);
+        let wire = render(&records, Owner::Question);
         Self { records, wire }
     }
 
     /// An RRset for the authority or additional section.
     pub fn extra(records: Vec<Record>) -> Self {
-        let wire = render(&records, false);
+        let wire = render(&records, Owner::Spelled);
         Self { records, wire }
     }
 
@@ -120,36 +120,103 @@ impl Rrset {
     }
 
     /// Renders the wire form again after `records` changed.
-    fn seal(&mut self, answer: bool) {
-        self.wire = render(&self.records, answer);
+    fn seal(&mut self, owner: Owner<'_>) {
+        self.wire = render(&self.records, owner);
     }
 }
 
-/// Encodes records without name compression; the owner as a pointer to
-/// offset 12 (the question) when `owner_is_question`.
-fn render(records: &[Record], owner_is_question: bool) -> Box<[u8]> {
+/// Writes `name` compressed against the question `question` (which sits at
+/// offset 12 of every response): the labels it does not share with the
+/// question, then a pointer to the shared suffix. A name sharing nothing
+/// but the root is spelled out.
+fn write_name_near(name: &Name, question: &Name, out: &mut Vec<u8>) {
+    let ours: Vec<&[u8]> = name.iter().collect();
+    let theirs: Vec<&[u8]> = question.iter().collect();
+    // Offsets of the question's labels in the message.
+    let mut offsets = Vec::with_capacity(theirs.len());
+    let mut at = 12usize;
+    for label in &theirs {
+        offsets.push(at);
+        at += 1 + label.len();
+    }
+    let mut shared = 0;
+    while shared < ours.len()
+        && shared < theirs.len()
+        && ours[ours.len() - 1 - shared].eq_ignore_ascii_case(theirs[theirs.len() - 1 - shared])
+    {
+        shared += 1;
+    }
+    let keep = ours.len() - shared;
+    for label in &ours[..keep] {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    match offsets.get(theirs.len() - shared) {
+        Some(&offset) if shared > 0 && offset < 0x3fff => {
+            out.extend_from_slice(&(0xc000 | offset as u16).to_be_bytes());
+        }
+        _ => {
+            for label in &ours[keep..] {
+                out.push(label.len() as u8);
+                out.extend_from_slice(label);
+            }
+            out.push(0);
+        }
+    }
+}
+
+/// Where an RRset's owner names go.
+#[derive(Clone, Copy)]
+enum Owner<'n> {
+    /// The owner is the question: a pointer to offset 12; SRV targets are
+    /// compressed against it.
+    Question,
+    /// Authority records: spelled out.
+    Spelled,
+    /// Additional records: compressed against this question.
+    Near(&'n Name),
+}
+
+/// Encodes records for copying into a response (see [`Rrset::wire`]).
+fn render(records: &[Record], owner: Owner<'_>) -> Box<[u8]> {
     use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut out = Vec::new();
     for record in records {
-        if owner_is_question {
-            out.extend_from_slice(&[0xc0, 0x0c]);
-        } else {
-            let mut encoder = BinEncoder::new(&mut out);
-            encoder.set_canonical_form(true);
-            if record.name.emit(&mut encoder).is_err() {
-                continue;
+        let start = out.len();
+        match owner {
+            Owner::Question => out.extend_from_slice(&[0xc0, 0x0c]),
+            Owner::Near(question) => write_name_near(&record.name, question, &mut out),
+            Owner::Spelled => {
+                // A fresh buffer: a BinEncoder writes from offset 0 of its own.
+                let mut name = Vec::new();
+                let mut encoder = BinEncoder::new(&mut name);
+                encoder.set_canonical_form(true);
+                if record.name.emit(&mut encoder).is_err() {
+                    continue;
+                }
+                out.extend_from_slice(&name);
             }
         }
         out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
         out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
         out.extend_from_slice(&record.ttl.to_be_bytes());
         let mut rdata = Vec::new();
-        let mut encoder = BinEncoder::new(&mut rdata);
-        encoder.set_canonical_form(true);
-        if record.data.emit(&mut encoder).is_err() {
-            // Unencodable data cannot be served; never seen for our types.
-            out.truncate(out.len() - 8);
-            continue;
+        match (&record.data, owner) {
+            (RData::SRV(srv), Owner::Question) => {
+                rdata.extend_from_slice(&srv.priority.to_be_bytes());
+                rdata.extend_from_slice(&srv.weight.to_be_bytes());
+                rdata.extend_from_slice(&srv.port.to_be_bytes());
+                write_name_near(&srv.target, &record.name, &mut rdata);
+            }
+            (data, _) => {
+                let mut encoder = BinEncoder::new(&mut rdata);
+                encoder.set_canonical_form(true);
+                if data.emit(&mut encoder).is_err() {
+                    // Unencodable data cannot be served; never seen for our types.
+                    out.truncate(start);
+                    continue;
+                }
+            }
         }
         out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         out.extend_from_slice(&rdata);
@@ -199,9 +266,14 @@ impl NameNode {
             &mut self.ns,
             &mut self.soa,
         ] {
-            rrset.seal(true);
+            rrset.seal(Owner::Question);
         }
-        self.srv_additional.seal(false);
+        // SRV targets' addresses: their owners share the service's suffix
+        // with the question, the SRV name.
+        match self.srv.records.first().map(|r| r.name.clone()) {
+            Some(question) => self.srv_additional.seal(Owner::Near(&question)),
+            None => self.srv_additional.seal(Owner::Spelled),
+        }
     }
 
     /// Whether the name holds any record at all.
@@ -552,7 +624,7 @@ impl<'a> Answer<'a> {
 }
 
 /// The most labels a DNS name can have (255 octets, one-octet labels).
-const MAX_LABELS: usize = 128;
+pub const MAX_LABELS: usize = 128;
 
 /// Answers one question from a snapshot. Pure: the same snapshot and
 /// question always give the same answer, and nothing is allocated.
@@ -569,8 +641,12 @@ pub fn answer<'a>(snap: &'a Snapshot, name: &Name, qtype: RecordType) -> Answer<
         labels[count] = label;
         count += 1;
     }
-    let labels = &labels[..count];
+    answer_labels(snap, &labels[..count], qtype)
+}
 
+/// [`answer`] for a name already split into labels (leftmost first,
+/// lowercase), as the fast path parses it straight from the packet.
+pub fn answer_labels<'a>(snap: &'a Snapshot, labels: &[&[u8]], qtype: RecordType) -> Answer<'a> {
     if let Some(relative) = strip_zone(labels, &snap.forward.origin) {
         if !snap.synced {
             return Answer::servfail();
@@ -740,5 +816,83 @@ fn answer_reverse<'a>(
             }
         }
         ReverseQuery::Invalid => Answer::nxdomain(apex),
+    }
+}
+
+// ---- Zone contents, for zone transfer and export (`transfer/`) --------------
+
+impl NameNode {
+    /// The records this name holds in the zone. The SRV additionals are left
+    /// out: they are copies of address records their own names hold.
+    pub fn records(&self) -> impl Iterator<Item = &Record> + '_ {
+        [
+            &self.soa, &self.ns, &self.a, &self.aaaa, &self.srv, &self.ptr, &self.txt,
+        ]
+        .into_iter()
+        .flat_map(|rrset| rrset.records.iter())
+    }
+}
+
+impl Snapshot {
+    /// The apex of every zone served: the forward zone, then the reverse
+    /// zones in configuration order.
+    pub fn apexes(&self) -> impl Iterator<Item = &Apex> + '_ {
+        std::iter::once(&self.forward).chain(&self.reverse)
+    }
+
+    /// The served zone whose apex is exactly `origin`.
+    pub fn apex(&self, origin: &Name) -> Option<&Apex> {
+        self.apexes().find(|apex| apex.origin == *origin)
+    }
+
+    /// The index in `reverse` of the reverse zone that holds `name`: the
+    /// most specific one, as [`answer`] picks it.
+    pub fn reverse_zone_of(&self, name: &Name) -> Option<usize> {
+        self.reverse
+            .iter()
+            .enumerate()
+            .filter(|(_, apex)| apex.origin.zone_of(name))
+            .max_by_key(|(_, apex)| apex.origin.num_labels())
+            .map(|(i, _)| i)
+    }
+
+    /// Every record of the zone whose apex is `origin`: the apex SOA first,
+    /// then the apex NS, then the rest in no particular order. The forward
+    /// zone holds the fixed names (`dns-version`, the nameserver's glue) and
+    /// every service's names; a reverse zone holds the PTR records whose
+    /// owner lies in it and in no more specific reverse zone served. `None`
+    /// when `origin` is not the apex of a zone served.
+    pub fn zone_records(&self, origin: &Name) -> Option<impl Iterator<Item = &Record> + '_> {
+        let (apex, reverse) = if self.forward.origin == *origin {
+            (&self.forward, None)
+        } else {
+            let i = self.reverse.iter().position(|a| a.origin == *origin)?;
+            (&self.reverse[i], Some(i))
+        };
+        let forward = reverse.is_none().then(|| {
+            self.fixed
+                .values()
+                .chain(
+                    self.namespaces
+                        .values()
+                        .flat_map(|ns| ns.services.values())
+                        .flat_map(|service| service.names.values()),
+                )
+                .flat_map(NameNode::records)
+        });
+        let ptr = reverse.map(|i| {
+            self.ptr
+                .values()
+                .flat_map(|rrset| rrset.records.iter())
+                .filter(move |record| self.reverse_zone_of(&record.name) == Some(i))
+        });
+        Some(
+            apex.soa
+                .records
+                .iter()
+                .chain(&apex.ns.records)
+                .chain(forward.into_iter().flatten())
+                .chain(ptr.into_iter().flatten()),
+        )
     }
 }

@@ -15,7 +15,7 @@ use headless_dns::metrics::Metrics;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
 };
-use headless_dns::server::handler::{DnsHandler, handle_bytes};
+use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
 use headless_dns::snapshot::{Snapshot, ZoneSettings};
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
@@ -766,4 +766,108 @@ async fn malformed_packets_get_formerr_or_silence() {
     let mut r = query(&fq("x"), RecordType::A);
     r.metadata.message_type = hickory_proto::op::MessageType::Response;
     assert!(zone.raw(bytes(&r), Transport::Udp).await.is_none());
+}
+
+/// Every record of a message section as sorted text (order aside).
+fn sorted(records: &[hickory_proto::rr::Record]) -> Vec<String> {
+    let mut v: Vec<String> = records
+        .iter()
+        .map(|r| r.to_string().to_ascii_lowercase())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The fast path and the full hickory handler give the same answer to every
+/// plain query: same header bits, rcode, sections (order aside) and OPT.
+#[tokio::test]
+async fn fast_and_full_paths_agree() {
+    let mut index = demo_index();
+    index.apply_set(OrdinalSet {
+        key: ObjectKey::new("demo", "web-demo"),
+        service_name: "nginx-demo".into(),
+        replicas: 3,
+        start: 0,
+    });
+    index.apply_slice(EndpointGroup {
+        key: ObjectKey::new("demo", "nginx-demo-v6"),
+        service: ObjectKey::new("demo", "nginx-demo"),
+        ports: vec![web_port()],
+        endpoints: vec![
+            ep("fd00::27", Some("web-demo-0"), true),
+            ep("fd00::28", None, true),
+        ],
+    });
+    let zone = Zone::new(index);
+    let big = Zone::new(big_index(300));
+    let names = [
+        "web-demo-0.nginx-demo.demo.svc.cluster.local.",
+        "WEB-demo-1.Nginx-Demo.demo.svc.cluster.local.",
+        "web-demo-2.nginx-demo.demo.svc.cluster.local.",
+        "web-demo-9.nginx-demo.demo.svc.cluster.local.",
+        "fd00--28.nginx-demo.demo.svc.cluster.local.",
+        "nginx-demo.demo.svc.cluster.local.",
+        "_web._tcp.nginx-demo.demo.svc.cluster.local.",
+        "_tcp.nginx-demo.demo.svc.cluster.local.",
+        "demo.svc.cluster.local.",
+        "svc.cluster.local.",
+        "cluster.local.",
+        "ns.dns.cluster.local.",
+        "dns-version.cluster.local.",
+        "nothing.cluster.local.",
+        "39.0.244.10.in-addr.arpa.",
+        "0.244.10.in-addr.arpa.",
+        "7.7.7.7.in-addr.arpa.",
+        "in-addr.arpa.",
+        "example.com.",
+    ];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::SRV,
+        RecordType::PTR,
+        RecordType::SOA,
+        RecordType::NS,
+        RecordType::TXT,
+        RecordType::MX,
+    ];
+    let mut compared = 0;
+    for (zone, names) in [
+        (&zone, &names[..]),
+        (&big, &["many.big.svc.cluster.local."][..]),
+    ] {
+        for name in names {
+            for qtype in types {
+                for edns in [None, Some(512u16), Some(1232), Some(4096)] {
+                    for transport in [Transport::Udp, Transport::Tcp] {
+                        let q = match edns {
+                            None => query(name, qtype),
+                            Some(p) => query_edns(name, qtype, p),
+                        };
+                        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+                        let fast = handle_bytes(&zone.handler, bytes(&q), src, transport)
+                            .await
+                            .unwrap();
+                        let slow = handle_bytes_slow(&zone.handler, bytes(&q), src, transport)
+                            .await
+                            .unwrap();
+                        let (f, s) = (parse(&fast), parse(&slow));
+                        let what = format!("{name} {qtype} edns={edns:?} {transport:?}");
+                        assert_eq!(f.metadata, s.metadata, "{what}");
+                        assert_eq!(f.queries, s.queries, "{what}");
+                        assert_eq!(sorted(&f.answers), sorted(&s.answers), "{what}");
+                        assert_eq!(sorted(&f.authorities), sorted(&s.authorities), "{what}");
+                        assert_eq!(sorted(&f.additionals), sorted(&s.additionals), "{what}");
+                        assert_eq!(f.edns, s.edns, "{what}");
+                        if transport == Transport::Udp {
+                            let limit = edns.map_or(512, |p| p.clamp(512, 1232)) as usize;
+                            assert!(fast.len() <= limit, "{what}: {} > {limit}", fast.len());
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, (names.len() + 1) * types.len() * 4 * 2);
 }

@@ -37,6 +37,9 @@ pub struct DnsHandler {
     /// The largest UDP answer we send and the size we advertise in OPT.
     max_udp_payload: u16,
     metrics: Arc<Metrics>,
+    /// Zone transfer: its ACL decides IXFR over UDP here; over TCP the
+    /// connection hands AXFR and IXFR to it directly. `None`: all REFUSED.
+    transfer: Option<Arc<crate::transfer::Transfer>>,
 }
 
 impl DnsHandler {
@@ -49,7 +52,29 @@ impl DnsHandler {
             snapshot,
             max_udp_payload: max_udp_payload.max(MIN_UDP_PAYLOAD),
             metrics,
+            transfer: None,
         }
+    }
+
+    /// The same handler, with zone transfer.
+    pub fn with_transfer(mut self, transfer: Arc<crate::transfer::Transfer>) -> Self {
+        self.transfer = Some(transfer);
+        self
+    }
+
+    /// The zone-transfer responder, if transfers are configured.
+    pub fn transfer(&self) -> Option<&Arc<crate::transfer::Transfer>> {
+        self.transfer.as_ref()
+    }
+
+    /// Where the current snapshot is published.
+    pub fn snapshot(&self) -> &Arc<ArcSwap<Snapshot>> {
+        &self.snapshot
+    }
+
+    /// The largest UDP answer sent (and advertised in OPT).
+    pub fn max_udp_payload(&self) -> u16 {
+        self.max_udp_payload
     }
 }
 
@@ -102,8 +127,23 @@ impl DnsHandler {
         match query.query_type() {
             // Meta types that never appear in a question (RFC 6891 §6.1.1).
             RecordType::OPT => return plan(ResponseCode::FormErr, None),
-            // Zone transfers are not offered.
-            RecordType::AXFR | RecordType::IXFR => return plan(ResponseCode::Refused, None),
+            // Zone transfers run over TCP (`transfer/`); AXFR never over
+            // UDP (RFC 5936 §4.2).
+            RecordType::AXFR => return plan(ResponseCode::Refused, None),
+            // IXFR over UDP from an allowed source: the current SOA alone,
+            // which says "up to date" or "ask again over TCP" (RFC 1995 §2).
+            RecordType::IXFR => {
+                let allowed = request.protocol() == Protocol::Udp
+                    && self
+                        .transfer
+                        .as_ref()
+                        .is_some_and(|t| t.allows(request.src().ip()));
+                if !allowed || snap.apex(query.name()).is_none() {
+                    return plan(ResponseCode::Refused, None);
+                }
+                let answer = snapshot::answer(snap, query.name(), RecordType::SOA);
+                return plan(answer.rcode, Some(answer));
+            }
             _ => {}
         }
         let answer = snapshot::answer(snap, query.name(), query.query_type());
@@ -111,32 +151,19 @@ impl DnsHandler {
     }
 }
 
-/// An upper bound of a record's size on the wire (no compression).
-fn record_wire_bound(record: &Record) -> usize {
-    use hickory_proto::rr::RData;
-    let rdata = match &record.data {
-        RData::A(_) => 4,
-        RData::AAAA(_) => 16,
-        RData::SRV(srv) => 6 + srv.target.len() + 1,
-        RData::PTR(ptr) => ptr.0.len() + 1,
-        RData::NS(ns) => ns.0.len() + 1,
-        RData::SOA(soa) => soa.mname.len() + soa.rname.len() + 2 + 20,
-        RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
-        // Anything else: a safe, large bound forces an exact check.
-        _ => usize::from(u16::MAX),
-    };
-    record.name.len() + 1 + 10 + rdata
-}
-
-fn section_bound(section: &Section<'_>) -> usize {
-    section.iter().map(record_wire_bound).sum::<usize>()
+/// Whether an answer goes into a UDP response whole, or does not fit and
+/// is replaced by TC (as Knot DNS and BIND do; see `fast.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fit {
+    Whole,
+    Truncated,
 }
 
 /// Builds hickory's borrowed response from a plan.
 fn build<'q, 'a>(
     request: &'q Request,
     plan: &'q Plan<'a>,
-    truncated: bool,
+    fit: Fit,
 ) -> MessageResponse<
     'q,
     'a,
@@ -150,11 +177,11 @@ fn build<'q, 'a>(
         builder.edns(edns);
     }
     let mut metadata = plan.metadata;
-    let (answers, authority, additional) = match (&plan.answer, truncated) {
-        (Some(a), false) => (a.answers, a.authority, a.additional),
+    let (answers, authority, additional) = match (&plan.answer, fit) {
+        (Some(a), Fit::Whole) => (a.answers, a.authority, a.additional),
         _ => Default::default(),
     };
-    metadata.truncation = truncated;
+    metadata.truncation = fit == Fit::Truncated;
     builder.build(
         metadata,
         answers.iter(),
@@ -165,12 +192,12 @@ fn build<'q, 'a>(
 }
 
 impl DnsHandler {
-    /// Whether the answer exceeds what this UDP client accepts. A cheap
-    /// bound settles nearly every answer; only large ones are encoded to
-    /// find out exactly.
-    fn must_truncate(&self, request: &Request, plan: &Plan<'_>) -> bool {
+    /// How much of the answer fits what this UDP client accepts, decided
+    /// on the size of the pre-rendered records exactly as the fast path
+    /// decides it, so both paths cut the same answers the same way.
+    fn fit(&self, request: &Request, plan: &Plan<'_>) -> Fit {
         let Some(answer) = &plan.answer else {
-            return false;
+            return Fit::Whole;
         };
         let limit = match &request.edns {
             Some(edns) => edns
@@ -178,22 +205,23 @@ impl DnsHandler {
                 .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload),
             None => MIN_UDP_PAYLOAD,
         };
-        let bound = 12
-            + request.queries.as_bytes().len()
-            + section_bound(&answer.answers)
-            + section_bound(&answer.authority)
-            + section_bound(&answer.additional)
-            + if plan.edns.is_some() { 11 } else { 0 };
-        if bound <= usize::from(limit) {
-            return false;
-        }
-        let mut scratch = Vec::with_capacity(usize::from(limit));
-        let mut encoder = BinEncoder::new(&mut scratch);
-        encoder.set_max_size(limit);
-        match build(request, plan, false).destructive_emit(&mut encoder) {
-            Ok(info) => info.truncation,
-            Err(_) => true,
-        }
+        fit(
+            usize::from(limit),
+            12 + request.queries.as_bytes().len() + if plan.edns.is_some() { 11 } else { 0 },
+            answer,
+        )
+    }
+}
+
+/// The shared rule: the whole answer fits, or the response is truncated.
+/// Sizes are those of the pre-rendered records, exactly what the fast path
+/// sends.
+fn fit(limit: usize, fixed: usize, answer: &Answer<'_>) -> Fit {
+    let size = |section: Section<'_>| section.rrsets().map(|r| r.wire.len()).sum::<usize>();
+    if fixed + size(answer.answers) + size(answer.authority) + size(answer.additional) > limit {
+        Fit::Truncated
+    } else {
+        Fit::Whole
     }
 }
 
@@ -209,13 +237,17 @@ impl RequestHandler for DnsHandler {
         // a newer one is published meanwhile.
         let snap = self.snapshot.load_full();
         let plan = self.plan(&snap, request);
-        let truncated = request.protocol() == Protocol::Udp && self.must_truncate(request, &plan);
-        if truncated {
+        let fit = if request.protocol() == Protocol::Udp {
+            self.fit(request, &plan)
+        } else {
+            Fit::Whole
+        };
+        if fit == Fit::Truncated {
             self.metrics
                 .truncated
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let response = build(request, &plan, truncated);
+        let response = build(request, &plan, fit);
         let result = response_handle.send_response(response).await;
         self.metrics
             .count_query(plan.qtype, plan.metadata.response_code, started.elapsed());
@@ -287,10 +319,45 @@ pub fn format_error(raw: &[u8]) -> Option<Vec<u8>> {
     reply.to_bytes().ok()
 }
 
-/// Handles one raw query the way the server does and returns the raw
-/// response (`None` = silence). Used by our TCP loop and by tests that need
-/// no socket.
+/// Handles one raw query the way the server does — the fast path first,
+/// the full handler for what it declines — and returns the raw response
+/// (`None` = silence). Used by our TCP loop and by tests that need no
+/// socket.
 pub async fn handle_bytes(
+    handler: &DnsHandler,
+    raw: Vec<u8>,
+    src: SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let limit = (protocol == Protocol::Udp).then_some(handler.max_udp_payload);
+    let outcome = super::fast::respond(&handler.snapshot.load(), &raw, &mut out, limit);
+    match outcome {
+        super::fast::Outcome::Reply {
+            qtype,
+            rcode,
+            truncated,
+        } => {
+            if truncated {
+                handler
+                    .metrics
+                    .truncated
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            handler
+                .metrics
+                .count_query(Some(qtype), rcode, started.elapsed());
+            Some(out)
+        }
+        super::fast::Outcome::Drop => None,
+        super::fast::Outcome::Slow => handle_bytes_slow(handler, raw, src, protocol).await,
+    }
+}
+
+/// [`handle_bytes`] through hickory and the full handler only, never the
+/// fast path; tests compare the two.
+pub async fn handle_bytes_slow(
     handler: &DnsHandler,
     raw: Vec<u8>,
     src: SocketAddr,

@@ -1,15 +1,18 @@
-//! The DNS server: UDP through hickory-server's `Server`, TCP through our own
-//! loop (`tcp.rs`), both answering with one [`DnsHandler`].
+//! The DNS server: UDP on worker threads (`udp.rs`), TCP on our own RFC 7766
+//! loop (`tcp.rs`). Both answer plain queries with the fast path
+//! (`fast.rs`) and everything else with one hickory [`DnsHandler`].
 //!
 //! [`run`] takes sockets that are already bound and a shutdown token, never
 //! addresses, so tests bind port 0 and the binary decides where to listen.
 
+pub mod fast;
 pub mod handler;
 pub mod tcp;
+pub mod udp;
 
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::DnsHandler;
@@ -17,9 +20,11 @@ pub use tcp::TcpSettings;
 
 use crate::metrics::Metrics;
 
-/// Bound sockets to serve on: a UDP socket and a TCP listener per address.
+/// Bound sockets to serve on: UDP sockets (several per address, sharing it
+/// with `SO_REUSEPORT`, one per worker thread) and a TCP listener per
+/// address.
 pub struct Sockets {
-    pub udp: Vec<UdpSocket>,
+    pub udp: Vec<std::net::UdpSocket>,
     pub tcp: Vec<TcpListener>,
 }
 
@@ -32,9 +37,22 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut udp = hickory_server::Server::new(handler.clone());
-    for socket in sockets.udp {
-        udp.register_socket(socket);
+    let worker = udp::Worker {
+        snapshot: handler.snapshot().clone(),
+        handler: handler.clone(),
+        metrics: metrics.clone(),
+        max_udp_payload: handler.max_udp_payload(),
+        runtime: tokio::runtime::Handle::current(),
+        shutdown: shutdown.clone(),
+    };
+    let mut threads = Vec::new();
+    for (i, socket) in sockets.udp.into_iter().enumerate() {
+        let worker = worker.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || worker.serve(socket))?,
+        );
     }
     let mut tasks = tokio::task::JoinSet::new();
     for listener in sockets.tcp {
@@ -47,9 +65,13 @@ pub async fn run(
         ));
     }
     shutdown.cancelled().await;
-    udp.shutdown_gracefully()
-        .await
-        .map_err(|e| anyhow::anyhow!("UDP server: {e}"))?;
+    // Workers notice within their receive timeout.
+    tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await?;
     while tasks.join_next().await.is_some() {}
     Ok(())
 }

@@ -5,8 +5,10 @@
 //! accept loop that refuses connections beyond the cap, and per connection a
 //! reader that answers each query through [`handle_bytes`] as soon as it
 //! arrives (pipelining: a client may send many before reading) and a writer
-//! that sends answers in the order they were produced. A connection that is
-//! idle, or that does not take its answers, for the idle timeout is closed.
+//! that sends answers in the order they were produced. An AXFR or IXFR goes
+//! to the transfer responder instead, which queues its many messages the
+//! same way. A connection that is idle, or that does not take its answers,
+//! for the idle timeout is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,6 +124,15 @@ async fn connection(
             match tokio::time::timeout(idle, reader.read_exact(&mut message)).await {
                 Ok(Ok(_)) => {}
                 _ => return,
+            }
+            // AXFR and IXFR answer with a stream of messages (`transfer/`).
+            if let Some(transfer) = handler.transfer()
+                && crate::transfer::transfer_type(&message).is_some()
+            {
+                if transfer.respond(&message, peer, &tx).await.is_err() {
+                    return;
+                }
+                continue;
             }
             if let Some(answer) = handle_bytes(&handler, message, peer, Protocol::Tcp).await
                 && tx.send(answer).await.is_err()

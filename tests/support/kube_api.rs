@@ -704,9 +704,17 @@ fn list(
     let end = limit.map_or(continuation.items.len(), |l| {
         (offset + l).min(continuation.items.len())
     });
-    let items: Vec<&Value> = continuation.items[offset.min(end)..end]
+    // Like kube-apiserver, items of a typed list carry no apiVersion/kind.
+    let items: Vec<Value> = continuation.items[offset.min(end)..end]
         .iter()
-        .map(|v| &**v)
+        .map(|v| {
+            let mut item = (**v).clone();
+            if let Some(object) = item.as_object_mut() {
+                object.remove("apiVersion");
+                object.remove("kind");
+            }
+            item
+        })
         .collect();
     let more = end < continuation.items.len();
     let mut metadata = json!({"resourceVersion": rv.to_string()});

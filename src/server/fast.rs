@@ -1,0 +1,219 @@
+//! The fast path: answer the common query straight from packet bytes.
+//!
+//! A plain query (one question, class IN, opcode QUERY, at most an OPT
+//! record without options) is parsed here without hickory, the name is
+//! lowercased into a stack buffer, [`snapshot::answer_labels`] finds the
+//! answer, and the response is assembled by copying the RRsets' pre-rendered
+//! wire bytes (`Rrset::wire`) behind the echoed question: no allocation once
+//! the output buffer has grown, no lock, no task. Anything else — other
+//! opcodes, EDNS options (cookies, NSID), ANY, transfers, malformed input —
+//! is [`Outcome::Slow`] and goes to hickory through [`super::handler`], which
+//! applies the same DESIGN §1 rules; tests run both paths on the same
+//! questions and expect the same answers.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use crate::snapshot::{self, Answer, MAX_LABELS, Snapshot};
+
+/// What the fast path made of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response is in the output buffer.
+    Reply {
+        qtype: RecordType,
+        rcode: ResponseCode,
+        truncated: bool,
+    },
+    /// Not a plain query: hand the packet to the full handler.
+    Slow,
+    /// Not to be answered at all (a response, or shorter than a header).
+    Drop,
+}
+
+const HEADER: usize = 12;
+const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// The parsed parts of a plain query.
+struct Query {
+    /// End of the question (offset of what follows it).
+    question_end: usize,
+    qtype: RecordType,
+    /// Client's EDNS payload and DO bit, if it sent OPT.
+    edns: Option<(u16, bool)>,
+}
+
+/// Parses a plain query, lowercasing its name into `name` and noting label
+/// boundaries in `spans`; returns the label count with it.
+fn parse(
+    packet: &[u8],
+    name: &mut [u8; 256],
+    spans: &mut [(u8, u8); MAX_LABELS],
+) -> Result<(Query, usize), Outcome> {
+    if packet.len() < HEADER {
+        return Err(Outcome::Drop);
+    }
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    if flags & 0x8000 != 0 {
+        return Err(Outcome::Drop);
+    }
+    let opcode = (flags >> 11) & 0x0f;
+    let count = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
+    if opcode != 0 || count(4) != 1 || count(6) != 0 || count(8) != 0 || count(10) > 1 {
+        return Err(Outcome::Slow);
+    }
+    let mut pos = HEADER;
+    let mut labels = 0;
+    let mut used = 0usize;
+    loop {
+        let len = usize::from(*packet.get(pos).ok_or(Outcome::Slow)?);
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        // Compression in a question, or a reserved label type: slow path.
+        if len > 63 || labels == MAX_LABELS || used + len > 255 {
+            return Err(Outcome::Slow);
+        }
+        let label = packet.get(pos..pos + len).ok_or(Outcome::Slow)?;
+        for (dst, src) in name[used..used + len].iter_mut().zip(label) {
+            *dst = src.to_ascii_lowercase();
+        }
+        spans[labels] = (used as u8, len as u8);
+        labels += 1;
+        used += len;
+        pos += len;
+    }
+    let fixed = packet.get(pos..pos + 4).ok_or(Outcome::Slow)?;
+    let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
+    pos += 4;
+    let question_end = pos;
+    // IN only; meta and transfer types go to the full handler.
+    if qclass != 1 || matches!(qtype, 0 | 41 | 251 | 252 | 255) {
+        return Err(Outcome::Slow);
+    }
+    let edns = if count(10) == 1 {
+        // OPT: root owner, type 41, class = payload, TTL = ext-rcode,
+        // version, flags; no options (those go the slow way).
+        let opt = packet.get(pos..pos + 11).ok_or(Outcome::Slow)?;
+        let rdlen = u16::from_be_bytes([opt[9], opt[10]]);
+        if opt[0] != 0 || opt[1..3] != [0, 41] || opt[6] != 0 || rdlen != 0 {
+            return Err(Outcome::Slow);
+        }
+        pos += 11;
+        Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & 0x80 != 0))
+    } else {
+        None
+    };
+    if pos != packet.len() {
+        return Err(Outcome::Slow);
+    }
+    Ok((
+        Query {
+            question_end,
+            qtype: RecordType::from(qtype),
+            edns,
+        },
+        labels,
+    ))
+}
+
+/// Answers `packet` from `snap` into `out` (cleared first). `udp_limit` is
+/// `Some(our maximum payload)` over UDP and `None` over TCP.
+pub fn respond(
+    snap: &Snapshot,
+    packet: &[u8],
+    out: &mut Vec<u8>,
+    udp_limit: Option<u16>,
+) -> Outcome {
+    let mut name = [0u8; 256];
+    let mut spans = [(0u8, 0u8); MAX_LABELS];
+    let (query, count) = match parse(packet, &mut name, &mut spans) {
+        Ok(parsed) => parsed,
+        Err(outcome) => return outcome,
+    };
+    let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+    for (label, (start, len)) in labels.iter_mut().zip(&spans[..count]) {
+        *label = &name[usize::from(*start)..usize::from(*start) + usize::from(*len)];
+    }
+    let answer = snapshot::answer_labels(snap, &labels[..count], query.qtype);
+    let limit = match (udp_limit, query.edns) {
+        (None, _) => usize::from(u16::MAX),
+        (Some(ours), Some((theirs, _))) => {
+            usize::from(theirs.clamp(MIN_UDP_PAYLOAD, ours.max(MIN_UDP_PAYLOAD)))
+        }
+        (Some(_), None) => usize::from(MIN_UDP_PAYLOAD),
+    };
+    let advertised = udp_limit.unwrap_or(1232).max(MIN_UDP_PAYLOAD);
+    let truncated = write(packet, &query, &answer, out, limit, advertised);
+    Outcome::Reply {
+        qtype: query.qtype,
+        rcode: answer.rcode,
+        truncated,
+    }
+}
+
+/// Assembles the response; returns whether it was truncated to fit
+/// `limit`.
+fn write(
+    packet: &[u8],
+    query: &Query,
+    answer: &Answer<'_>,
+    out: &mut Vec<u8>,
+    limit: usize,
+    advertised: u16,
+) -> bool {
+    out.clear();
+    let qflags = u16::from_be_bytes([packet[2], packet[3]]);
+    // QR, AA as answered, RD and CD copied, RA never (no recursion).
+    let mut flags: u16 = 0x8000 | (qflags & 0x0100) | (qflags & 0x0010);
+    if answer.authoritative {
+        flags |= 0x0400;
+    }
+    flags |= u16::from(answer.rcode.low());
+    let mut truncated = false;
+    out.extend_from_slice(&packet[0..2]);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&packet[HEADER..query.question_end]);
+    let mut counts = [0u16; 3];
+    for (i, section) in [answer.answers, answer.authority, answer.additional]
+        .into_iter()
+        .enumerate()
+    {
+        for rrset in section.rrsets() {
+            out.extend_from_slice(&rrset.wire);
+            counts[i] += rrset.len() as u16;
+        }
+    }
+    let opt_len = if query.edns.is_some() { 11 } else { 0 };
+    if out.len() + opt_len > limit {
+        // Does not fit: no records, the question, TC set, so the client
+        // asks again over TCP. (Additional records could be dropped
+        // instead (RFC 2181 §9); Knot DNS and BIND truncate, and so do we,
+        // so a client gets the same answer from any of them.)
+        out.truncate(query.question_end);
+        counts = [0; 3];
+        flags |= 0x0200;
+        out[2..4].copy_from_slice(&flags.to_be_bytes());
+        truncated = true;
+    }
+    if let Some((_, dnssec_ok)) = query.edns {
+        out.extend_from_slice(&[0, 0, 41]);
+        out.extend_from_slice(&advertised.to_be_bytes());
+        out.extend_from_slice(&[
+            answer.rcode.high(),
+            0,
+            if dnssec_ok { 0x80 } else { 0 },
+            0,
+            0,
+            0,
+        ]);
+        counts[2] += 1;
+    }
+    out[6..8].copy_from_slice(&counts[0].to_be_bytes());
+    out[8..10].copy_from_slice(&counts[1].to_be_bytes());
+    out[10..12].copy_from_slice(&counts[2].to_be_bytes());
+    truncated
+}

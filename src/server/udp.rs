@@ -1,0 +1,174 @@
+//! DNS over UDP: one OS thread per socket, several sockets per address
+//! (`SO_REUSEPORT`, so the kernel spreads clients across them).
+//!
+//! Why threads, not tasks: a UDP query is a few microseconds of work; a task
+//! spawned per datagram (what hickory-server's UDP loop does) costs more than
+//! the answer. Each worker takes up to [`BATCH`] datagrams with one
+//! `recvmmsg`, answers them with the fast path into buffers it reuses, and
+//! sends all answers with one `sendmmsg` (nix's safe wrappers), so under load
+//! the system-call cost is shared by a batch. Queries the fast path declines
+//! go to the full hickory handler on the tokio runtime (`Handle::block_on`),
+//! which blocks only this worker. A short receive timeout lets a worker
+//! notice shutdown.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use hickory_server::net::xfer::Protocol;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+use tokio_util::sync::CancellationToken;
+
+use super::fast::{self, Outcome};
+use super::handler::{DnsHandler, handle_bytes};
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+
+/// How often an idle worker looks at the shutdown token.
+const POLL: Duration = Duration::from_millis(200);
+/// Datagrams taken and answered per system call.
+const BATCH: usize = 32;
+/// The largest query read; a longer datagram is cut and then fails to
+/// parse (FORMERR), which is right for a query no client sends.
+const MAX_QUERY: usize = 4096;
+
+/// Everything a worker needs; cloned per worker.
+#[derive(Clone)]
+pub struct Worker {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub handler: DnsHandler,
+    pub metrics: Arc<Metrics>,
+    pub max_udp_payload: u16,
+    pub runtime: tokio::runtime::Handle,
+    pub shutdown: CancellationToken,
+}
+
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        Some(SocketAddr::from((v4.ip(), v4.port())))
+    } else {
+        addr.as_sockaddr_in6()
+            .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+    }
+}
+
+impl Worker {
+    /// Serves `socket` until shutdown. Runs on its own thread.
+    pub fn serve(self, socket: UdpSocket) {
+        if let Err(error) = socket.set_read_timeout(Some(POLL)) {
+            tracing::error!(%error, "UDP socket cannot take a read timeout; worker stops");
+            return;
+        }
+        let fd = socket.as_raw_fd();
+        let mut queries = vec![[0u8; MAX_QUERY]; BATCH];
+        let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+        let mut received: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
+        let mut reply_to: Vec<Option<SockaddrStorage>> = Vec::with_capacity(BATCH);
+        let mut reply_idx: Vec<usize> = Vec::with_capacity(BATCH);
+        let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+
+        while !self.shutdown.is_cancelled() {
+            received.clear();
+            {
+                let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+                    queries.iter_mut().map(|q| [IoSliceMut::new(q)]).collect();
+                // Wait for one datagram, then take whatever else is queued.
+                match recvmmsg(
+                    fd,
+                    &mut recv_headers,
+                    slices.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                ) {
+                    Ok(messages) => {
+                        for message in messages {
+                            received.push((message.bytes, message.address));
+                        }
+                    }
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                    Err(error) => {
+                        tracing::debug!(%error, "UDP receive failed");
+                        continue;
+                    }
+                }
+            }
+            reply_to.clear();
+            reply_idx.clear();
+            {
+                let snap = self.snapshot.load();
+                for (i, (len, addr)) in received.iter().enumerate() {
+                    let Some(peer) = addr.as_ref().and_then(socket_addr) else {
+                        continue;
+                    };
+                    if peer.port() == 0 {
+                        continue;
+                    }
+                    let started = Instant::now();
+                    let query = &queries[i][..*len];
+                    match fast::respond(&snap, query, &mut answers[i], Some(self.max_udp_payload)) {
+                        Outcome::Reply {
+                            qtype,
+                            rcode,
+                            truncated,
+                        } => {
+                            if truncated {
+                                self.metrics.truncated.fetch_add(1, Ordering::Relaxed);
+                            }
+                            self.metrics
+                                .count_query(Some(qtype), rcode, started.elapsed());
+                            reply_to.push(*addr);
+                            reply_idx.push(i);
+                        }
+                        Outcome::Slow => {
+                            let answer = self.runtime.block_on(handle_bytes(
+                                &self.handler,
+                                query.to_vec(),
+                                peer,
+                                Protocol::Udp,
+                            ));
+                            if let Some(answer) = answer {
+                                answers[i] = answer;
+                                reply_to.push(*addr);
+                                reply_idx.push(i);
+                            }
+                        }
+                        Outcome::Drop => {}
+                    }
+                }
+            }
+            if reply_idx.is_empty() {
+                continue;
+            }
+            let slices: Vec<[IoSlice<'_>; 1]> = reply_idx
+                .iter()
+                .map(|&i| [IoSlice::new(&answers[i])])
+                .collect();
+            let sent = match sendmmsg(
+                fd,
+                &mut send_headers,
+                slices.iter(),
+                &reply_to,
+                [],
+                MsgFlags::empty(),
+            ) {
+                Ok(results) => results.count(),
+                Err(error) => {
+                    tracing::debug!(%error, "UDP send failed");
+                    0
+                }
+            };
+            // A full socket buffer can take part of a batch: send the rest
+            // one by one (each may still fail; UDP may drop).
+            for (&i, addr) in reply_idx.iter().zip(&reply_to).skip(sent) {
+                if let Some(peer) = addr.as_ref().and_then(socket_addr) {
+                    let _ = socket.send_to(&answers[i], peer);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! A transfer's records cut into DNS messages.
+//!
+//! Each message carries the header (the query's ID, QR, AA, the rcode), the
+//! question echoed as asked, as many records as fit in [`MAX_MESSAGE`]
+//! bytes (names compressed within the message), and an OPT when the query
+//! had one. Messages are encoded one at a time as the connection takes
+//! them, so a large zone is never held twice in memory.
+
+use std::borrow::Cow;
+
+use hickory_proto::ProtoError;
+use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, Query};
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+/// The largest message we send. 16 KiB keeps a message in a few TCP
+/// segments and is what BIND and Knot use; the protocol allows 64 KiB.
+pub const MAX_MESSAGE: u16 = 16 * 1024;
+
+/// The bytes an OPT record takes with no options: kept free in every message
+/// so the OPT always fits after the records.
+const OPT_SIZE: u16 = 11;
+
+/// The messages of one reply, encoded lazily, in order. At least one: a
+/// reply with no records (an error) is a single message.
+pub struct Messages<'r> {
+    metadata: Metadata,
+    query: Option<&'r Query>,
+    edns: Option<&'r Edns>,
+    records: &'r [Cow<'r, Record>],
+    /// The first record not yet sent.
+    next: usize,
+    done: bool,
+}
+
+impl<'r> Messages<'r> {
+    pub fn new(
+        metadata: Metadata,
+        query: Option<&'r Query>,
+        edns: Option<&'r Edns>,
+        records: &'r [Cow<'r, Record>],
+    ) -> Self {
+        Self {
+            metadata,
+            query,
+            edns,
+            records,
+            next: 0,
+            done: false,
+        }
+    }
+
+    /// Encodes the next message; how many records it holds.
+    fn encode(&self, buffer: &mut Vec<u8>) -> Result<usize, ProtoError> {
+        let mut encoder = BinEncoder::new(buffer);
+        encoder.set_max_size(MAX_MESSAGE - OPT_SIZE);
+        let place = encoder.place::<Header>()?;
+        if let Some(query) = self.query {
+            query.emit(&mut encoder)?;
+        }
+        let rest = self.records[self.next..].iter().map(|r| r.as_ref());
+        let answers = match encoder.emit_all(rest) {
+            Ok(count) => count,
+            Err(ProtoError::NotAllRecordsWritten { count, .. }) => count,
+            Err(error) => return Err(error),
+        };
+        let mut additionals = 0;
+        if let Some(edns) = self.edns {
+            encoder.set_max_size(MAX_MESSAGE);
+            let mut edns = edns.clone();
+            edns.set_rcode_high(self.metadata.response_code.high());
+            Record::from(&edns).emit(&mut encoder)?;
+            additionals = 1;
+        }
+        let header = Header {
+            metadata: self.metadata,
+            counts: HeaderCounts {
+                queries: u16::from(self.query.is_some()),
+                answers: u16::try_from(answers)
+                    .map_err(|_| ProtoError::from("too many records for one message"))?,
+                authorities: 0,
+                additionals,
+            },
+        };
+        place.replace(&mut encoder, header)?;
+        Ok(answers)
+    }
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.done {
+            return None;
+        }
+        let mut buffer = Vec::with_capacity(4096);
+        match self.encode(&mut buffer) {
+            // A record larger than a message cannot be sent at all; stop
+            // rather than loop (never seen for the types we serve).
+            Ok(0) if self.next < self.records.len() => {
+                tracing::error!(record = %self.records[self.next], "record too large for a transfer message");
+                self.done = true;
+                None
+            }
+            Ok(count) => {
+                self.next += count;
+                self.done = self.next >= self.records.len();
+                Some(buffer)
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot encode a transfer message");
+                self.done = true;
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Zone transfer to secondaries: AXFR (RFC 5936) and IXFR (RFC 1995) over
+//! TCP, NOTIFY (RFC 1996), and the zone as a master file.
+//!
+//! Data enters as the snapshots the driver publishes into the shared
+//! `ArcSwap<Snapshot>`; nothing here writes to it. A transfer loads the
+//! current snapshot once and renders every message from that one `Arc`, so a
+//! zone that changes meanwhile never mixes into it. The [`Journal`] keeps
+//! recent snapshots by serial — they share structure, so each costs only what
+//! changed — and IXFR compares the client's snapshot with the current one
+//! ([`diff`]). [`notify::watch`] polls the store, feeds the journal and sends
+//! NOTIFY. Bytes leave through the TCP connection's answer queue
+//! (`server/tcp.rs` hands AXFR and IXFR queries to [`Transfer::respond`]
+//! before the query handler sees them), and as text through [`export`].
+//!
+//! Over UDP the query handler keeps the rules: AXFR is REFUSED, IXFR from an
+//! allowed source gets the current SOA alone ("ask again over TCP", RFC 1995
+//! §2), anything from elsewhere is REFUSED.
+
+pub mod diff;
+pub mod export;
+pub mod journal;
+pub mod message;
+pub mod notify;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use tokio::sync::mpsc;
+
+pub use diff::serial_lt;
+pub use journal::Journal;
+
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+
+/// The OPT we answer with when the query had one: the payload size is
+/// meaningless over TCP but must be there.
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// The transfer type of a raw query, from its header and question alone:
+/// `Some(AXFR | IXFR)` for a well-formed-looking QUERY with one question of
+/// that type, `None` for everything else (which the query handler answers).
+/// Cheap, so the TCP loop can ask it of every message.
+pub fn transfer_type(raw: &[u8]) -> Option<RecordType> {
+    let header = raw.get(..12)?;
+    let query = header[2] & 0x80 == 0;
+    let opcode = (header[2] >> 3) & 0x0f;
+    let questions = u16::from_be_bytes([header[4], header[5]]);
+    if !query || opcode != 0 || questions != 1 {
+        return None;
+    }
+    let mut at = 12;
+    loop {
+        let len = usize::from(*raw.get(at)?);
+        at += 1;
+        match len {
+            0 => break,
+            // A compression pointer has no business in the first name.
+            l if l & 0xc0 != 0 => return None,
+            l => at += l,
+        }
+    }
+    // QTYPE, then QCLASS must be there too.
+    raw.get(at + 3)?;
+    match u16::from_be_bytes([raw[at], raw[at + 1]]) {
+        251 => Some(RecordType::IXFR),
+        252 => Some(RecordType::AXFR),
+        _ => None,
+    }
+}
+
+/// The connection went away before the transfer was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the connection closed during the transfer")]
+pub struct Closed;
+
+/// What a transfer query got, for the log and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An error rcode (REFUSED, NOTAUTH, FORMERR, SERVFAIL, ...).
+    Error(ResponseCode),
+    /// The whole zone, to an AXFR.
+    Axfr { serial: u32 },
+    /// The client holds the current serial (or a newer one): the SOA alone.
+    UpToDate { serial: u32 },
+    /// The condensed difference from the client's serial.
+    Incremental { from: u32, to: u32 },
+    /// The client's serial is not in the journal: the whole zone, AXFR-style.
+    Full { from: u32, to: u32 },
+}
+
+/// The AXFR/IXFR responder: the snapshot store, the ACL and the journal.
+pub struct Transfer {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Sources allowed to transfer; empty refuses everyone.
+    allow: Vec<ipnet::IpNet>,
+    journal: Journal,
+    metrics: Arc<Metrics>,
+}
+
+/// A reply before encoding: header, question, records. Records borrow the
+/// snapshot being transferred; IXFR deletions come from an older snapshot
+/// and are owned.
+struct Reply<'s> {
+    metadata: Metadata,
+    query: Option<Query>,
+    edns: Option<Edns>,
+    records: Vec<Cow<'s, Record>>,
+    outcome: Outcome,
+}
+
+impl Transfer {
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        allow: Vec<ipnet::IpNet>,
+        journal_size: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            snapshot,
+            allow,
+            journal: Journal::new(journal_size),
+            metrics,
+        }
+    }
+
+    /// Whether `ip` may transfer (and gets the SOA for IXFR over UDP). An
+    /// IPv4-mapped IPv6 source counts as its IPv4 address.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn snapshots(&self) -> &Arc<ArcSwap<Snapshot>> {
+        &self.snapshot
+    }
+
+    /// Answers one AXFR or IXFR query received over TCP from `peer`: every
+    /// message of the reply, in order, into `out` (the connection's answer
+    /// queue, whose bound paces us to the client's reading).
+    pub async fn respond(
+        &self,
+        raw: &[u8],
+        peer: SocketAddr,
+        out: &mpsc::Sender<Vec<u8>>,
+    ) -> Result<Outcome, Closed> {
+        let started = Instant::now();
+        // The one load: every message of this transfer comes from `snap`.
+        let snap = self.snapshot.load_full();
+        let Some(reply) = self.reply(&snap, raw, peer.ip()) else {
+            // Unparseable: a FORMERR when the header could be read.
+            if let Some(formerr) = crate::server::handler::format_error(raw) {
+                out.send(formerr).await.map_err(|_| Closed)?;
+            }
+            return Ok(Outcome::Error(ResponseCode::FormErr));
+        };
+        let mut messages = 0usize;
+        for bytes in reply.messages() {
+            out.send(bytes).await.map_err(|_| Closed)?;
+            messages += 1;
+        }
+        self.finish(&snap, &reply, peer, messages, started);
+        Ok(reply.outcome)
+    }
+
+    /// The whole reply to a transfer query as raw messages, rendered from
+    /// the current snapshot: [`respond`](Self::respond) without a socket.
+    pub fn answer(&self, raw: &[u8], peer: IpAddr) -> (Outcome, Vec<Vec<u8>>) {
+        let started = Instant::now();
+        let snap = self.snapshot.load_full();
+        match self.reply(&snap, raw, peer) {
+            Some(reply) => {
+                let messages: Vec<Vec<u8>> = reply.messages().collect();
+                let addr = SocketAddr::new(peer, 0);
+                self.finish(&snap, &reply, addr, messages.len(), started);
+                (reply.outcome, messages)
+            }
+            None => (
+                Outcome::Error(ResponseCode::FormErr),
+                crate::server::handler::format_error(raw)
+                    .into_iter()
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Logs and counts a transfer sent; a served serial goes into the
+    /// journal, so the secondary's next IXFR finds it.
+    fn finish(
+        &self,
+        snap: &Arc<Snapshot>,
+        reply: &Reply<'_>,
+        peer: SocketAddr,
+        messages: usize,
+        started: Instant,
+    ) {
+        let qtype = reply.query.as_ref().map(Query::query_type);
+        self.metrics
+            .count_query(qtype, reply.metadata.response_code, started.elapsed());
+        let zone = reply
+            .query
+            .as_ref()
+            .map_or_else(String::new, |q| q.name().to_ascii());
+        let records = reply.records.len();
+        match reply.outcome {
+            Outcome::Error(rcode) => {
+                tracing::info!(%peer, %zone, ?qtype, %rcode, "zone transfer not served");
+                return;
+            }
+            Outcome::Axfr { serial } => {
+                tracing::info!(%peer, %zone, serial, messages, records, "AXFR sent");
+            }
+            Outcome::UpToDate { serial } => {
+                tracing::debug!(%peer, %zone, serial, "IXFR: client is up to date");
+            }
+            Outcome::Incremental { from, to } => {
+                tracing::info!(%peer, %zone, from, to, messages, records, "IXFR sent (incremental)");
+            }
+            Outcome::Full { from, to } => {
+                tracing::info!(%peer, %zone, from, to, messages, records,
+                    "IXFR sent as the full zone: serial {from} is not in the journal");
+            }
+        }
+        self.journal.record(snap.clone());
+    }
+
+    /// Decides the reply. `None` when the query does not parse.
+    fn reply<'s>(&self, snap: &'s Snapshot, raw: &[u8], peer: IpAddr) -> Option<Reply<'s>> {
+        let request = Message::from_vec(raw).ok()?;
+        if request.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        let mut reply = Reply {
+            metadata: Metadata::response_from_request(&request.metadata),
+            query: request.queries.first().cloned(),
+            edns: request.edns.as_ref().map(|_| {
+                let mut edns = Edns::new();
+                edns.set_max_payload(EDNS_PAYLOAD);
+                edns.set_version(0);
+                edns
+            }),
+            records: Vec::new(),
+            // Every path below sets its own.
+            outcome: Outcome::Error(ResponseCode::ServFail),
+        };
+        let error = |mut reply: Reply<'s>, rcode: ResponseCode| {
+            reply.metadata.response_code = rcode;
+            reply.metadata.authoritative = false;
+            reply.outcome = Outcome::Error(rcode);
+            Some(reply)
+        };
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return error(reply, ResponseCode::BADVERS);
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return error(reply, ResponseCode::NotImp);
+        }
+        let [query] = request.queries.as_slice() else {
+            return error(reply, ResponseCode::FormErr);
+        };
+        if query.query_class() != DNSClass::IN {
+            return error(reply, ResponseCode::Refused);
+        }
+        if !self.allows(peer) {
+            return error(reply, ResponseCode::Refused);
+        }
+        // RFC 5936 §2.2.1: not a zone we serve → NOTAUTH.
+        let Some(apex) = snap.apex(query.name()) else {
+            return error(reply, ResponseCode::NotAuth);
+        };
+        // Never transfer a zone that is not fully loaded.
+        if !snap.synced {
+            return error(reply, ResponseCode::ServFail);
+        }
+        let soa = apex.soa.records.first()?;
+        reply.metadata.authoritative = true;
+        let current = snap.serial;
+        match query.query_type() {
+            RecordType::AXFR => {
+                reply.records = full_zone(snap, &apex.origin, soa);
+                reply.outcome = Outcome::Axfr { serial: current };
+            }
+            RecordType::IXFR => {
+                // The client's version rides in the authority section.
+                let Some(from) = request.authorities.iter().find_map(|r| match &r.data {
+                    RData::SOA(theirs) if r.name == apex.origin => Some(theirs.serial),
+                    _ => None,
+                }) else {
+                    return error(reply, ResponseCode::FormErr);
+                };
+                if from == current || serial_lt(current, from) {
+                    reply.records = vec![Cow::Borrowed(soa)];
+                    reply.outcome = Outcome::UpToDate { serial: current };
+                } else if let Some(old) = self.journal.find(from) {
+                    let difference = diff::difference(&old, snap, &apex.origin);
+                    let old_soa = old.apex(&apex.origin)?.soa.records.first()?;
+                    // RFC 1995 §4: new SOA, old SOA, deletions, new SOA,
+                    // additions, new SOA.
+                    let mut records =
+                        Vec::with_capacity(difference.deleted.len() + difference.added.len() + 4);
+                    records.push(Cow::Borrowed(soa));
+                    records.push(Cow::Owned(old_soa.clone()));
+                    records.extend(difference.deleted.into_iter().cloned().map(Cow::Owned));
+                    records.push(Cow::Borrowed(soa));
+                    records.extend(difference.added.into_iter().cloned().map(Cow::Owned));
+                    records.push(Cow::Borrowed(soa));
+                    reply.records = records;
+                    reply.outcome = Outcome::Incremental { from, to: current };
+                } else {
+                    // RFC 1995 §4: the whole zone, AXFR-style, is a valid
+                    // IXFR answer when the history is not at hand.
+                    reply.records = full_zone(snap, &apex.origin, soa);
+                    reply.outcome = Outcome::Full { from, to: current };
+                }
+            }
+            _ => return error(reply, ResponseCode::FormErr),
+        }
+        Some(reply)
+    }
+}
+
+/// The AXFR body: SOA, every other record, SOA.
+fn full_zone<'s>(
+    snap: &'s Snapshot,
+    origin: &hickory_proto::rr::Name,
+    soa: &'s Record,
+) -> Vec<Cow<'s, Record>> {
+    let mut records: Vec<Cow<'s, Record>> = snap
+        .zone_records(origin)
+        .into_iter()
+        .flatten()
+        .map(Cow::Borrowed)
+        .collect();
+    records.push(Cow::Borrowed(soa));
+    records
+}
+
+impl Reply<'_> {
+    /// The reply as wire messages, each within [`message::MAX_MESSAGE`].
+    fn messages(&self) -> message::Messages<'_> {
+        message::Messages::new(
+            self.metadata,
+            self.query.as_ref(),
+            self.edns.as_ref(),
+            &self.records,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(name: &str, qtype: RecordType) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            hickory_proto::rr::Name::from_ascii(name).unwrap(),
+            qtype,
+        ));
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn transfer_type_peeks_at_the_question() {
+        assert_eq!(
+            transfer_type(&raw("cluster.local.", RecordType::AXFR)),
+            Some(RecordType::AXFR)
+        );
+        assert_eq!(
+            transfer_type(&raw("Cluster.Local.", RecordType::IXFR)),
+            Some(RecordType::IXFR)
+        );
+        assert_eq!(transfer_type(&raw("cluster.local.", RecordType::SOA)), None);
+        assert_eq!(transfer_type(&raw(".", RecordType::A)), None);
+        // Responses, other opcodes, truncated packets, two questions: no.
+        let mut response = raw("cluster.local.", RecordType::AXFR);
+        response[2] |= 0x80;
+        assert_eq!(transfer_type(&response), None);
+        let mut notify = raw("cluster.local.", RecordType::AXFR);
+        notify[2] |= 4 << 3;
+        assert_eq!(transfer_type(&notify), None);
+        let full = raw("cluster.local.", RecordType::AXFR);
+        for cut in 0..full.len() {
+            assert_eq!(transfer_type(&full[..cut]), None, "cut at {cut}");
+        }
+        let mut two = full.clone();
+        two[5] = 2;
+        assert_eq!(transfer_type(&two), None);
+    }
+}
