@@ -1,9 +1,9 @@
 //! Wiring for `serve`: load the config and the first state, bind the
 //! sockets, start the driver, sources, admin and DNS servers, and stop them
-//! all on SIGTERM or SIGINT.
+//! all on SIGTERM or SIGINT. SIGHUP re-reads the config file ([`Reload`]).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SourceConfig};
 use crate::driver::{self, SourceEvent};
 use crate::index::ClusterIndex;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, QueueProbe};
+use crate::server::rrl::Rrl;
 use crate::server::{self, DnsHandler, Sockets, TcpSettings};
 use crate::snapshot::{Snapshot, ZoneSettings};
 use crate::source;
@@ -139,13 +140,17 @@ async fn bind_dns(
 pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<()> {
     let mut config = Config::load(config_path)?;
     if !overrides.listen.is_empty() {
-        config.dns.listen = overrides.listen;
+        config.dns.listen = overrides.listen.clone();
     }
     if let Some(admin) = overrides.admin {
         config.admin.listen = admin;
     }
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    // Registered now, so that a SIGHUP during startup does not end the
+    // process (its default action); handled once the sources run.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
 
     let metrics = Arc::new(Metrics::default());
     let settings = Arc::new(ZoneSettings::from_config(&config));
@@ -154,10 +159,19 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         settings.clone(),
         index.snapshot().serial,
     )));
-    let (events_tx, events_rx) = tokio::sync::mpsc::channel::<SourceEvent>(1024);
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel::<SourceEvent>(EVENT_QUEUE);
+    let weak = events_tx.downgrade();
+    let _ = metrics.event_queue.set(QueueProbe {
+        capacity: EVENT_QUEUE,
+        depth: Box::new(move || {
+            weak.upgrade()
+                .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+        }),
+    });
     let mut tasks = tokio::task::JoinSet::new();
     // The embedded cluster's API for `ctl`, served beside /metrics.
     let mut cluster_api: Option<axum::Router> = None;
+    let mut cluster_handle = None;
 
     match &config.source {
         SourceConfig::Embedded(embedded) => {
@@ -203,6 +217,7 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             );
             let handle = source::cluster_api::ClusterHandle::new(cluster);
             cluster_api = Some(source::cluster_api::router(handle.clone()));
+            cluster_handle = Some(handle.clone());
             tasks.spawn(source::embedded::run(
                 handle.clone(),
                 events_tx.clone(),
@@ -284,8 +299,23 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             shutdown.clone(),
         ));
     }
+    let rrl = config
+        .dns
+        .rrl
+        .settings()
+        .map(|settings| Arc::new(Rrl::new(settings)));
     let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone())
-        .with_transfer(transfer);
+        .with_transfer(transfer)
+        .with_nsid(config.dns.nsid.as_deref())
+        .with_rrl(rrl);
+    let reload = Reload {
+        path: config_path.to_owned(),
+        overrides,
+        running: config.clone(),
+        cluster: cluster_handle,
+        metrics: metrics.clone(),
+    };
+    tasks.spawn(reload.run(hangup, shutdown.clone()));
     let tcp = TcpSettings {
         idle_timeout: config.dns.tcp_idle_timeout,
         max_connections: config.dns.tcp_max_connections,
@@ -299,6 +329,139 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     .await;
     tracing::info!("stopped");
     result
+}
+
+/// Bound of the sources' event queue to the driver: a source that gets
+/// ahead of the driver waits (back-pressure) rather than queueing without
+/// limit. Exported as `headless_dns_event_queue_depth`.
+const EVENT_QUEUE: usize = 1024;
+
+/// SIGHUP: re-read the config file. What can change live is the embedded
+/// cluster's manifests (re-read from the files the running config lists,
+/// applied like an edit, `kubectl apply --prune`); every other key takes
+/// effect at the next restart, and a reload that changes one says which.
+/// A config or manifest that fails to load is logged with its file, line
+/// and key, and the running config and state stay.
+struct Reload {
+    path: PathBuf,
+    overrides: Overrides,
+    running: Config,
+    cluster: Option<source::cluster_api::ClusterHandle>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reload {
+    async fn run(mut self, mut hangup: tokio::signal::unix::Signal, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                signal = hangup.recv() => if signal.is_none() { return },
+                () = shutdown.cancelled() => return,
+            }
+            tracing::info!("SIGHUP: reloading {}", self.path.display());
+            match self.reload().await {
+                Ok(summary) => {
+                    self.metrics
+                        .reloads
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!("config reloaded: {summary}");
+                }
+                Err(error) => {
+                    self.metrics
+                        .reload_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!("config reload failed, keeping the running config: {error:#}");
+                }
+            }
+        }
+    }
+
+    async fn reload(&mut self) -> anyhow::Result<String> {
+        let path = self.path.clone();
+        let mut config = tokio::task::spawn_blocking(move || Config::load(&path)).await??;
+        if !self.overrides.listen.is_empty() {
+            config.dns.listen = self.overrides.listen.clone();
+        }
+        if let Some(admin) = self.overrides.admin {
+            config.admin.listen = admin;
+        }
+        let mut summary = Vec::new();
+        if let (Some(handle), SourceConfig::Embedded(running)) =
+            (&self.cluster, &self.running.source)
+        {
+            // The files the running config lists (the watcher watches those;
+            // a new list takes a restart).
+            let paths = running.manifests.clone();
+            let objects =
+                tokio::task::spawn_blocking(move || source::manifest::load_objects(&paths))
+                    .await??;
+            let results = handle
+                .lock()
+                .apply_manifests(objects, tokio::time::Instant::now())
+                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+            handle.wake.notify_one();
+            summary.push(format!("manifests re-read, {} changes", results.len()));
+            for line in &results {
+                tracing::info!("manifest reload: {line}");
+            }
+        }
+        let pending = restart_keys(&self.running, &config);
+        if pending.is_empty() {
+            summary.push("no other key changed".to_owned());
+        } else {
+            tracing::warn!(
+                "config reload: {} changed; these take effect at the next restart",
+                pending.join(", ")
+            );
+            summary.push(format!("needs a restart for {}", pending.join(", ")));
+        }
+        Ok(summary.join("; "))
+    }
+}
+
+/// Config keys that differ between `running` and `next` and only take
+/// effect at a restart (all but the manifests' contents).
+fn restart_keys(running: &Config, next: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let (a, b) = (&running.dns, &next.dns);
+    for (key, same) in [
+        ("zone", running.zone == next.zone),
+        ("dns.listen", a.listen == b.listen),
+        ("dns.ttl", a.ttl == b.ttl),
+        ("dns.negative_ttl", a.negative_ttl == b.negative_ttl),
+        (
+            "dns.max_udp_payload",
+            a.max_udp_payload == b.max_udp_payload,
+        ),
+        ("dns.reverse_zones", a.reverse_zones == b.reverse_zones),
+        (
+            "dns.stable_name_grace",
+            a.stable_name_grace == b.stable_name_grace,
+        ),
+        (
+            "dns.tcp_idle_timeout",
+            a.tcp_idle_timeout == b.tcp_idle_timeout,
+        ),
+        (
+            "dns.tcp_max_connections",
+            a.tcp_max_connections == b.tcp_max_connections,
+        ),
+        ("dns.workers", a.workers == b.workers),
+        ("dns.nameserver", a.nameserver == b.nameserver),
+        (
+            "dns.nameserver_addresses",
+            a.nameserver_addresses == b.nameserver_addresses,
+        ),
+        ("dns.rrl", a.rrl == b.rrl),
+        ("dns.nsid", a.nsid == b.nsid),
+        ("admin", running.admin == next.admin),
+        ("transfer", running.transfer == next.transfer),
+        ("source", running.source == next.source),
+    ] {
+        if !same {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 /// First SIGTERM or SIGINT: drain and exit. A second: exit at once.

@@ -85,6 +85,86 @@ pub struct DnsConfig {
     /// Glue addresses of that name; default: the specific listen addresses.
     #[serde(default)]
     pub nameserver_addresses: Vec<IpAddr>,
+    /// Response rate limiting of UDP answers (off by default).
+    #[serde(default)]
+    pub rrl: RrlConfig,
+    /// The server's identity sent in the NSID option (RFC 5001) to clients
+    /// that ask for it; absent: NSID requests are ignored.
+    #[serde(default = "default_nsid")]
+    pub nsid: Option<String>,
+}
+
+/// Response rate limiting (`dns.rrl`), as BIND's `rate-limit`: a token
+/// bucket per (client prefix, response class) for UDP answers.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RrlConfig {
+    #[serde(default = "default_rrl_enabled")]
+    pub enabled: bool,
+    /// Answers per second of one class to one prefix before limiting.
+    #[serde(default = "default_rrl_rate")]
+    pub responses_per_second: u32,
+    /// How long a limited prefix stays limited after its flood stops
+    /// (whole seconds, 1s to 1h).
+    #[serde(default = "default_rrl_window", deserialize_with = "duration")]
+    pub window: Duration,
+    /// Every `slip`-th limited answer is sent empty with TC (so real clients
+    /// retry over TCP) instead of dropped; 0 drops all, 1 truncates all.
+    #[serde(default = "default_rrl_slip")]
+    pub slip: u32,
+    /// Clients are grouped by this many leading bits of their address.
+    #[serde(default = "default_rrl_ipv4_prefix")]
+    pub ipv4_prefix: u8,
+    #[serde(default = "default_rrl_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+}
+
+fn default_nsid() -> Option<String> {
+    None
+}
+fn default_rrl_enabled() -> bool {
+    false
+}
+fn default_rrl_rate() -> u32 {
+    20
+}
+fn default_rrl_window() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_rrl_slip() -> u32 {
+    2
+}
+fn default_rrl_ipv4_prefix() -> u8 {
+    24
+}
+fn default_rrl_ipv6_prefix() -> u8 {
+    56
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: default_rrl_enabled(),
+            responses_per_second: default_rrl_rate(),
+            window: default_rrl_window(),
+            slip: default_rrl_slip(),
+            ipv4_prefix: default_rrl_ipv4_prefix(),
+            ipv6_prefix: default_rrl_ipv6_prefix(),
+        }
+    }
+}
+
+impl RrlConfig {
+    /// The limiter's settings, when enabled.
+    pub fn settings(&self) -> Option<crate::server::rrl::RrlSettings> {
+        self.enabled.then_some(crate::server::rrl::RrlSettings {
+            responses_per_second: self.responses_per_second,
+            window: self.window,
+            slip: self.slip,
+            ipv4_prefix: self.ipv4_prefix,
+            ipv6_prefix: self.ipv6_prefix,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -300,6 +380,8 @@ impl Default for DnsConfig {
             workers: None,
             nameserver: None,
             nameserver_addresses: Vec::new(),
+            rrl: RrlConfig::default(),
+            nsid: default_nsid(),
         }
     }
 }
@@ -387,6 +469,54 @@ impl Config {
                 format!(
                     "{} is below the DNS minimum of 512",
                     self.dns.max_udp_payload
+                ),
+            ));
+        }
+        let rrl = &self.dns.rrl;
+        if !(1..=1_000_000).contains(&rrl.responses_per_second) {
+            return Err(invalid(
+                "dns.rrl.responses_per_second",
+                format!("{} is outside 1 to 1000000", rrl.responses_per_second),
+            ));
+        }
+        if rrl.window < Duration::from_secs(1)
+            || rrl.window > Duration::from_secs(3600)
+            || rrl.window.subsec_nanos() != 0
+        {
+            return Err(invalid(
+                "dns.rrl.window",
+                format!(
+                    "{} is not a whole number of seconds from 1s to 1h",
+                    humantime::format_duration(rrl.window)
+                ),
+            ));
+        }
+        if rrl.slip > 10 {
+            return Err(invalid(
+                "dns.rrl.slip",
+                format!("{} is above 10 (0 drops every limited answer)", rrl.slip),
+            ));
+        }
+        if rrl.ipv4_prefix > 32 {
+            return Err(invalid(
+                "dns.rrl.ipv4_prefix",
+                format!("{} is longer than an IPv4 address (32)", rrl.ipv4_prefix),
+            ));
+        }
+        if rrl.ipv6_prefix > 128 {
+            return Err(invalid(
+                "dns.rrl.ipv6_prefix",
+                format!("{} is longer than an IPv6 address (128)", rrl.ipv6_prefix),
+            ));
+        }
+        if let Some(nsid) = &self.dns.nsid
+            && (nsid.is_empty() || nsid.len() > 128)
+        {
+            return Err(invalid(
+                "dns.nsid",
+                format!(
+                    "is {} bytes; give 1 to 128 (or leave the key out)",
+                    nsid.len()
                 ),
             ));
         }
@@ -751,6 +881,56 @@ mod tests {
             ("transfer: {allowed: []}\n", "allowed"),
         ] {
             let text = format!("source: {{embedded: {{manifests: [a]}}}}\n{text}");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(detail), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn rrl_and_nsid_default_off() {
+        let c = parse("source: {embedded: {manifests: [a]}}\n").unwrap();
+        assert_eq!(c.dns.rrl, RrlConfig::default());
+        assert!(!c.dns.rrl.enabled);
+        assert_eq!(c.dns.rrl.settings(), None);
+        assert_eq!(c.dns.rrl.responses_per_second, 20);
+        assert_eq!(c.dns.rrl.window, Duration::from_secs(15));
+        assert_eq!(c.dns.rrl.slip, 2);
+        assert_eq!(c.dns.rrl.ipv4_prefix, 24);
+        assert_eq!(c.dns.rrl.ipv6_prefix, 56);
+        assert_eq!(c.dns.nsid, None);
+    }
+
+    #[test]
+    fn rrl_and_nsid_read_every_key() {
+        let c = parse(
+            "source: {embedded: {manifests: [a]}}\ndns:\n  nsid: dns-1.eu\n  rrl:\n    enabled: true\n    responses_per_second: 5\n    window: 3s\n    slip: 0\n    ipv4_prefix: 32\n    ipv6_prefix: 64\n",
+        )
+        .unwrap();
+        assert_eq!(c.dns.nsid.as_deref(), Some("dns-1.eu"));
+        let s = c.dns.rrl.settings().unwrap();
+        assert_eq!(s.responses_per_second, 5);
+        assert_eq!(s.window, Duration::from_secs(3));
+        assert_eq!(s.slip, 0);
+        assert_eq!((s.ipv4_prefix, s.ipv6_prefix), (32, 64));
+    }
+
+    #[test]
+    fn rrl_and_nsid_reject_bad_values() {
+        for (dns, detail) in [
+            (
+                "rrl: {responses_per_second: 0}",
+                "dns.rrl.responses_per_second",
+            ),
+            ("rrl: {window: 0s}", "dns.rrl.window"),
+            ("rrl: {window: 1500ms}", "dns.rrl.window"),
+            ("rrl: {window: 2h}", "dns.rrl.window"),
+            ("rrl: {slip: 11}", "dns.rrl.slip"),
+            ("rrl: {ipv4_prefix: 33}", "dns.rrl.ipv4_prefix"),
+            ("rrl: {ipv6_prefix: 129}", "dns.rrl.ipv6_prefix"),
+            ("rrl: {enable: true}", "enable"),
+            ("nsid: ''", "dns.nsid"),
+        ] {
+            let text = format!("source: {{embedded: {{manifests: [a]}}}}\ndns: {{{dns}}}\n");
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(detail), "{text}: {err}");
         }

@@ -37,9 +37,16 @@ pub struct ClusterIndex {
     sets: HashMap<ObjectKey, OrdinalSet>,
     /// Service → the groups (slices, Endpoints) that feed it.
     groups_by_service: HashMap<ObjectKey, BTreeSet<(GroupKind, ObjectKey)>>,
+    /// Service → the StatefulSets naming it (`serviceName`).
+    sets_by_service: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// Per service, hostnames that had an address: `None` while they still
     /// do, `Some(t)` once they lost it at `t` (the stable-name window).
     hosts: HashMap<ObjectKey, HashMap<Arc<str>, Option<Instant>>>,
+    /// When stable-name windows close, by service: the next publish after
+    /// the instant re-renders the service. Ordered, so finding what is due
+    /// does not scan every service. Entries for hosts that came back early
+    /// stay until due; re-rendering then changes nothing.
+    deadlines: BTreeSet<(Instant, ObjectKey)>,
     /// Per address, the names pointing at it, by service.
     ptr_sources: HashMap<IpAddr, BTreeMap<ObjectKey, Vec<Name>>>,
     /// Per service, the addresses it put into `ptr_sources`.
@@ -62,7 +69,9 @@ impl ClusterIndex {
             endpoints: HashMap::new(),
             sets: HashMap::new(),
             groups_by_service: HashMap::new(),
+            sets_by_service: HashMap::new(),
             hosts: HashMap::new(),
+            deadlines: BTreeSet::new(),
             ptr_sources: HashMap::new(),
             ptr_by_service: HashMap::new(),
             dirty: BTreeSet::new(),
@@ -117,25 +126,26 @@ impl ClusterIndex {
         if self.sets.get(&set.key) == Some(&set) {
             return;
         }
-        if let Some(old) = self.sets.get(&set.key) {
-            self.dirty.insert(ObjectKey {
-                namespace: old.key.namespace.clone(),
-                name: old.service_name.clone(),
-            });
-        }
-        self.dirty.insert(ObjectKey {
-            namespace: set.key.namespace.clone(),
-            name: set.service_name.clone(),
-        });
+        self.delete_set(&set.key.clone());
+        let service = set.service();
+        self.sets_by_service
+            .entry(service.clone())
+            .or_default()
+            .insert(set.key.clone());
+        self.dirty.insert(service);
         self.sets.insert(set.key.clone(), set);
     }
 
     pub fn delete_set(&mut self, key: &ObjectKey) {
         if let Some(old) = self.sets.remove(key) {
-            self.dirty.insert(ObjectKey {
-                namespace: old.key.namespace.clone(),
-                name: old.service_name.clone(),
-            });
+            let service = old.service();
+            if let Some(sets) = self.sets_by_service.get_mut(&service) {
+                sets.remove(key);
+                if sets.is_empty() {
+                    self.sets_by_service.remove(&service);
+                }
+            }
+            self.dirty.insert(service);
         }
     }
 
@@ -249,23 +259,19 @@ impl ClusterIndex {
     /// When the next stable-name window closes, so the driver can publish
     /// then and turn that name's NODATA into NXDOMAIN.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.hosts
-            .values()
-            .flat_map(|h| h.values())
-            .filter_map(|t| t.map(|t| t + self.grace))
-            .min()
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     /// Re-renders what changed and returns the new snapshot, or `None` when
     /// nothing did. `now` drives the stable-name window.
     pub fn publish(&mut self, now: Instant) -> Option<Snapshot> {
         // Services whose stable-name window closed.
-        for (key, hosts) in &self.hosts {
-            if hosts
-                .values()
-                .any(|t| t.is_some_and(|t| t + self.grace <= now))
-            {
-                self.dirty.insert(key.clone());
+        while let Some((at, _)) = self.deadlines.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, key)) = self.deadlines.pop_first() {
+                self.dirty.insert(key);
             }
         }
         if self.dirty.is_empty() && !self.pending {
@@ -273,8 +279,13 @@ impl ClusterIndex {
         }
         let mut next = self.snapshot.clone();
         let dirty = std::mem::take(&mut self.dirty);
+        let mut changed = self.pending;
         for key in &dirty {
-            self.render(&mut next, key, now);
+            changed |= self.render(&mut next, key, now);
+        }
+        if !changed {
+            // Re-rendered, found identical: no new serial.
+            return None;
         }
         next.set_serial(wall_serial().max(self.snapshot.serial.wrapping_add(1)));
         self.pending = false;
@@ -282,8 +293,10 @@ impl ClusterIndex {
         Some(next)
     }
 
-    /// Rebuilds one service's names and PTR records in `next`.
-    fn render(&mut self, next: &mut Snapshot, key: &ObjectKey, now: Instant) {
+    /// Rebuilds one service's names and PTR records in `next`; returns
+    /// whether anything served changed.
+    fn render(&mut self, next: &mut Snapshot, key: &ObjectKey, now: Instant) -> bool {
+        let mut changed = false;
         let node = match self.services.get(key) {
             Some(service) if service.headless => {
                 let groups: Vec<&EndpointGroup> = self
@@ -297,13 +310,15 @@ impl ClusterIndex {
                     })
                     .collect();
                 let declared: BTreeSet<String> = self
-                    .sets
-                    .values()
-                    .filter(|s| s.key.namespace == key.namespace && s.service_name == key.name)
+                    .sets_by_service
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|set| self.sets.get(set))
                     .flat_map(|s| s.pod_names())
                     .collect();
                 let hosts = self.hosts.entry(key.clone()).or_default();
-                Some(render_service(
+                let rendered = render_service(
                     &self.settings,
                     service,
                     &groups,
@@ -311,7 +326,11 @@ impl ClusterIndex {
                     hosts,
                     now,
                     self.grace,
-                ))
+                );
+                for gone in hosts.values().flatten() {
+                    self.deadlines.insert((*gone + self.grace, key.clone()));
+                }
+                Some(rendered)
             }
             _ => {
                 self.hosts.remove(key);
@@ -369,6 +388,10 @@ impl ClusterIndex {
                 _ => Vec::new(),
             };
             let old = next.ptr.get(&ip).map_or(0, |r| r.len());
+            if next.ptr.get(&ip).map_or(&[][..], |r| &r.records[..]) == &records[..] {
+                continue;
+            }
+            changed = true;
             next.record_count = next.record_count - old + records.len();
             if records.is_empty() {
                 self.ptr_sources.remove(&ip);
@@ -379,9 +402,12 @@ impl ClusterIndex {
         }
 
         // Swap the service node.
-        let old_count = next
-            .service(&key.namespace, &key.name)
-            .map_or(0, |n| n.record_count());
+        rendered.names.shrink_to_fit();
+        let old = next.service(&key.namespace, &key.name);
+        if old.map_or(rendered.names.is_empty(), |old| **old == rendered) {
+            return changed;
+        }
+        let old_count = old.map_or(0, |n| n.record_count());
         let new_count = rendered.record_count();
         next.record_count = next.record_count - old_count + new_count;
         let namespace = next.namespaces.entry(key.namespace.clone()).or_default();
@@ -391,11 +417,11 @@ impl ClusterIndex {
                 next.namespaces.remove(&*key.namespace);
             }
         } else {
-            rendered.names.shrink_to_fit();
             namespace
                 .services
                 .insert(key.name.clone(), Arc::new(rendered));
         }
+        true
     }
 }
 

@@ -131,6 +131,35 @@ pub struct Metrics {
     pub source_errors: AtomicU64,
     /// Unix time (seconds) of the last successful source sync; 0 = never.
     pub last_sync_unix: AtomicU64,
+    /// Queries the fast path declined, answered by the full handler.
+    pub slow_path: AtomicU64,
+    /// UDP answers response rate limiting dropped, and sent truncated.
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
+    /// TCP answers that found their connection's queue full (the client
+    /// reads too slowly), so the connection stopped reading queries.
+    pub tcp_queue_full: AtomicU64,
+    /// Config reloads (SIGHUP) applied, and failed (old config kept).
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+    /// The sources' event queue to the driver: its length now, sampled at
+    /// scrape time, and its bound. Set once at startup.
+    pub event_queue: std::sync::OnceLock<QueueProbe>,
+}
+
+/// Reads a queue's current length, for a gauge.
+pub struct QueueProbe {
+    pub capacity: usize,
+    pub depth: Box<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl std::fmt::Debug for QueueProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueProbe")
+            .field("capacity", &self.capacity)
+            .field("depth", &(self.depth)())
+            .finish()
+    }
 }
 
 impl Default for Metrics {
@@ -149,6 +178,13 @@ impl Default for Metrics {
             snapshots_published: AtomicU64::new(0),
             source_errors: AtomicU64::new(0),
             last_sync_unix: AtomicU64::new(0),
+            slow_path: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
+            tcp_queue_full: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            event_queue: std::sync::OnceLock::new(),
         }
     }
 }
@@ -290,6 +326,62 @@ impl Collector for Metrics {
             "headless_dns_source_stale_seconds",
             "Seconds since the source last confirmed its state (0 before the first sync).",
             stale,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_slow_path_queries",
+            "Queries the fast path declined (EDNS options, other opcodes, malformed, ...), answered by the full handler.",
+            &self.slow_path,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_rrl_dropped_responses",
+            "UDP answers dropped by response rate limiting.",
+            &self.rrl_dropped,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_rrl_slipped_responses",
+            "UDP answers response rate limiting sent empty with TC set (slipped).",
+            &self.rrl_slipped,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_tcp_answer_queue_full",
+            "TCP answers that found their connection's queue full; the connection stops reading until its client reads.",
+            &self.tcp_queue_full,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_config_reloads",
+            "Config reloads (SIGHUP) applied.",
+            &self.reloads,
+        )?;
+        counter(
+            &mut encoder,
+            "headless_dns_config_reload_failures",
+            "Config reloads (SIGHUP) that failed; the running config was kept.",
+            &self.reload_failures,
+        )?;
+        if let Some(queue) = self.event_queue.get() {
+            gauge(
+                &mut encoder,
+                "headless_dns_event_queue_depth",
+                "Source events waiting for the driver.",
+                (queue.depth)() as i64,
+            )?;
+            gauge(
+                &mut encoder,
+                "headless_dns_event_queue_capacity",
+                "Bound of the source event queue; a full queue makes sources wait.",
+                queue.capacity as i64,
+            )?;
+        }
+        gauge(
+            &mut encoder,
+            "headless_dns_tcp_answer_queue_capacity",
+            "Bound of each TCP connection's answer queue.",
+            crate::server::tcp::ANSWER_QUEUE as i64,
         )?;
         Ok(())
     }

@@ -125,6 +125,14 @@ pub struct OrdinalSet {
 }
 
 impl OrdinalSet {
+    /// The governing service: `serviceName` in the set's namespace.
+    pub fn service(&self) -> ObjectKey {
+        ObjectKey {
+            namespace: self.key.namespace.clone(),
+            name: self.service_name.clone(),
+        }
+    }
+
     /// Pod names `<set>-<ordinal>` for every declared ordinal.
     pub fn pod_names(&self) -> impl Iterator<Item = String> + '_ {
         (self.start..self.start.saturating_add(self.replicas))

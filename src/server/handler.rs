@@ -7,6 +7,12 @@
 //! through whatever [`ResponseHandler`] the transport gave it. The same
 //! handler serves UDP (through hickory's `Server`), our TCP loop, and tests
 //! (through [`handle_bytes`], with no socket at all).
+//!
+//! EDNS options are handled here only (the fast path declines any query that
+//! carries one): DNS Cookies (RFC 7873, server cookies per RFC 9018, see
+//! `cookie.rs`) and NSID (RFC 5001) when `dns.nsid` is set. The handler also
+//! carries the UDP workers' response rate limiter (`rrl.rs`), which they
+//! apply to every answer, whichever path made it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
@@ -23,6 +30,8 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::sync::mpsc;
 
+use super::cookie::{self, Cookies};
+use super::rrl::Rrl;
 use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
 
@@ -40,6 +49,12 @@ pub struct DnsHandler {
     /// Zone transfer: its ACL decides IXFR over UDP here; over TCP the
     /// connection hands AXFR and IXFR to it directly. `None`: all REFUSED.
     transfer: Option<Arc<crate::transfer::Transfer>>,
+    /// The server-cookie secret (random per process).
+    cookies: Arc<Cookies>,
+    /// `dns.nsid`: sent to clients that ask with an empty NSID option.
+    nsid: Option<NSIDPayload>,
+    /// `dns.rrl`: applied by the UDP workers, not here (TCP is exempt).
+    rrl: Option<Arc<Rrl>>,
 }
 
 impl DnsHandler {
@@ -53,7 +68,33 @@ impl DnsHandler {
             max_udp_payload: max_udp_payload.max(MIN_UDP_PAYLOAD),
             metrics,
             transfer: None,
+            cookies: Arc::new(Cookies::new()),
+            nsid: None,
+            rrl: None,
         }
+    }
+
+    /// The same handler, answering NSID requests with `nsid`.
+    pub fn with_nsid(mut self, nsid: Option<&str>) -> Self {
+        self.nsid = nsid.and_then(|n| NSIDPayload::new(n.as_bytes()).ok());
+        self
+    }
+
+    /// The same handler, with a fixed cookie secret (tests).
+    pub fn with_cookies(mut self, cookies: Cookies) -> Self {
+        self.cookies = Arc::new(cookies);
+        self
+    }
+
+    /// The same handler, carrying a response rate limiter for UDP.
+    pub fn with_rrl(mut self, rrl: Option<Arc<Rrl>>) -> Self {
+        self.rrl = rrl;
+        self
+    }
+
+    /// The response rate limiter the UDP workers apply, if configured.
+    pub fn rrl(&self) -> Option<&Arc<Rrl>> {
+        self.rrl.as_ref()
     }
 
     /// The same handler, with zone transfer.
@@ -91,11 +132,34 @@ impl DnsHandler {
     /// snapshot it is given.
     fn plan<'a>(&self, snap: &'a Snapshot, request: &Request) -> Plan<'a> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
+        // RFC 7873 §5.2: only the first COOKIE option counts.
+        let cookie = request.edns.as_ref().and_then(|e| {
+            e.options()
+                .options
+                .iter()
+                .find_map(|(_, option)| match option {
+                    EdnsOption::Unknown(cookie::OPTION_CODE, data) => Some(data.as_slice()),
+                    _ => None,
+                })
+        });
+        let cookie = cookie.map(|c| {
+            self.cookies
+                .respond(c, request.src().ip(), cookie::unix_now())
+        });
         let edns = request.edns.as_ref().map(|theirs| {
             let mut ours = Edns::new();
             ours.set_max_payload(self.max_udp_payload);
             ours.set_version(0);
             ours.set_dnssec_ok(theirs.flags().dnssec_ok);
+            if let Some(Ok((_, reply))) = &cookie {
+                ours.options_mut()
+                    .insert(EdnsOption::Unknown(cookie::OPTION_CODE, reply.to_vec()));
+            }
+            if let Some(nsid) = &self.nsid
+                && theirs.option(EdnsCode::NSID).is_some()
+            {
+                ours.options_mut().insert(EdnsOption::NSID(nsid.clone()));
+            }
             ours
         });
         let qtype = request.queries.queries().first().map(|q| q.query_type());
@@ -115,10 +179,19 @@ impl DnsHandler {
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             return plan(ResponseCode::BADVERS, None);
         }
+        // RFC 7873 §5.2.2: a COOKIE option of a length no cookie has.
+        if let Some(Err(cookie::Malformed)) = cookie {
+            return plan(ResponseCode::FormErr, None);
+        }
         if request.metadata.op_code != OpCode::Query {
             return plan(ResponseCode::NotImp, None);
         }
         let [query] = request.queries.queries() else {
+            // RFC 7873 §5.4: no question and a cookie is how a client
+            // learns our server cookie; the answer is the cookie alone.
+            if request.queries.queries().is_empty() && matches!(cookie, Some(Ok(_))) {
+                return plan(ResponseCode::NoError, None);
+            }
             return plan(ResponseCode::FormErr, None);
         };
         if query.query_class() != DNSClass::IN {
@@ -205,9 +278,17 @@ impl DnsHandler {
                 .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload),
             None => MIN_UDP_PAYLOAD,
         };
+        let opt = plan.edns.as_ref().map_or(0, |edns| {
+            11 + edns
+                .options()
+                .options
+                .iter()
+                .map(|(_, o)| 4 + usize::from(o.len()))
+                .sum::<usize>()
+        });
         fit(
             usize::from(limit),
-            12 + request.queries.as_bytes().len() + if plan.edns.is_some() { 11 } else { 0 },
+            12 + request.queries.as_bytes().len() + opt,
             answer,
         )
     }
@@ -319,6 +400,19 @@ pub fn format_error(raw: &[u8]) -> Option<Vec<u8>> {
     reply.to_bytes().ok()
 }
 
+/// Whether the header's section counts could fit in the packet at all (a
+/// question takes at least 5 bytes, a record 11). hickory reserves room for
+/// QDCOUNT questions before reading them, so a 12-byte datagram claiming
+/// 65,535 questions would cost a multi-megabyte allocation each; such a
+/// packet is FORMERR before hickory sees it.
+fn counts_fit(raw: &[u8]) -> bool {
+    let Some(header) = raw.get(..12) else {
+        return true;
+    };
+    let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
+    count(4) * 5 + (count(6) + count(8) + count(10)) * 11 <= raw.len() - 12
+}
+
 /// Handles one raw query the way the server does — the fast path first,
 /// the full handler for what it declines — and returns the raw response
 /// (`None` = silence). Used by our TCP loop and by tests that need no
@@ -363,10 +457,17 @@ pub async fn handle_bytes_slow(
     src: SocketAddr,
     protocol: Protocol,
 ) -> Option<Vec<u8>> {
+    handler
+        .metrics
+        .slow_path
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Keep the header: a body that fails to parse still gets a FORMERR.
     let mut head = [0u8; 12];
     let head_len = raw.len().min(12);
     head[..head_len].copy_from_slice(&raw[..head_len]);
+    if !counts_fit(&raw) {
+        return format_error(&head[..head_len]);
+    }
     let request = match Request::from_bytes(raw, src, protocol) {
         Ok(request) => request,
         // Header readable → FORMERR, as hickory's UDP path does; else silence.

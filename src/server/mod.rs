@@ -5,8 +5,10 @@
 //! [`run`] takes sockets that are already bound and a shutdown token, never
 //! addresses, so tests bind port 0 and the binary decides where to listen.
 
+pub mod cookie;
 pub mod fast;
 pub mod handler;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
 

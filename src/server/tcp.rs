@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 
 /// How many answers a connection may have queued for its writer before the
 /// reader stops reading (back-pressure on a client that does not read).
-const ANSWER_QUEUE: usize = 64;
+pub const ANSWER_QUEUE: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct TcpSettings {
@@ -36,8 +36,8 @@ pub struct TcpSettings {
 }
 
 /// Serves DNS on an already-bound listener until `shutdown`; then stops
-/// accepting, lets open connections finish the query they are answering,
-/// and returns.
+/// accepting, lets open connections answer the queries they have received
+/// (within the idle timeout), and returns.
 pub async fn serve(
     listener: TcpListener,
     handler: DnsHandler,
@@ -73,14 +73,35 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             metrics.tcp_connections.fetch_add(1, Ordering::Relaxed);
-            connection(stream, peer, handler, settings.idle_timeout, shutdown).await;
+            connection(
+                stream,
+                peer,
+                handler,
+                settings.idle_timeout,
+                &metrics,
+                shutdown,
+            )
+            .await;
             metrics.tcp_connections.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    // Draining: each connection answers what its client already sent and
+    // closes. One that keeps sending, or does not read its answers, would
+    // hold the process open, so the drain has a bound: the idle timeout.
+    let drained = tokio::time::timeout(settings.idle_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!(
+            open = connections.len(),
+            "TCP connections still busy after the drain; closing them"
+        );
+        connections.shutdown().await;
+    }
 }
 
 async fn connection(
@@ -88,6 +109,7 @@ async fn connection(
     peer: SocketAddr,
     handler: DnsHandler,
     idle: Duration,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -112,6 +134,10 @@ async fn connection(
         loop {
             let mut len = [0u8; 2];
             let read_len = tokio::select! {
+                // Reading first: after shutdown, queries the client has
+                // already sent are still answered; the reader stops at the
+                // first moment none is waiting.
+                biased;
                 r = tokio::time::timeout(idle, reader.read_exact(&mut len)) => r,
                 () = shutdown.cancelled() => return,
             };
@@ -134,10 +160,21 @@ async fn connection(
                 }
                 continue;
             }
-            if let Some(answer) = handle_bytes(&handler, message, peer, Protocol::Tcp).await
-                && tx.send(answer).await.is_err()
-            {
-                return;
+            if let Some(answer) = handle_bytes(&handler, message, peer, Protocol::Tcp).await {
+                let queued = match tx.try_send(answer) {
+                    Ok(()) => true,
+                    // The client is not reading: count it, then wait (and
+                    // read no more queries) until it does, or the writer
+                    // gives up after the idle timeout.
+                    Err(mpsc::error::TrySendError::Full(answer)) => {
+                        metrics.tcp_queue_full.fetch_add(1, Ordering::Relaxed);
+                        tx.send(answer).await.is_ok()
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                };
+                if !queued {
+                    return;
+                }
             }
         }
     };

@@ -9,7 +9,8 @@
 //! the system-call cost is shared by a batch. Queries the fast path declines
 //! go to the full hickory handler on the tokio runtime (`Handle::block_on`),
 //! which blocks only this worker. A short receive timeout lets a worker
-//! notice shutdown.
+//! notice shutdown. Response rate limiting (`rrl.rs`), when configured,
+//! judges every answer of either path just before it joins the send batch.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fast::{self, Outcome};
 use super::handler::{DnsHandler, handle_bytes};
+use super::rrl::{self, Verdict};
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
@@ -57,6 +59,26 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 impl Worker {
+    /// Response rate limiting: whether `answer` goes to `peer`, whole or
+    /// slipped (emptied, TC set, in place).
+    fn admit(&self, peer: SocketAddr, answer: &mut Vec<u8>, now: Instant) -> bool {
+        let Some(limiter) = self.handler.rrl() else {
+            return true;
+        };
+        match limiter.check(peer.ip(), rrl::class_of(answer), now) {
+            Verdict::Send => true,
+            Verdict::Drop => {
+                self.metrics.rrl_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Verdict::Slip => {
+                rrl::slip(answer);
+                self.metrics.rrl_slipped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
     /// Serves `socket` until shutdown. Runs on its own thread.
     pub fn serve(self, socket: UdpSocket) {
         if let Err(error) = socket.set_read_timeout(Some(POLL)) {
@@ -100,6 +122,7 @@ impl Worker {
             reply_to.clear();
             reply_idx.clear();
             {
+                let now = Instant::now();
                 let snap = self.snapshot.load();
                 for (i, (len, addr)) in received.iter().enumerate() {
                     let Some(peer) = addr.as_ref().and_then(socket_addr) else {
@@ -121,8 +144,10 @@ impl Worker {
                             }
                             self.metrics
                                 .count_query(Some(qtype), rcode, started.elapsed());
-                            reply_to.push(*addr);
-                            reply_idx.push(i);
+                            if self.admit(peer, &mut answers[i], now) {
+                                reply_to.push(*addr);
+                                reply_idx.push(i);
+                            }
                         }
                         Outcome::Slow => {
                             let answer = self.runtime.block_on(handle_bytes(
@@ -133,8 +158,10 @@ impl Worker {
                             ));
                             if let Some(answer) = answer {
                                 answers[i] = answer;
-                                reply_to.push(*addr);
-                                reply_idx.push(i);
+                                if self.admit(peer, &mut answers[i], now) {
+                                    reply_to.push(*addr);
+                                    reply_idx.push(i);
+                                }
                             }
                         }
                         Outcome::Drop => {}
