@@ -48,7 +48,9 @@ pub struct ClusterIndex {
     /// stay until due; re-rendering then changes nothing.
     deadlines: BTreeSet<(Instant, ObjectKey)>,
     /// Per address, the names pointing at it, by service.
-    ptr_sources: HashMap<IpAddr, BTreeMap<ObjectKey, Vec<Name>>>,
+    /// A small vector sorted by service (usually one entry): a BTreeMap per
+    /// address would cost a node allocation of hundreds of bytes each.
+    ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Vec<Name>)>>,
     /// Per service, the addresses it put into `ptr_sources`.
     ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
     dirty: BTreeSet<ObjectKey>,
@@ -343,27 +345,32 @@ impl ClusterIndex {
         let mut touched: BTreeSet<IpAddr> = old_ips.iter().copied().collect();
         for ip in &old_ips {
             if let Some(sources) = self.ptr_sources.get_mut(ip) {
-                sources.remove(key);
+                sources.retain(|(service, _)| service != key);
             }
         }
         let mut rendered = match node {
             Some((node, ptrs)) => {
                 let mut ips = Vec::new();
+                // `ptrs` is sorted by address: equal addresses are adjacent.
                 for (ip, target) in ptrs {
-                    let names = self
-                        .ptr_sources
-                        .entry(ip)
-                        .or_default()
-                        .entry(key.clone())
-                        .or_default();
+                    let sources = self.ptr_sources.entry(ip).or_default();
+                    let at = match sources.binary_search_by(|(service, _)| service.cmp(key)) {
+                        Ok(at) => at,
+                        Err(at) => {
+                            sources.insert(at, (key.clone(), Vec::new()));
+                            at
+                        }
+                    };
+                    let names = &mut sources[at].1;
                     if !names.contains(&target) {
                         names.push(target);
                     }
-                    if !ips.contains(&ip) {
+                    if ips.last() != Some(&ip) {
                         ips.push(ip);
                     }
                     touched.insert(ip);
                 }
+                ips.shrink_to_fit();
                 self.ptr_by_service.insert(key.clone(), ips);
                 node
             }
@@ -371,11 +378,11 @@ impl ClusterIndex {
         };
         for ip in touched {
             let records: Vec<Record> = match self.ptr_sources.get(&ip) {
-                Some(sources) if !sources.values().all(Vec::is_empty) => {
+                Some(sources) if !sources.iter().all(|(_, names)| names.is_empty()) => {
                     let owner = names::reverse_name(ip);
                     sources
-                        .values()
-                        .flatten()
+                        .iter()
+                        .flat_map(|(_, names)| names)
                         .map(|target| {
                             Record::from_rdata(
                                 owner.clone(),

@@ -121,6 +121,8 @@ impl Rrset {
 
     /// Renders the wire form again after `records` changed.
     fn seal(&mut self, owner: Owner<'_>) {
+        // Rendered once, kept for the snapshot's life: no growth slack.
+        self.records.shrink_to_fit();
         self.wire = render(&self.records, owner);
     }
 }

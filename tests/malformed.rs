@@ -261,6 +261,26 @@ fn cases() -> Vec<Case> {
             FORMERR,
         ),
         case(
+            // The fuzzer's find: hickory echoed the question's raw bytes,
+            // whose pointer then read the response's header instead.
+            "compression pointer into the header",
+            {
+                let mut p = header(0x134, 0x0100, 1, 0, 0, 0);
+                p.extend([4, b'd', b'e', b'm', b'o', 0xc0, 3, 0, 1, 0, 1]);
+                p
+            },
+            FORMERR,
+        ),
+        case(
+            "compression pointer to the flags (a reserved label type in the response)",
+            {
+                let mut p = header(0x135, 0x0100, 1, 0, 0, 0);
+                p.extend([1, b'a', 0xc0, 2, 0, 1, 0, 1]);
+                p
+            },
+            FORMERR,
+        ),
+        case(
             "pointer past the end",
             {
                 let mut p = header(0x108, 0x0100, 1, 0, 0, 0);
@@ -940,5 +960,82 @@ async fn every_case_against_the_binary_over_udp() {
         log.len(),
         cases.len(),
         log.join("\n")
+    );
+}
+
+/// Remote input must not write the log: with the default log filter (no
+/// `RUST_LOG`), a flood of bad packets — among them EDNS options that run
+/// past their OPT record, which hickory reports at WARN — adds no lines.
+#[tokio::test]
+async fn bad_packets_do_not_flood_the_default_log() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let (_dir, config) = config_with_nsid();
+    let mut child = Command::new(support::server::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dns: SocketAddr = loop {
+        if let Some(addr) = lines.lock().unwrap().iter().find_map(|l| {
+            let rest = &l[l.find("serving DNS on ")? + "serving DNS on ".len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        }) {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "no address in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let startup = lines.lock().unwrap().len();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // An option claiming 3 bytes in an OPT of 4: hickory drops the options
+    // with a warning and the query is answered.
+    let overrun = query(7, POD0, 1, Some(opt(1232, 0, 0, &[0, 1, 0, 3])));
+    for round in 0..100u16 {
+        for case in cases() {
+            socket.send_to(&case.packet, dns).await.unwrap();
+        }
+        socket.send_to(&overrun, dns).await.unwrap();
+        let normal_id = 0xd000 + round;
+        socket
+            .send_to(&query(normal_id, POD0, 1, None), dns)
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+                .await
+                .expect("server stopped answering")
+                .unwrap();
+            if buf[..2] == normal_id.to_be_bytes() {
+                break;
+            }
+            if buf[..2] == [0, 7] {
+                answers_pod0(&Message::from_vec(&buf[..n]).unwrap());
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.len() <= startup + 5,
+        "{} log lines after startup for 100 rounds of bad packets:\n{}",
+        lines.len() - startup,
+        lines[startup..].join("\n")
     );
 }

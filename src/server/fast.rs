@@ -120,12 +120,27 @@ fn parse(
 }
 
 /// Answers `packet` from `snap` into `out` (cleared first). `udp_limit` is
-/// `Some(our maximum payload)` over UDP and `None` over TCP.
+/// `Some(our maximum payload)` over UDP and `None` over TCP (where the OPT
+/// then advertises 1232; [`respond_advertising`] says what to advertise).
 pub fn respond(
     snap: &Snapshot,
     packet: &[u8],
     out: &mut Vec<u8>,
     udp_limit: Option<u16>,
+) -> Outcome {
+    respond_advertising(snap, packet, out, udp_limit, udp_limit.unwrap_or(1232))
+}
+
+/// [`respond`], with the UDP payload size our OPT advertises given
+/// explicitly: over TCP it must still be the configured maximum, as the
+/// full handler advertises it (tests/properties.rs found the two paths
+/// disagreeing there).
+pub fn respond_advertising(
+    snap: &Snapshot,
+    packet: &[u8],
+    out: &mut Vec<u8>,
+    udp_limit: Option<u16>,
+    advertise: u16,
 ) -> Outcome {
     let mut name = [0u8; 256];
     let mut spans = [(0u8, 0u8); MAX_LABELS];
@@ -145,7 +160,7 @@ pub fn respond(
         }
         (Some(_), None) => usize::from(MIN_UDP_PAYLOAD),
     };
-    let advertised = udp_limit.unwrap_or(1232).max(MIN_UDP_PAYLOAD);
+    let advertised = advertise.max(MIN_UDP_PAYLOAD);
     let truncated = write(packet, &query, &answer, out, limit, advertised);
     Outcome::Reply {
         qtype: query.qtype,

@@ -413,6 +413,27 @@ fn counts_fit(raw: &[u8]) -> bool {
     count(4) * 5 + (count(6) + count(8) + count(10)) * 11 <= raw.len() - 12
 }
 
+/// Whether the (first) question's name holds a compression pointer. There
+/// is no earlier name for it to point at: it points into the header or
+/// loops. hickory would accept one into the header and echo the question's
+/// raw bytes, whose pointer then reads the *response's* header: the client
+/// gets a different question back, or one that does not parse (the fuzzer
+/// found this). Such a question is FORMERR.
+fn question_points_back(raw: &[u8]) -> bool {
+    if raw.len() < 12 || raw[4..6] == [0, 0] {
+        return false;
+    }
+    let mut pos = 12;
+    while let Some(&len) = raw.get(pos) {
+        match len {
+            0 => return false,
+            0xc0..=0xff => return true,
+            _ => pos += 1 + usize::from(len),
+        }
+    }
+    false
+}
+
 /// Handles one raw query the way the server does — the fast path first,
 /// the full handler for what it declines — and returns the raw response
 /// (`None` = silence). Used by our TCP loop and by tests that need no
@@ -426,7 +447,13 @@ pub async fn handle_bytes(
     let started = Instant::now();
     let mut out = Vec::new();
     let limit = (protocol == Protocol::Udp).then_some(handler.max_udp_payload);
-    let outcome = super::fast::respond(&handler.snapshot.load(), &raw, &mut out, limit);
+    let outcome = super::fast::respond_advertising(
+        &handler.snapshot.load(),
+        &raw,
+        &mut out,
+        limit,
+        handler.max_udp_payload,
+    );
     match outcome {
         super::fast::Outcome::Reply {
             qtype,
@@ -465,7 +492,7 @@ pub async fn handle_bytes_slow(
     let mut head = [0u8; 12];
     let head_len = raw.len().min(12);
     head[..head_len].copy_from_slice(&raw[..head_len]);
-    if !counts_fit(&raw) {
+    if !counts_fit(&raw) || question_points_back(&raw) {
         return format_error(&head[..head_len]);
     }
     let request = match Request::from_bytes(raw, src, protocol) {
