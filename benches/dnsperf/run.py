@@ -311,6 +311,13 @@ def main():
                 reference = answers(servers[1].port, distinct, edns)
                 for s in servers[:1] + servers[2:]:
                     got = answers(s.port, distinct, edns)
+                    # A difference is asked again of both, one question at a
+                    # time: a dig timeout on a loaded machine is not an
+                    # answer that differs.
+                    for k, (a, b) in enumerate(zip(got, reference)):
+                        if a != b:
+                            got[k] = answers(s.port, [distinct[k]], edns)[0]
+                            reference[k] = answers(servers[1].port, [distinct[k]], edns)[0]
                     same = sum(1 for a, b in zip(got, reference) if a == b)
                     how = "EDNS 1232" if edns else "no EDNS"
                     print(f"{s.name}: {same}/{len(distinct)} answers identical to {servers[1].name} ({how})")
