@@ -37,12 +37,8 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
         SourceConfig::Embedded(embedded) => {
             let objects = source::manifest::load_objects(&embedded.manifests)?;
             // Apply to a scratch cluster so invalid objects fail here too.
-            let mut cluster = source::cluster::Cluster::new(source::cluster::SimSettings {
-                pod_cidr: embedded.pod_cidr,
-                start_delay: embedded.start_delay,
-                ready_delay: embedded.ready_delay,
-                terminate_delay: embedded.terminate_delay,
-            });
+            let mut cluster =
+                source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
             cluster
                 .apply_manifests(objects.clone(), tokio::time::Instant::now())
                 .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
@@ -180,12 +176,8 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             let objects =
                 tokio::task::spawn_blocking(move || source::manifest::load_objects(&paths))
                     .await??;
-            let mut cluster = source::cluster::Cluster::new(source::cluster::SimSettings {
-                pod_cidr: embedded.pod_cidr,
-                start_delay: embedded.start_delay,
-                ready_delay: embedded.ready_delay,
-                terminate_delay: embedded.terminate_delay,
-            });
+            let mut cluster =
+                source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
             let now = tokio::time::Instant::now();
             let results = cluster
                 .apply_manifests(objects, now)

@@ -60,6 +60,18 @@ pub enum Fault {
     Start,
 }
 
+impl SimSettings {
+    /// The simulation settings of `source.embedded`.
+    pub fn from_config(embedded: &crate::config::EmbeddedConfig) -> Self {
+        Self {
+            pod_cidr: embedded.pod_cidr,
+            start_delay: embedded.start_delay,
+            ready_delay: embedded.ready_delay,
+            terminate_delay: embedded.terminate_delay,
+        }
+    }
+}
+
 impl std::str::FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -1098,6 +1110,26 @@ impl Cluster {
         });
     }
 
+    /// The controller's view of a set's pods.
+    fn pod_views(&self, set: &Key) -> Vec<PodView> {
+        self.pods
+            .values()
+            .filter(|p| {
+                p.pod.metadata.namespace.as_deref() == Some(&set.0)
+                    && p.set.as_deref() == Some(&set.1)
+            })
+            .filter_map(|p| {
+                Some(PodView {
+                    ordinal: p.ordinal?,
+                    revision: p.revision.clone(),
+                    phase: p.phase(),
+                    ready: p.ready(),
+                    terminating: p.deleting.is_some(),
+                })
+            })
+            .collect()
+    }
+
     /// Runs the controller once for every set and carries out its actions.
     /// Returns whether anything was done.
     fn reconcile_sets(&mut self, now: Instant) -> bool {
@@ -1105,23 +1137,7 @@ impl Cluster {
         let keys: Vec<Key> = self.sets.keys().cloned().collect();
         for key in keys {
             let spec = set_spec(&self.sets[&key].sts);
-            let pods: Vec<PodView> = self
-                .pods
-                .values()
-                .filter(|p| {
-                    p.pod.metadata.namespace.as_deref() == Some(&key.0)
-                        && p.set.as_deref() == Some(&key.1)
-                })
-                .filter_map(|p| {
-                    Some(PodView {
-                        ordinal: p.ordinal?,
-                        revision: p.revision.clone(),
-                        phase: p.phase(),
-                        ready: p.ready(),
-                        terminating: p.deleting.is_some(),
-                    })
-                })
-                .collect();
+            let pods = self.pod_views(&key);
             let claims: BTreeSet<String> = self
                 .claims
                 .keys()
@@ -1346,23 +1362,7 @@ impl Cluster {
         let keys: Vec<Key> = self.sets.keys().cloned().collect();
         for key in keys {
             let spec = set_spec(&self.sets[&key].sts);
-            let pods: Vec<PodView> = self
-                .pods
-                .values()
-                .filter(|p| {
-                    p.pod.metadata.namespace.as_deref() == Some(&key.0)
-                        && p.set.as_deref() == Some(&key.1)
-                })
-                .filter_map(|p| {
-                    Some(PodView {
-                        ordinal: p.ordinal?,
-                        revision: p.revision.clone(),
-                        phase: p.phase(),
-                        ready: p.ready(),
-                        terminating: p.deleting.is_some(),
-                    })
-                })
-                .collect();
+            let pods = self.pod_views(&key);
             let st = controller::status(&spec, &pods);
             let entry = self.sets.get_mut(&key).expect("key from the map");
             let generation = entry.sts.metadata.generation;

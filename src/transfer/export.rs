@@ -129,12 +129,8 @@ pub fn snapshot_from_config(path: &Path) -> anyhow::Result<Snapshot> {
         ),
     };
     let objects = source::manifest::load_objects(&embedded.manifests)?;
-    let mut cluster = source::cluster::Cluster::new(source::cluster::SimSettings {
-        pod_cidr: embedded.pod_cidr,
-        start_delay: embedded.start_delay,
-        ready_delay: embedded.ready_delay,
-        terminate_delay: embedded.terminate_delay,
-    });
+    let mut cluster =
+        source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
     let mut now = tokio::time::Instant::now();
     cluster
         .apply_manifests(objects, now)
