@@ -314,6 +314,34 @@ fn cases() -> Vec<Case> {
             FORMERR,
         ),
         case(
+            // The fuzzer's second find: the fast path counted only label
+            // data against the limit and answered this one.
+            "name of 256 octets, one over",
+            {
+                let mut p = header(0x136, 0x0100, 1, 0, 0, 0);
+                for len in [63, 63, 63, 62] {
+                    p.push(len);
+                    p.extend(std::iter::repeat_n(b'z', usize::from(len)));
+                }
+                p.extend([0, 0, 1, 0, 1]);
+                p
+            },
+            FORMERR,
+        ),
+        case(
+            "name of 255 octets, the most there is",
+            {
+                let mut p = header(0x137, 0x0100, 1, 0, 0, 0);
+                for len in [63, 63, 63, 61] {
+                    p.push(len);
+                    p.extend(std::iter::repeat_n(b'z', usize::from(len)));
+                }
+                p.extend([0, 0, 1, 0, 1]);
+                p
+            },
+            REFUSED,
+        ),
+        case(
             "name without its terminating root label",
             {
                 let mut p = header(0x10b, 0x0100, 1, 0, 0, 0);

@@ -178,6 +178,9 @@ fn qname() -> impl Strategy<Value = String> {
                 }
                 name + suffix
             }),
+        // Long names, around the 255-octet limit and over it.
+        prop::collection::vec("[a-z0-9]{40,63}", 3..5)
+            .prop_map(|labels| labels.join(".") + ".demo.svc.cluster.local"),
     ]
 }
 
@@ -309,7 +312,15 @@ proptest! {
         let rt = runtime();
         let response = rt
             .block_on(handle_bytes(&handler, packet.clone(), src(), transport))
-            .expect("a well-formed query must be answered");
+            .expect("a query with a readable header must be answered");
+        // A name over 255 octets (RFC 1035 §3.1) is no name: FORMERR,
+        // whichever path looked at it first.
+        if question_end - 12 - 4 > 255 {
+            let m = Message::from_vec(&response).expect("FORMERR parses");
+            prop_assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+            prop_assert_eq!(m.metadata.id, spec.id);
+            return Ok(());
+        }
 
         let m = Message::from_vec(&response)
             .unwrap_or_else(|e| panic!("unparseable response {response:02x?}: {e}"));

@@ -71,8 +71,11 @@ fn parse(
         if len == 0 {
             break;
         }
-        // Compression in a question, or a reserved label type: slow path.
-        if len > 63 || labels == MAX_LABELS || used + len > 255 {
+        // Compression in a question, a reserved label type, or a name
+        // over 255 octets on the wire (label data, a length octet per
+        // label and the root's; the fuzzer found 256 accepted when only
+        // the data was counted): slow path, which says FORMERR.
+        if len > 63 || labels == MAX_LABELS || used + len + labels + 2 > 255 {
             return Err(Outcome::Slow);
         }
         let label = packet.get(pos..pos + len).ok_or(Outcome::Slow)?;
