@@ -268,6 +268,15 @@ pub struct EmbeddedConfig {
     /// A deleted pod is gone after this (graceful termination).
     #[serde(default = "default_terminate_delay", deserialize_with = "duration")]
     pub terminate_delay: Duration,
+    /// The most simulated pods at once. A StatefulSet that wants more is
+    /// refused the rest with a `FailedCreate` event, as a quota refuses
+    /// them; `replicas` is anyone's number, memory is not.
+    #[serde(default = "default_max_pods")]
+    pub max_pods: usize,
+}
+
+fn default_max_pods() -> usize {
+    10_000
 }
 
 fn default_pod_cidr() -> ipnet::IpNet {
@@ -698,6 +707,7 @@ mod tests {
         assert_eq!(e.start_delay, Duration::from_secs(2));
         assert_eq!(e.ready_delay, Duration::from_millis(300));
         assert_eq!(e.terminate_delay, Duration::from_millis(500));
+        assert_eq!(e.max_pods, 10_000);
         let err = parse("source:\n  embedded:\n    manifests: [a]\n    pod_cidr: 10.9.0.0/31\n")
             .unwrap_err()
             .to_string();

@@ -104,10 +104,28 @@ pub enum DeleteReason {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    CreateClaim { ordinal: u32, name: String },
-    CreatePod { ordinal: u32, revision: String },
-    DeletePod { ordinal: u32, reason: DeleteReason },
-    DeleteClaim { ordinal: u32, name: String },
+    CreateClaim {
+        ordinal: u32,
+        name: String,
+    },
+    CreatePod {
+        ordinal: u32,
+        revision: String,
+    },
+    DeletePod {
+        ordinal: u32,
+        reason: DeleteReason,
+    },
+    DeleteClaim {
+        ordinal: u32,
+        name: String,
+    },
+    /// The pod at `ordinal` is due but the cluster has no room for another
+    /// pod (its pod cap): nothing is created, and the cluster says so with
+    /// an event, as a real cluster refuses a pod over its quota.
+    NoCapacity {
+        ordinal: u32,
+    },
 }
 
 /// The set's status, as `status` of a StatefulSet reports it.
@@ -147,12 +165,23 @@ impl SetSpec {
     }
 }
 
-/// The next actions for `spec`, given its pods and the claim names that
-/// exist. Calling again after carrying them out makes progress; an empty
-/// answer means "wait" (for a pod to become Ready or to go) or "done".
-pub fn reconcile(spec: &SetSpec, pods: &[PodView], claims: &BTreeSet<String>) -> Vec<Action> {
+/// The next actions for `spec`, given its pods, the claim names that exist
+/// and how many more pods the cluster has room for (`capacity`). Calling
+/// again after carrying them out makes progress; an empty answer means
+/// "wait" (for a pod to become Ready or to go, or for room) or "done".
+///
+/// The work is bounded by the pods observed and `capacity`, never by
+/// `spec.replicas`: a set may declare 2^31-1 replicas.
+pub fn reconcile(
+    spec: &SetSpec,
+    pods: &[PodView],
+    claims: &BTreeSet<String>,
+    capacity: usize,
+) -> Vec<Action> {
     let monotonic = spec.pod_management == PodManagement::OrderedReady;
     let by_ordinal: BTreeMap<u32, &PodView> = pods.iter().map(|p| (p.ordinal, p)).collect();
+    let highest_observed = by_ordinal.keys().next_back().copied();
+    let mut room = capacity;
     let mut actions = Vec::new();
     let ensure_claims = |ordinal: u32, actions: &mut Vec<Action>| {
         for template in &spec.claim_templates {
@@ -166,9 +195,25 @@ pub fn reconcile(spec: &SetSpec, pods: &[PodView], claims: &BTreeSet<String>) ->
     // 1. Declared ordinals, lowest first: create what is missing, replace
     //    what failed; under OrderedReady stop at the first pod not healthy.
     for index in 0..spec.replicas {
-        let ordinal = spec.start + index;
+        let Some(ordinal) = spec.start.checked_add(index) else {
+            break;
+        };
         match by_ordinal.get(&ordinal) {
+            None if room == 0 => {
+                if !actions
+                    .iter()
+                    .any(|a| matches!(a, Action::NoCapacity { .. }))
+                {
+                    actions.push(Action::NoCapacity { ordinal });
+                }
+                // Past every observed pod only creations are left, and
+                // there is no room for them.
+                if monotonic || highest_observed.is_none_or(|h| ordinal > h) {
+                    break;
+                }
+            }
             None => {
+                room -= 1;
                 ensure_claims(ordinal, &mut actions);
                 actions.push(Action::CreatePod {
                     ordinal,
@@ -266,9 +311,9 @@ pub fn reconcile(spec: &SetSpec, pods: &[PodView], claims: &BTreeSet<String>) ->
         return actions;
     }
     let max_unavailable = max_unavailable.max(1);
-    let mut unavailable = (0..spec.replicas)
-        .filter_map(|i| by_ordinal.get(&(spec.start + i)))
-        .filter(|p| !p.healthy())
+    let mut unavailable = by_ordinal
+        .values()
+        .filter(|p| spec.declared(p.ordinal) && !p.healthy())
         .count() as u32;
     for index in (partition.min(spec.replicas)..spec.replicas).rev() {
         let ordinal = spec.start + index;
@@ -387,7 +432,7 @@ mod tests {
         }
 
         fn step(&mut self) -> Vec<Action> {
-            let actions = reconcile(&self.spec, &self.pods, &self.claims);
+            let actions = reconcile(&self.spec, &self.pods, &self.claims, usize::MAX);
             for a in &actions {
                 match a {
                     Action::CreateClaim { name, .. } => {
@@ -415,6 +460,9 @@ mod tests {
                     }
                     Action::DeleteClaim { name, .. } => {
                         self.claims.remove(name);
+                    }
+                    Action::NoCapacity { ordinal } => {
+                        panic!("no capacity for {ordinal} with unlimited room")
                     }
                 }
             }
@@ -714,6 +762,44 @@ mod tests {
             (st.replicas, st.ready_replicas, st.updated_replicas),
             (2, 1, 2)
         );
+    }
+
+    /// `replicas: 2147483647` under Parallel: the controller creates what
+    /// the cluster has room for, says there is no more, and its work is
+    /// bounded by the pods, not by the number someone wrote.
+    #[test]
+    fn huge_parallel_set_stops_at_capacity() {
+        let mut s = spec(i32::MAX as u32);
+        s.pod_management = PodManagement::Parallel;
+        s.claim_templates.clear();
+        let actions = reconcile(&s, &[], &BTreeSet::new(), 5);
+        let made = created(&actions);
+        assert_eq!(made, [0, 1, 2, 3, 4]);
+        assert_eq!(actions.last(), Some(&Action::NoCapacity { ordinal: 5 }));
+        // With those five observed and no room: one NoCapacity, nothing else.
+        let pods: Vec<PodView> = made.iter().map(|&o| pod(o, "r1", true)).collect();
+        let actions = reconcile(&s, &pods, &BTreeSet::new(), 0);
+        assert_eq!(actions, [Action::NoCapacity { ordinal: 5 }]);
+    }
+
+    /// OrderedReady at the cap waits; a rolling update of a huge set works
+    /// from the highest pod it can see (there is none above the cap).
+    #[test]
+    fn huge_ordered_set_waits_at_capacity_and_updates_nothing_unseen() {
+        let mut s = spec(i32::MAX as u32);
+        s.claim_templates.clear();
+        let pods = vec![pod(0, "r1", true), pod(1, "r1", true)];
+        assert_eq!(
+            reconcile(&s, &pods, &BTreeSet::new(), 0),
+            [Action::NoCapacity { ordinal: 2 }]
+        );
+        s.update_revision = "r2".into();
+        assert_eq!(
+            reconcile(&s, &pods, &BTreeSet::new(), 0),
+            [Action::NoCapacity { ordinal: 2 }]
+        );
+        // Room again: the next ordinal is created, in order.
+        assert_eq!(created(&reconcile(&s, &pods, &BTreeSet::new(), 1)), [2]);
     }
 
     mod props {

@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use crate::model::{ClusterState, EndpointGroup, ObjectKey, OrdinalSet, Service};
 use crate::names;
-use crate::snapshot::{NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings};
+use crate::snapshot::{DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings};
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -311,20 +311,26 @@ impl ClusterIndex {
                         GroupKind::Endpoints => self.endpoints.get(k),
                     })
                     .collect();
-                let declared: BTreeSet<String> = self
+                // By rule, never by list: `replicas` is anyone's number.
+                let mut declared: Vec<DeclaredOrdinals> = self
                     .sets_by_service
                     .get(key)
                     .into_iter()
                     .flatten()
                     .filter_map(|set| self.sets.get(set))
-                    .flat_map(|s| s.pod_names())
+                    .map(|s| DeclaredOrdinals {
+                        set: s.key.name.to_ascii_lowercase().into(),
+                        start: s.start,
+                        replicas: s.replicas,
+                    })
                     .collect();
+                declared.sort();
                 let hosts = self.hosts.entry(key.clone()).or_default();
                 let rendered = render_service(
                     &self.settings,
                     service,
                     &groups,
-                    &declared,
+                    declared,
                     hosts,
                     now,
                     self.grace,
@@ -411,14 +417,14 @@ impl ClusterIndex {
         // Swap the service node.
         rendered.names.shrink_to_fit();
         let old = next.service(&key.namespace, &key.name);
-        if old.map_or(rendered.names.is_empty(), |old| **old == rendered) {
+        if old.map_or(rendered.is_empty(), |old| **old == rendered) {
             return changed;
         }
         let old_count = old.map_or(0, |n| n.record_count());
         let new_count = rendered.record_count();
         next.record_count = next.record_count - old_count + new_count;
         let namespace = next.namespaces.entry(key.namespace.clone()).or_default();
-        if rendered.names.is_empty() {
+        if rendered.is_empty() {
             namespace.services.remove(&*key.name);
             if namespace.services.is_empty() {
                 next.namespaces.remove(&*key.namespace);
@@ -469,7 +475,7 @@ fn render_service(
     settings: &ZoneSettings,
     service: &Service,
     groups: &[&EndpointGroup],
-    declared: &BTreeSet<String>,
+    declared: Vec<DeclaredOrdinals>,
     hosts: &mut HashMap<Arc<str>, Option<Instant>>,
     now: Instant,
     grace: Duration,
@@ -480,7 +486,10 @@ fn render_service(
         tracing::warn!(service = %service.key, "service name is not a valid DNS name; no records");
         return (ServiceNode::default(), Vec::new());
     };
-    let mut node = ServiceNode::default();
+    let mut node = ServiceNode {
+        names: HashMap::new(),
+        ordinals: declared.into_boxed_slice(),
+    };
     let mut ptrs: Vec<(IpAddr, Name)> = Vec::new();
     // (port name, protocol) → SRV targets as (endpoint name, port).
     let mut srv: BTreeMap<SrvKey, BTreeSet<(Name, u16)>> = BTreeMap::new();
@@ -579,20 +588,19 @@ fn render_service(
         let since = *gone.get_or_insert(now);
         since + grace > now
     });
-    let expected = declared
-        .iter()
-        .map(String::as_str)
-        .chain(hosts.keys().map(|h| &**h))
-        .map(str::to_ascii_lowercase)
-        .collect::<BTreeSet<_>>();
-    for host in expected {
-        let entry = node.names.entry(host.into()).or_default();
+    // Hostnames inside their grace window. Declared pods need no entry:
+    // the answer checks `node.ordinals` when a name is not listed.
+    for host in hosts.keys() {
+        let entry = node
+            .names
+            .entry(host.to_ascii_lowercase().into())
+            .or_default();
         if entry.is_empty() {
             entry.stable = true;
         }
     }
     // The service name is an empty non-terminal when only stable names exist.
-    if !node.names.is_empty() {
+    if !node.is_empty() {
         node.names.entry("".into()).or_default();
     }
     for name in node.names.values_mut() {

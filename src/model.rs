@@ -112,7 +112,9 @@ pub struct EndpointGroup {
 }
 
 /// What the DNS side needs of a StatefulSet: which pod names are declared,
-/// so that a restarting pod's name answers NODATA, not NXDOMAIN.
+/// so that a restarting pod's name answers NODATA, not NXDOMAIN. Three
+/// numbers, never a list of names: `replicas` is whatever someone who may
+/// edit the set wrote, up to 2^31-1.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct OrdinalSet {
     pub key: ObjectKey,
@@ -131,12 +133,6 @@ impl OrdinalSet {
             namespace: self.key.namespace.clone(),
             name: self.service_name.clone(),
         }
-    }
-
-    /// Pod names `<set>-<ordinal>` for every declared ordinal.
-    pub fn pod_names(&self) -> impl Iterator<Item = String> + '_ {
-        (self.start..self.start.saturating_add(self.replicas))
-            .map(move |ordinal| format!("{}-{ordinal}", self.key.name))
     }
 }
 

@@ -304,14 +304,68 @@ impl NameNode {
 /// Every name under one headless service `S.N.svc.Z`, keyed by the labels
 /// left of the service name joined with dots (`""` is the service name
 /// itself, `web-0`, `_tcp`, `_web._tcp`).
+///
+/// Pod names that a StatefulSet declares are not listed: they are
+/// [`DeclaredOrdinals`] rules, checked when a question arrives, so a set
+/// with `replicas: 2147483647` costs one rule, not two billion names.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServiceNode {
     pub names: HashMap<Box<str>, NameNode>,
+    /// The StatefulSets governed by this service, by rule.
+    pub ordinals: Box<[DeclaredOrdinals]>,
 }
 
 impl ServiceNode {
     pub fn record_count(&self) -> usize {
         self.names.values().map(NameNode::record_count).sum()
+    }
+
+    /// Neither names nor declared pods: the service is not in the zone.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && !self.ordinals.iter().any(|o| o.replicas > 0)
+    }
+
+    /// Whether `host` (lowercase) is a pod name some set declares.
+    pub fn declares(&self, host: &str) -> bool {
+        self.ordinals.iter().any(|o| o.declares(host))
+    }
+}
+
+/// The pod names `<set>-<ordinal>` of one StatefulSet, for ordinals
+/// `start .. start + replicas`, as a rule: O(1) memory whatever `replicas`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeclaredOrdinals {
+    /// The set's name, lowercase.
+    pub set: Box<str>,
+    /// `spec.ordinals.start`.
+    pub start: u32,
+    /// `spec.replicas`.
+    pub replicas: u32,
+}
+
+impl DeclaredOrdinals {
+    /// Whether `host` (lowercase) is `<set>-<n>` with `n` declared. The
+    /// ordinal is written as the controller writes it: decimal, no sign, no
+    /// leading zero.
+    pub fn declares(&self, host: &str) -> bool {
+        let Some(digits) = host
+            .strip_prefix(&*self.set)
+            .and_then(|rest| rest.strip_prefix('-'))
+        else {
+            return false;
+        };
+        let canonical = !digits.is_empty()
+            && digits.len() <= 10
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if !canonical {
+            return false;
+        }
+        let Ok(ordinal) = digits.parse::<u64>() else {
+            return false;
+        };
+        let start = u64::from(self.start);
+        ordinal >= start && ordinal - start < u64::from(self.replicas)
     }
 }
 
@@ -750,6 +804,8 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
         };
         return match svc_node.names.get(key) {
             Some(node) => Answer::from_node(apex, node, qtype),
+            // A declared pod that has no address now: expected back.
+            None if svc_node.declares(key) => Answer::nodata(apex, true),
             None => Answer::nxdomain(apex),
         };
     }

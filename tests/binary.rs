@@ -126,6 +126,7 @@ async fn tcp_pipelines_many_queries_on_one_connection() {
 async fn manifest_edit_is_served_and_broken_edit_keeps_last_good_state() {
     let (dir, config) = examples_copy();
     let mut server = Server::start(&config);
+    server.wait_for_log("watching manifests for edits");
     let slice = dir.path().join("examples/web-endpointslice.yaml");
     let text = std::fs::read_to_string(&slice).unwrap();
 

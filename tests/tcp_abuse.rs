@@ -81,6 +81,15 @@ impl UdpProbe {
     }
 
     async fn finish(self) -> u64 {
+        // On a loaded machine the probe may not have had its first turn
+        // yet: give it one (bounded), so "none answered" means none could be.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.answered.load(Ordering::Relaxed) == 0
+            && !self.task.is_finished()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("UDP stopped answering");
         let answered = self.answered.load(Ordering::Relaxed);

@@ -43,6 +43,9 @@ pub struct SimSettings {
     pub ready_delay: Duration,
     /// Deletion requested → gone (graceful termination).
     pub terminate_delay: Duration,
+    /// The most pods the simulated cluster holds at once; a controller
+    /// that wants more is refused (`FailedCreate`), as over a quota.
+    pub max_pods: usize,
 }
 
 /// A fault injected into a pod.
@@ -68,6 +71,7 @@ impl SimSettings {
             start_delay: embedded.start_delay,
             ready_delay: embedded.ready_delay,
             terminate_delay: embedded.terminate_delay,
+            max_pods: embedded.max_pods,
         }
     }
 }
@@ -258,6 +262,8 @@ struct SimPod {
     unready: bool,
     fail_start: bool,
     ip: Option<IpAddr>,
+    /// Left Pending because the pod CIDR is exhausted (said once).
+    unschedulable: bool,
 }
 
 impl SimPod {
@@ -323,6 +329,9 @@ impl IpPool {
         let size = self.size();
         // Usable offsets: 2 ..= size-2 (skip network, gateway, broadcast).
         let usable = size.saturating_sub(3).max(1);
+        if self.held.len() as u128 >= usable {
+            return None;
+        }
         for _ in 0..usable.min(1 << 20) {
             if self.cursor >= size.saturating_sub(1) || self.cursor < 2 {
                 self.cursor = 2;
@@ -371,6 +380,9 @@ pub struct Cluster {
     resource_version: u64,
     watch: broadcast::Sender<WatchEvent>,
     last_state: Option<ClusterState>,
+    /// Sets refused a pod for want of room, so the event is said once per
+    /// episode, not once per step.
+    at_capacity: BTreeSet<Key>,
 }
 
 fn key_of(meta: &ObjectMeta) -> Key {
@@ -443,9 +455,11 @@ fn set_spec(sts: &apps::StatefulSet) -> SetSpec {
                 n.max(1) as u32
             }
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(p)) => {
-                let replicas = spec.replicas.unwrap_or(1).max(0) as u32;
-                let percent: u32 = p.trim_end_matches('%').parse().unwrap_or(0);
-                (replicas * percent / 100).max(1)
+                let replicas = u64::from(spec.replicas.unwrap_or(1).max(0) as u32);
+                let percent: u64 = p.trim_end_matches('%').parse().unwrap_or(0);
+                u32::try_from(replicas.saturating_mul(percent) / 100)
+                    .unwrap_or(u32::MAX)
+                    .max(1)
             }
             None => 1,
         };
@@ -507,6 +521,7 @@ impl Cluster {
             resource_version: 1,
             watch,
             last_state: None,
+            at_capacity: BTreeSet::new(),
         };
         cluster.ensure_namespace("default");
         cluster
@@ -977,6 +992,7 @@ impl Cluster {
         let settings = self.settings.clone();
         let mut gone = Vec::new();
         let mut events = Vec::new();
+        let mut warnings = Vec::new();
         for (key, pod) in &mut self.pods {
             if let Some(deleting) = pod.deleting {
                 if now >= deleting + settings.terminate_delay {
@@ -993,9 +1009,21 @@ impl Cluster {
                     pod.ip = self.ips.allocate();
                 }
                 if pod.ip.is_none() {
-                    tracing::warn!(pod = %key.1, cidr = %settings.pod_cidr, "pod CIDR exhausted; pod stays Pending");
+                    if !pod.unschedulable {
+                        pod.unschedulable = true;
+                        tracing::warn!(pod = %key.1, cidr = %settings.pod_cidr, "pod CIDR exhausted; pod stays Pending");
+                        warnings.push((
+                            key.clone(),
+                            "FailedScheduling",
+                            format!(
+                                "0/1 nodes are available: 1 node has no free pod IP: pod CIDR {} is exhausted.",
+                                settings.pod_cidr
+                            ),
+                        ));
+                    }
                     continue;
                 }
+                pod.unschedulable = false;
                 pod.started = Some(pod.created + settings.start_delay);
                 events.push((
                     key.clone(),
@@ -1019,6 +1047,9 @@ impl Cluster {
         }
         for ((ns, name), reason, message) in events {
             self.event(("Pod", &ns, &name), "Normal", reason, message);
+        }
+        for ((ns, name), reason, message) in warnings {
+            self.event(("Pod", &ns, &name), "Warning", reason, message);
         }
         let keys: Vec<Key> = self.pods.keys().cloned().collect();
         for key in keys {
@@ -1144,9 +1175,36 @@ impl Cluster {
                 .filter(|(ns, _)| *ns == key.0)
                 .map(|(_, n)| n.clone())
                 .collect();
-            for action in controller::reconcile(&spec, &pods, &claims) {
+            let room = self.settings.max_pods.saturating_sub(self.pods.len());
+            let mut refused = None;
+            for action in controller::reconcile(&spec, &pods, &claims, room) {
+                if let Action::NoCapacity { ordinal } = action {
+                    refused = Some(ordinal);
+                    continue;
+                }
                 acted = true;
                 self.carry_out(&key, &spec, action, now);
+            }
+            match refused {
+                Some(ordinal) if self.at_capacity.insert(key.clone()) => {
+                    let (namespace, set) = (key.0.clone(), key.1.clone());
+                    let pod = controller::pod_name(&set, ordinal);
+                    let cap = self.settings.max_pods;
+                    tracing::warn!(statefulset = %format!("{namespace}/{set}"), max_pods = cap,
+                        "the simulated cluster's pod cap is reached; pods past it are not created");
+                    self.event(
+                        ("StatefulSet", &namespace, &set),
+                        "Warning",
+                        "FailedCreate",
+                        format!(
+                            "create Pod {pod} in StatefulSet {set} failed error: pods \"{pod}\" is forbidden: exceeded the simulated cluster's pod cap: max_pods={cap} (source.embedded.max_pods)"
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    self.at_capacity.remove(&key);
+                }
             }
         }
         acted
@@ -1235,6 +1293,8 @@ impl Cluster {
                     format!("Successfully assigned {namespace}/{name} to {NODE}"),
                 );
             }
+            // Handled by the caller, which says it once per episode.
+            Action::NoCapacity { .. } => {}
             Action::DeletePod { ordinal, reason } => {
                 let name = controller::pod_name(set_name, ordinal);
                 let key = (namespace.to_owned(), name.clone());
@@ -1355,6 +1415,7 @@ impl Cluster {
             unready: false,
             fail_start: false,
             ip: None,
+            unschedulable: false,
         }
     }
 
@@ -1817,6 +1878,7 @@ spec:
             start_delay: Duration::from_millis(100),
             ready_delay: Duration::from_millis(100),
             terminate_delay: Duration::from_millis(100),
+            max_pods: 10_000,
         }
     }
 

@@ -127,6 +127,8 @@ pub async fn watch(
             .watch(folder, RecursiveMode::NonRecursive)
             .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", folder.display()))?;
     }
+    // From here on an edit is seen (tests wait for this line before editing).
+    tracing::info!(folders = ?folders, "watching manifests for edits");
     loop {
         tokio::select! {
             seen = rx.recv() => if seen.is_none() { return Ok(()) },

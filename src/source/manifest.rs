@@ -1141,8 +1141,6 @@ spec:
             }],
         };
         assert_eq!(state, expected);
-        let names: Vec<String> = state.sets[0].pod_names().collect();
-        assert_eq!(names, ["web-1", "web-2", "web-3"]);
     }
 
     #[test]
