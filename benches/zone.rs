@@ -12,7 +12,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
-    ClusterState, Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service,
+    ClusterState, Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::fast;
 use headless_dns::snapshot::ZoneSettings;
@@ -40,7 +40,7 @@ fn state(services: usize, pods: usize) -> ClusterState {
         let name = format!("svc-{i:05}");
         state.services.push(Service {
             key: ObjectKey::new(&ns, &name),
-            headless: true,
+            kind: ServiceKind::Headless,
             publish_not_ready: false,
             ports: vec![],
         });

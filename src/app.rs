@@ -43,7 +43,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
                 .apply_manifests(objects.clone(), tokio::time::Instant::now())
                 .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
             let state = source::manifest::state_from_objects(&objects);
-            let headless = state.services.iter().filter(|s| s.headless).count();
+            let headless = state.services.iter().filter(|s| s.is_headless()).count();
             Ok(format!(
                 "{}: OK: zone {}, {} services ({} headless), {} EndpointSlices, {} Endpoints, {} StatefulSets",
                 path.display(),
@@ -425,6 +425,8 @@ fn restart_keys(running: &Config, next: &Config) -> Vec<&'static str> {
             a.max_udp_payload == b.max_udp_payload,
         ),
         ("dns.reverse_zones", a.reverse_zones == b.reverse_zones),
+        ("dns.reverse_cidrs", a.reverse_cidrs == b.reverse_cidrs),
+        ("dns.pod_records", a.pod_records == b.pod_records),
         (
             "dns.stable_name_grace",
             a.stable_name_grace == b.stable_name_grace,

@@ -62,9 +62,22 @@ pub struct DnsConfig {
     /// and DNS flag day 2020 suggest 1232).
     #[serde(default = "default_max_udp_payload")]
     pub max_udp_payload: u16,
-    /// Reverse zones answered with PTR records.
-    #[serde(default = "default_reverse_zones")]
-    pub reverse_zones: Vec<String>,
+    /// Reverse zones answered with PTR records, by name. Default: the whole
+    /// `in-addr.arpa.` and `ip6.arpa.` trees, unless `reverse_cidrs` says
+    /// which parts are the cluster's.
+    #[serde(default)]
+    pub reverse_zones: Option<Vec<String>>,
+    /// The cluster's service and pod CIDRs: each becomes the reverse zones
+    /// that cover it on label boundaries (`10.96.0.0/12` is sixteen
+    /// `N.10.in-addr.arpa.` zones). PTR questions outside every reverse
+    /// zone served are REFUSED, so a forwarder sends only these here.
+    #[serde(default)]
+    pub reverse_cidrs: Vec<ipnet::IpNet>,
+    /// Pod records `a-b-c-d.N.pod.Z`: `disabled`, `insecure` (any address,
+    /// kubeadm's stock Corefile) or `verified` (only addresses that an
+    /// endpoint in namespace N holds), as CoreDNS's `pods` option.
+    #[serde(default)]
+    pub pod_records: crate::model::PodRecords,
     /// How long a pod name that had an endpoint keeps answering NODATA
     /// (instead of NXDOMAIN) after its endpoint is gone.
     #[serde(default = "default_grace", deserialize_with = "duration")]
@@ -259,6 +272,10 @@ pub struct EmbeddedConfig {
     /// Simulated pods take their IPs from here.
     #[serde(default = "default_pod_cidr")]
     pub pod_cidr: ipnet::IpNet,
+    /// Services without `spec.clusterIP` get one from here, as
+    /// kube-apiserver's `--service-cluster-ip-range` allocator gives it.
+    #[serde(default = "default_service_cidr")]
+    pub service_cidr: ipnet::IpNet,
     /// A created pod's container starts (Pending → Running) after this.
     #[serde(default = "default_start_delay", deserialize_with = "duration")]
     pub start_delay: Duration,
@@ -282,6 +299,11 @@ fn default_max_pods() -> usize {
 fn default_pod_cidr() -> ipnet::IpNet {
     ipnet::IpNet::V4(
         ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 244, 0, 0), 16).unwrap_or_default(),
+    )
+}
+fn default_service_cidr() -> ipnet::IpNet {
+    ipnet::IpNet::V4(
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 96, 0, 0), 12).unwrap_or_default(),
     )
 }
 fn default_start_delay() -> Duration {
@@ -382,7 +404,9 @@ impl Default for DnsConfig {
             ttl: default_ttl(),
             negative_ttl: default_ttl(),
             max_udp_payload: default_max_udp_payload(),
-            reverse_zones: default_reverse_zones(),
+            reverse_zones: None,
+            reverse_cidrs: Vec::new(),
+            pod_records: crate::model::PodRecords::default(),
             stable_name_grace: default_grace(),
             tcp_idle_timeout: default_tcp_idle(),
             tcp_max_connections: default_tcp_max_connections(),
@@ -396,6 +420,25 @@ impl Default for DnsConfig {
 }
 
 impl DnsConfig {
+    /// Every reverse zone served: `reverse_zones` as written, plus those of
+    /// `reverse_cidrs`; the whole arpa trees when neither is given.
+    /// Deduplicated, in order. Call after validation.
+    pub fn served_reverse_zones(&self) -> Vec<String> {
+        let mut zones: Vec<String> = match (&self.reverse_zones, self.reverse_cidrs.is_empty()) {
+            (Some(zones), _) => zones.clone(),
+            (None, true) => default_reverse_zones(),
+            (None, false) => Vec::new(),
+        };
+        for cidr in &self.reverse_cidrs {
+            for zone in crate::names::reverse_zones_of(*cidr).unwrap_or_default() {
+                if !zones.contains(&zone) {
+                    zones.push(zone);
+                }
+            }
+        }
+        zones
+    }
+
     /// UDP workers per address: the configured number, or the cores.
     pub fn workers(&self) -> usize {
         self.workers
@@ -529,7 +572,7 @@ impl Config {
                 ),
             ));
         }
-        for zone in &self.dns.reverse_zones {
+        for zone in self.dns.reverse_zones.iter().flatten() {
             let parsed =
                 crate::names::parse_zone(zone).map_err(|e| invalid("dns.reverse_zones", e))?;
             let text = parsed.to_ascii().to_ascii_lowercase();
@@ -539,6 +582,9 @@ impl Config {
                     format!("{zone:?} is not under in-addr.arpa. or ip6.arpa."),
                 ));
             }
+        }
+        for cidr in &self.dns.reverse_cidrs {
+            crate::names::reverse_zones_of(*cidr).map_err(|e| invalid("dns.reverse_cidrs", e))?;
         }
         if let Some(ns) = &self.dns.nameserver {
             crate::names::parse_zone(ns).map_err(|e| invalid("dns.nameserver", e))?;
@@ -584,6 +630,19 @@ impl Config {
                         "{} is too small for pods: use a prefix of at most /{}",
                         embedded.pod_cidr,
                         embedded.pod_cidr.max_prefix_len() - 3
+                    ),
+                ))
+            }
+            SourceConfig::Embedded(embedded)
+                if embedded.service_cidr.max_prefix_len() - embedded.service_cidr.prefix_len()
+                    < 3 =>
+            {
+                Err(invalid(
+                    "source.embedded.service_cidr",
+                    format!(
+                        "{} is too small for services: use a prefix of at most /{}",
+                        embedded.service_cidr,
+                        embedded.service_cidr.max_prefix_len() - 3
                     ),
                 ))
             }

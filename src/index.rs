@@ -13,12 +13,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::rr::rdata::{A, AAAA, PTR, SRV};
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SRV};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::model::{ClusterState, EndpointGroup, ObjectKey, OrdinalSet, Service};
+use crate::model::{
+    ClusterState, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Service, ServiceKind,
+};
 use crate::names;
-use crate::snapshot::{DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings};
+use crate::snapshot::{
+    Alias, DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings,
+};
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -53,6 +57,13 @@ pub struct ClusterIndex {
     ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Vec<Name>)>>,
     /// Per service, the addresses it put into `ptr_sources`.
     ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
+    /// ExternalName services whose target lies in the zone: their chase
+    /// is rendered again whenever anything changed.
+    aliases: BTreeSet<ObjectKey>,
+    /// Verified pod records only: per service, the endpoint addresses it
+    /// holds, and per (namespace, address) how many services hold it.
+    pod_addresses_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
+    pod_address_refs: HashMap<(Arc<str>, IpAddr), u32>,
     dirty: BTreeSet<ObjectKey>,
     snapshot: Snapshot,
     /// Something changed that is not yet in a published snapshot.
@@ -76,6 +87,9 @@ impl ClusterIndex {
             deadlines: BTreeSet::new(),
             ptr_sources: HashMap::new(),
             ptr_by_service: HashMap::new(),
+            aliases: BTreeSet::new(),
+            pod_addresses_by_service: HashMap::new(),
+            pod_address_refs: HashMap::new(),
             dirty: BTreeSet::new(),
             pending: false,
         }
@@ -285,6 +299,9 @@ impl ClusterIndex {
         for key in &dirty {
             changed |= self.render(&mut next, key, now);
         }
+        if changed {
+            changed |= self.chase_aliases(&mut next);
+        }
         if !changed {
             // Re-rendered, found identical: no new serial.
             return None;
@@ -299,8 +316,9 @@ impl ClusterIndex {
     /// whether anything served changed.
     fn render(&mut self, next: &mut Snapshot, key: &ObjectKey, now: Instant) -> bool {
         let mut changed = false;
+        let mut pod_addresses: Vec<IpAddr> = Vec::new();
         let node = match self.services.get(key) {
-            Some(service) if service.headless => {
+            Some(service) => {
                 let groups: Vec<&EndpointGroup> = self
                     .groups_by_service
                     .get(key)
@@ -325,6 +343,32 @@ impl ClusterIndex {
                     })
                     .collect();
                 declared.sort();
+                if !service.is_headless() {
+                    // Pods have names under a headless service only.
+                    declared.clear();
+                }
+                if self.settings.pod_records == PodRecords::Verified {
+                    pod_addresses = groups
+                        .iter()
+                        .flat_map(|g| &g.endpoints)
+                        .flat_map(|e| e.addresses.iter().copied())
+                        .collect();
+                    pod_addresses.sort();
+                    pod_addresses.dedup();
+                }
+                match &service.kind {
+                    ServiceKind::ExternalName(target)
+                        if self
+                            .settings
+                            .absolute_name(target)
+                            .is_some_and(|t| self.settings.zone.zone_of(&t)) =>
+                    {
+                        self.aliases.insert(key.clone());
+                    }
+                    _ => {
+                        self.aliases.remove(key);
+                    }
+                }
                 let hosts = self.hosts.entry(key.clone()).or_default();
                 let rendered = render_service(
                     &self.settings,
@@ -340,11 +384,13 @@ impl ClusterIndex {
                 }
                 Some(rendered)
             }
-            _ => {
+            None => {
                 self.hosts.remove(key);
+                self.aliases.remove(key);
                 None
             }
         };
+        changed |= self.swap_pod_addresses(next, key, pod_addresses);
 
         // Swap this service's PTR contributions.
         let old_ips = self.ptr_by_service.remove(key).unwrap_or_default();
@@ -426,7 +472,7 @@ impl ClusterIndex {
         let namespace = next.namespaces.entry(key.namespace.clone()).or_default();
         if rendered.is_empty() {
             namespace.services.remove(&*key.name);
-            if namespace.services.is_empty() {
+            if namespace.services.is_empty() && namespace.pod_addresses.is_empty() {
                 next.namespaces.remove(&*key.namespace);
             }
         } else {
@@ -435,6 +481,97 @@ impl ClusterIndex {
                 .insert(key.name.clone(), Arc::new(rendered));
         }
         true
+    }
+}
+
+impl ClusterIndex {
+    /// Swaps one service's contribution to its namespace's endpoint
+    /// addresses (verified pod records); returns whether the served set
+    /// changed. Reference counts: two services may select one pod.
+    fn swap_pod_addresses(
+        &mut self,
+        next: &mut Snapshot,
+        key: &ObjectKey,
+        new: Vec<IpAddr>,
+    ) -> bool {
+        let old = self
+            .pod_addresses_by_service
+            .remove(key)
+            .unwrap_or_default();
+        if old == new {
+            if !new.is_empty() {
+                self.pod_addresses_by_service.insert(key.clone(), new);
+            }
+            return false;
+        }
+        let namespace = next.namespaces.entry(key.namespace.clone()).or_default();
+        for ip in &old {
+            let refs = (key.namespace.clone(), *ip);
+            if let Some(count) = self.pod_address_refs.get_mut(&refs) {
+                *count -= 1;
+                if *count == 0 {
+                    self.pod_address_refs.remove(&refs);
+                    namespace.pod_addresses.remove(ip);
+                }
+            }
+        }
+        for ip in &new {
+            let count = self
+                .pod_address_refs
+                .entry((key.namespace.clone(), *ip))
+                .or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                namespace.pod_addresses.insert(*ip);
+            }
+        }
+        if namespace.services.is_empty() && namespace.pod_addresses.is_empty() {
+            next.namespaces.remove(&*key.namespace);
+        }
+        if !new.is_empty() {
+            self.pod_addresses_by_service.insert(key.clone(), new);
+        }
+        true
+    }
+
+    /// Re-renders the in-zone chase of every ExternalName service whose
+    /// target lies in the zone, against `next` as it now stands (a target
+    /// may have changed in this publish); returns whether any changed.
+    fn chase_aliases(&mut self, next: &mut Snapshot) -> bool {
+        let mut changed = false;
+        for key in &self.aliases {
+            let Some(service) = next.service(&key.namespace, &key.name) else {
+                continue;
+            };
+            let Some(alias) = service.names.get("").and_then(|n| n.alias.as_deref()) else {
+                continue;
+            };
+            let (Some(owner), Some(target)) = (
+                alias.cname.records.first().map(|r| r.name.clone()),
+                alias.target().cloned(),
+            ) else {
+                continue;
+            };
+            let chase_a = next.chase(&owner, &target, RecordType::A);
+            let chase_aaaa = next.chase(&owner, &target, RecordType::AAAA);
+            if alias.chase_a.records == chase_a && alias.chase_aaaa.records == chase_aaaa {
+                continue;
+            }
+            let mut updated = (**service).clone();
+            if let Some(node) = updated.names.get_mut("")
+                && let Some(alias) = node.alias.as_deref_mut()
+            {
+                alias.chase_a = Rrset::extra(chase_a);
+                alias.chase_aaaa = Rrset::extra(chase_aaaa);
+            }
+            if let Some(namespace) = next.namespaces.get_mut(&*key.namespace) {
+                namespace
+                    .services
+                    .insert(key.name.clone(), Arc::new(updated));
+                changed = true;
+            }
+        }
+        changed
     }
 }
 
@@ -468,9 +605,11 @@ fn push_address(node: &mut NameNode, name: &Name, ip: IpAddr, ttl: u32) {
 /// A named port and its protocol: one SRV owner name.
 type SrvKey = (Arc<str>, crate::model::Protocol);
 
-/// Renders one headless service: its own name, one name per endpoint, SRV per
-/// named port, empty non-terminals, and stable names. Returns the node and
-/// the (address, name) pairs for PTR records.
+/// Renders one service. Headless: its own name with every ready endpoint,
+/// one name per endpoint, SRV per named port, empty non-terminals, and
+/// stable names. ClusterIP (and NodePort, LoadBalancer): its own name with
+/// the cluster IPs and SRV to it, nothing below. ExternalName: a CNAME.
+/// Returns the node and the (address, name) pairs for PTR records.
 fn render_service(
     settings: &ZoneSettings,
     service: &Service,
@@ -497,49 +636,85 @@ fn render_service(
     let mut targets: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut present: BTreeSet<Arc<str>> = BTreeSet::new();
     let mut service_ips: BTreeSet<IpAddr> = BTreeSet::new();
+    // Names of endpoints listed but not ready: NODATA, expected back.
+    let mut not_ready: BTreeSet<String> = BTreeSet::new();
 
-    for group in groups {
-        for endpoint in &group.endpoints {
-            if !(endpoint.ready || service.publish_not_ready) {
-                continue;
+    // (relative label, addresses under it, the ports it serves); "" is the
+    // service name itself.
+    let mut owned: Vec<(String, Vec<IpAddr>, &[crate::model::Port])> = Vec::new();
+    match &service.kind {
+        ServiceKind::ExternalName(target) => {
+            hosts.clear();
+            return (render_alias(settings, service, &service_name, target), ptrs);
+        }
+        ServiceKind::ClusterIp(ips) => {
+            hosts.clear();
+            // No IP allocated (yet): no records at all.
+            if !ips.is_empty() {
+                owned.push((String::new(), ips.clone(), &service.ports));
             }
-            // (relative label, addresses under it)
-            let mut owned: Vec<(String, Vec<IpAddr>)> = Vec::new();
-            match &endpoint.hostname {
-                Some(host) => {
-                    if !endpoint.addresses.is_empty() {
-                        present.insert(host.clone());
+        }
+        ServiceKind::Headless => {
+            for group in groups {
+                for endpoint in &group.endpoints {
+                    let ready = endpoint.ready || service.publish_not_ready;
+                    match endpoint.hostname.as_ref().filter(|h| !h.is_empty()) {
+                        Some(host) if !ready => {
+                            not_ready.insert(host.to_ascii_lowercase());
+                        }
+                        None if !ready => {
+                            not_ready
+                                .extend(endpoint.addresses.iter().map(|ip| names::dashed(*ip)));
+                        }
+                        Some(host) => {
+                            if !endpoint.addresses.is_empty() {
+                                present.insert(host.clone());
+                            }
+                            owned.push((
+                                host.to_ascii_lowercase(),
+                                endpoint.addresses.clone(),
+                                &group.ports,
+                            ));
+                        }
+                        None => {
+                            for ip in &endpoint.addresses {
+                                owned.push((names::dashed(*ip), vec![*ip], &group.ports));
+                            }
+                        }
                     }
-                    owned.push((host.to_ascii_lowercase(), endpoint.addresses.clone()));
-                }
-                None => {
-                    for ip in &endpoint.addresses {
-                        owned.push((names::dashed(*ip), vec![*ip]));
-                    }
                 }
             }
-            for (label, ips) in owned {
-                let Some(name) = settings.name_in_zone(&format!("{label}.{base}")) else {
-                    tracing::warn!(service = %service.key, endpoint = %label,
-                        "endpoint name is not a valid DNS name; skipped");
-                    continue;
-                };
-                let entry = node.names.entry(label.into()).or_default();
-                for ip in &ips {
-                    push_address(entry, &name, *ip, ttl);
-                    service_ips.insert(*ip);
-                    ptrs.push((*ip, name.clone()));
-                    targets.entry(name.clone()).or_default().insert(*ip);
-                }
-                if ips.is_empty() {
-                    continue;
-                }
-                for port in &group.ports {
-                    srv.entry((port.name.clone(), port.protocol))
-                        .or_default()
-                        .insert((name.clone(), port.port));
-                }
+        }
+    }
+
+    for (label, ips, ports) in owned {
+        let name = if label.is_empty() {
+            Some(service_name.clone())
+        } else {
+            settings.name_in_zone(&format!("{label}.{base}"))
+        };
+        let Some(name) = name else {
+            tracing::warn!(service = %service.key, endpoint = %label,
+                "endpoint name is not a valid DNS name; skipped");
+            continue;
+        };
+        let headless_endpoint = !label.is_empty();
+        let entry = node.names.entry(label.into()).or_default();
+        for ip in &ips {
+            push_address(entry, &name, *ip, ttl);
+            if headless_endpoint {
+                service_ips.insert(*ip);
             }
+            ptrs.push((*ip, name.clone()));
+            targets.entry(name.clone()).or_default().insert(*ip);
+        }
+        if ips.is_empty() {
+            continue;
+        }
+        for port in ports {
+            srv.entry((port.name.clone(), port.protocol))
+                .or_default()
+                .insert((name.clone(), port.port));
         }
     }
 
@@ -588,13 +763,18 @@ fn render_service(
         let since = *gone.get_or_insert(now);
         since + grace > now
     });
-    // Hostnames inside their grace window. Declared pods need no entry:
-    // the answer checks `node.ordinals` when a name is not listed.
-    for host in hosts.keys() {
-        let entry = node
-            .names
-            .entry(host.to_ascii_lowercase().into())
-            .or_default();
+    // Hostnames inside their grace window, and endpoints listed but not
+    // ready. Declared pods need no entry: the answer checks
+    // `node.ordinals` when a name is not listed.
+    let expected = hosts
+        .keys()
+        .map(|h| h.to_ascii_lowercase())
+        .chain(not_ready);
+    for host in expected {
+        if settings.name_in_zone(&format!("{host}.{base}")).is_none() {
+            continue;
+        }
+        let entry = node.names.entry(host.into()).or_default();
         if entry.is_empty() {
             entry.stable = true;
         }
@@ -609,6 +789,46 @@ fn render_service(
     ptrs.sort();
     ptrs.dedup();
     (node, ptrs)
+}
+
+/// An ExternalName service: its name is a CNAME to the target, and nothing
+/// is below it. The in-zone chase is added when the index publishes.
+fn render_alias(
+    settings: &ZoneSettings,
+    service: &Service,
+    service_name: &Name,
+    target: &str,
+) -> ServiceNode {
+    let Some(target_name) = settings.absolute_name(target) else {
+        tracing::warn!(service = %service.key, external_name = target,
+            "spec.externalName is not a valid DNS name; no records");
+        return ServiceNode::default();
+    };
+    if target_name == *service_name {
+        tracing::warn!(service = %service.key, external_name = target,
+            "spec.externalName points at the service itself; no records");
+        return ServiceNode::default();
+    }
+    let cname = Record::from_rdata(
+        service_name.clone(),
+        settings.ttl,
+        RData::CNAME(CNAME(target_name)),
+    );
+    let mut names = HashMap::new();
+    names.insert(
+        "".into(),
+        NameNode {
+            alias: Some(Box::new(Alias {
+                cname: Rrset::answer(vec![cname]),
+                ..Alias::default()
+            })),
+            ..NameNode::default()
+        },
+    );
+    ServiceNode {
+        names,
+        ordinals: Box::default(),
+    }
 }
 
 /// Equal weights summing to about 10000, as CoreDNS spreads them.

@@ -33,6 +33,20 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// Pod records `a-b-c-d.N.pod.Z`: CoreDNS's `pods` modes, by the same
+/// names (`dns.pod_records`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodRecords {
+    /// No pod records: NXDOMAIN.
+    Disabled,
+    /// Any well-formed dashed address answers itself (kubeadm's default).
+    #[default]
+    Insecure,
+    /// Only addresses that an endpoint in namespace `N` holds.
+    Verified,
+}
+
 /// Transport protocol of a service port, as it appears in SRV owner names
 /// (`_port._tcp.…`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -72,13 +86,27 @@ pub struct Port {
     pub port: u16,
 }
 
+/// How a Service is answered (Kubernetes DNS specification 1.1.0 §2.3–2.4).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub enum ServiceKind {
+    /// `spec.clusterIP: None`: the service name gives its ready endpoints,
+    /// and every endpoint has a name below it.
+    #[default]
+    Headless,
+    /// ClusterIP, NodePort and LoadBalancer: the service name gives
+    /// `spec.clusterIPs` (dual-stack), never the endpoints, and there are
+    /// no names below it but SRV. Empty while no IP is allocated: no records.
+    ClusterIp(Vec<IpAddr>),
+    /// `type: ExternalName`: a CNAME to `spec.externalName`, lowercase and
+    /// without the trailing dot.
+    ExternalName(Arc<str>),
+}
+
 /// The parts of a Service that matter for DNS.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Service {
     pub key: ObjectKey,
-    /// `spec.clusterIP: None`. Only headless services get records; a service
-    /// that stops being headless loses them.
-    pub headless: bool,
+    pub kind: ServiceKind,
     /// `spec.publishNotReadyAddresses`: every endpoint counts as ready.
     pub publish_not_ready: bool,
     /// Ports of the service spec, used when an endpoint group names none.
@@ -124,6 +152,13 @@ pub struct OrdinalSet {
     pub replicas: u32,
     /// `spec.ordinals.start` (default 0).
     pub start: u32,
+}
+
+impl Service {
+    /// `spec.clusterIP: None` (and not ExternalName).
+    pub fn is_headless(&self) -> bool {
+        self.kind == ServiceKind::Headless
+    }
 }
 
 impl OrdinalSet {

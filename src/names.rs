@@ -31,6 +31,87 @@ pub fn dashed(ip: IpAddr) -> String {
     }
 }
 
+/// Reads a dashed address back (`10-244-0-39`, `fd00--1`): the label of a
+/// pod record `a-b-c-d.N.pod.Z`. Only the form [`dashed`] writes is
+/// accepted, so every address has exactly one name. No allocation.
+pub fn parse_dashed(label: &[u8]) -> Option<IpAddr> {
+    if label.is_empty() || label.len() > 39 {
+        return None;
+    }
+    [b'.', b':'].into_iter().find_map(|separator| {
+        let mut buf = [0u8; 39];
+        for (out, b) in buf.iter_mut().zip(label) {
+            *out = if *b == b'-' { separator } else { *b };
+        }
+        let text = std::str::from_utf8(&buf[..label.len()]).ok()?;
+        let ip: IpAddr = match separator {
+            b'.' => IpAddr::V4(text.parse().ok()?),
+            _ => IpAddr::V6(text.parse().ok()?),
+        };
+        // The canonical spelling only (no leading zeros, compressed IPv6).
+        let mut canonical = [0u8; 39];
+        let mut cursor = std::io::Cursor::new(&mut canonical[..]);
+        std::io::Write::write_fmt(&mut cursor, format_args!("{ip}")).ok()?;
+        let written = cursor.position() as usize;
+        (canonical[..written] == buf[..label.len()]).then_some(ip)
+    })
+}
+
+/// Checks `spec.externalName` as the API server does (a DNS-1123
+/// subdomain, at most 253 characters; a trailing dot allowed) and returns
+/// it lowercase without the dot; otherwise says what is wrong.
+pub fn external_name(text: &str) -> Result<String, String> {
+    let bare = text.strip_suffix('.').unwrap_or(text);
+    if bare.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if bare.len() > 253 {
+        return Err(format!("is {} characters, over 253", bare.len()));
+    }
+    for label in bare.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("{text:?} is not a DNS name: bad label {label:?}"));
+        }
+    }
+    Ok(bare.to_ascii_lowercase())
+}
+
+/// The reverse zones that cover `cidr` exactly, on label boundaries (octets
+/// for IPv4, nibbles for IPv6), as CoreDNS expands a CIDR zone:
+/// `10.96.0.0/12` is the sixteen zones `96.10.in-addr.arpa.` to
+/// `111.10.in-addr.arpa.`; `fd00::/48` is one `ip6.arpa.` zone. A prefix
+/// needs at most 128 zones (IPv4 /9, /17, /25) or 8 (IPv6).
+pub fn reverse_zones_of(cidr: ipnet::IpNet) -> Result<Vec<String>, String> {
+    let cidr = cidr.trunc();
+    let (label_bits, max) = match cidr {
+        ipnet::IpNet::V4(_) => (8u8, 32u8),
+        ipnet::IpNet::V6(_) => (4u8, 128u8),
+    };
+    let prefix = cidr.prefix_len();
+    let boundary = prefix.div_ceil(label_bits) * label_bits;
+    let labels = usize::from(boundary / label_bits);
+    let subnets = cidr
+        .subnets(boundary.min(max))
+        .map_err(|e| format!("{cidr}: {e}"))?;
+    Ok(subnets
+        .map(|net| {
+            let name = reverse_name(net.network()).to_ascii();
+            // Keep the `labels` most significant labels of the address.
+            let all: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+            let address_labels = all.len() - 2;
+            let kept = &all[address_labels - labels..];
+            format!("{}.", kept.join("."))
+        })
+        .collect())
+}
+
 /// The reverse name of an address, lowercase and fully qualified.
 pub fn reverse_name(ip: IpAddr) -> Name {
     let mut text = String::with_capacity(74);
@@ -145,6 +226,67 @@ fn parse_octet(label: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_zones_cover_a_cidr_on_label_boundaries() {
+        let zones = |c: &str| reverse_zones_of(c.parse().unwrap());
+        let twelve = zones("10.96.0.0/12").unwrap();
+        assert_eq!(twelve.len(), 16);
+        assert_eq!(twelve[0], "96.10.in-addr.arpa.");
+        assert_eq!(twelve[15], "111.10.in-addr.arpa.");
+        assert_eq!(zones("10.244.0.0/16").unwrap(), ["244.10.in-addr.arpa."]);
+        assert_eq!(zones("10.244.1.7/24").unwrap(), ["1.244.10.in-addr.arpa."]);
+        assert_eq!(zones("0.0.0.0/0").unwrap(), ["in-addr.arpa."]);
+        assert_eq!(
+            zones("fd00::/48").unwrap(),
+            ["0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."]
+        );
+        assert_eq!(zones("fd00::/46").unwrap().len(), 4);
+        // The most a prefix can need: 2^7 for IPv4, 2^3 for IPv6.
+        assert_eq!(zones("10.0.0.0/9").unwrap().len(), 128);
+        assert_eq!(zones("fd00::/33").unwrap().len(), 8);
+    }
+
+    #[test]
+    fn dashed_addresses_read_back_only_in_canonical_form() {
+        for ip in [
+            "10.244.0.39",
+            "0.0.0.0",
+            "fd00::1",
+            "1::2:3",
+            "2001:db8::",
+            "::",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(parse_dashed(dashed(ip).as_bytes()), Some(ip), "{ip}");
+        }
+        for bad in [
+            "10-244-0-039",
+            "10-244-0",
+            "10-244-0-256",
+            "fd00-0-0-0-0-0-0-1",
+            "x",
+            "",
+        ] {
+            assert_eq!(parse_dashed(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn external_names_are_checked_like_the_api_server() {
+        assert_eq!(external_name("DB.Example.COM.").unwrap(), "db.example.com");
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.b",
+            "a_b.c",
+            &"a".repeat(64),
+            &"a.".repeat(128),
+        ] {
+            assert!(external_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn zones_parse_and_normalise() {

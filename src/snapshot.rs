@@ -17,6 +17,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+pub use crate::model::PodRecords;
 use crate::names::{self, ReverseQuery};
 
 /// The version of the Kubernetes DNS specification served in `dns-version`.
@@ -25,6 +26,9 @@ pub const SPEC_VERSION: &str = "1.1.0";
 /// A negative answer for a name that is expected back (a restarting pod) is
 /// cached for at most this long.
 pub const STABLE_NEGATIVE_TTL: u32 = 1;
+
+/// The longest CNAME chain followed inside the zone for one answer.
+pub const MAX_CHAIN: usize = 8;
 
 /// What the configuration says about the zone, fixed for a server's life.
 #[derive(Debug, Clone)]
@@ -38,6 +42,7 @@ pub struct ZoneSettings {
     pub nameserver: Name,
     /// Glue for the nameserver name when it lies inside the zone.
     pub nameserver_addresses: Vec<IpAddr>,
+    pub pod_records: PodRecords,
 }
 
 impl ZoneSettings {
@@ -63,7 +68,7 @@ impl ZoneSettings {
             zone,
             reverse_zones: config
                 .dns
-                .reverse_zones
+                .served_reverse_zones()
                 .iter()
                 .filter_map(|z| names::parse_zone(z).ok())
                 .collect(),
@@ -71,7 +76,16 @@ impl ZoneSettings {
             negative_ttl: config.dns.negative_ttl,
             nameserver,
             nameserver_addresses,
+            pod_records: config.dns.pod_records,
         }
+    }
+
+    /// `text` as an absolute name (`db.example.com` → `db.example.com.`),
+    /// lowercase; `None` when it is not a valid name.
+    pub fn absolute_name(&self, text: &str) -> Option<Name> {
+        let mut name = Name::from_ascii(text).ok()?;
+        name.set_fqdn(true);
+        Some(name.to_lowercase())
     }
 
     /// `<relative>.<zone>` as a name; `None` when the text is not a valid name
@@ -241,6 +255,33 @@ pub struct NameNode {
     /// A declared pod name with no address right now: NODATA with a
     /// negative TTL of at most [`STABLE_NEGATIVE_TTL`].
     pub stable: bool,
+    /// An ExternalName service's name: a CNAME and no other data. Boxed:
+    /// most names are not aliases, and each pays one pointer.
+    pub alias: Option<Box<Alias>>,
+}
+
+/// A CNAME, and the chase of its target inside the zone, rendered once per
+/// publish so that answering stays a lookup.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Alias {
+    /// The CNAME record; its owner is the question.
+    pub cname: Rrset,
+    /// For A questions: the CNAMEs after the first, then the target's A
+    /// records, owners spelled out. Empty when the target lies outside the
+    /// zone, does not exist, or the chain loops or passes [`MAX_CHAIN`].
+    pub chase_a: Rrset,
+    /// The same for AAAA.
+    pub chase_aaaa: Rrset,
+}
+
+impl Alias {
+    /// The CNAME's target.
+    pub fn target(&self) -> Option<&Name> {
+        match self.cname.records.first().map(|r| &r.data) {
+            Some(RData::CNAME(target)) => Some(&target.0),
+            _ => None,
+        }
+    }
 }
 
 impl NameNode {
@@ -253,6 +294,7 @@ impl NameNode {
             RecordType::TXT => Some(&self.txt),
             RecordType::NS => Some(&self.ns),
             RecordType::SOA => Some(&self.soa),
+            RecordType::CNAME => self.alias.as_ref().map(|a| &a.cname),
             _ => None,
         }
     }
@@ -287,6 +329,7 @@ impl NameNode {
             && self.txt.is_empty()
             && self.ns.is_empty()
             && self.soa.is_empty()
+            && self.alias.is_none()
     }
 
     /// How many records the name holds (for the records-served metric).
@@ -298,6 +341,7 @@ impl NameNode {
             + self.txt.len()
             + self.ns.len()
             + self.soa.len()
+            + self.alias.as_ref().map_or(0, |a| a.cname.len())
     }
 }
 
@@ -373,6 +417,9 @@ impl DeclaredOrdinals {
 #[derive(Debug, Default, Clone)]
 pub struct NamespaceNode {
     pub services: imbl::HashMap<Arc<str>, Arc<ServiceNode>>,
+    /// Addresses that endpoints in this namespace hold, for verified pod
+    /// records; kept only with `dns.pod_records: verified`.
+    pub pod_addresses: imbl::HashSet<IpAddr>,
 }
 
 /// One served zone's apex: SOA in three TTL flavours and NS.
@@ -499,6 +546,61 @@ impl Snapshot {
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceNode>> {
         self.namespaces.get(namespace)?.services.get(name)
     }
+
+    /// The node of a name in the forward zone, if it is listed.
+    pub fn node(&self, name: &Name) -> Option<&NameNode> {
+        if !self.forward.origin.zone_of(name) {
+            return None;
+        }
+        let lower = name.to_lowercase();
+        let labels: Vec<&[u8]> = lower.iter().collect();
+        let relative = strip_zone(&labels, &self.forward.origin)?;
+        let m = relative.len();
+        let mut buf = [0u8; 256];
+        if m >= 3 && relative[m - 1] == b"svc" {
+            let namespace = std::str::from_utf8(relative[m - 2]).ok()?;
+            let service = std::str::from_utf8(relative[m - 3]).ok()?;
+            let key = join(&relative[..m - 3], &mut buf)?;
+            return self.service(namespace, service)?.names.get(key);
+        }
+        self.fixed.get(join(relative, &mut buf)?)
+    }
+
+    /// Follows the CNAME `from` → `target` inside the forward zone, for `qtype` (A or
+    /// AAAA): the CNAMEs met on the way, then the final name's records of
+    /// that type. Stops cleanly, with what it has, at a name outside the
+    /// zone, a name not listed, a loop, or after [`MAX_CHAIN`] links.
+    /// Slow path only: the index calls it when it publishes.
+    pub fn chase(&self, from: &Name, target: &Name, qtype: RecordType) -> Vec<Record> {
+        let mut out = Vec::new();
+        let mut seen: Vec<Name> = vec![from.to_lowercase()];
+        let mut name = target.to_lowercase();
+        for _ in 0..MAX_CHAIN {
+            if seen.contains(&name) {
+                break;
+            }
+            let Some(node) = self.node(&name) else {
+                break;
+            };
+            seen.push(name.clone());
+            match &node.alias {
+                Some(alias) => {
+                    out.extend(alias.cname.records.iter().cloned());
+                    match alias.target() {
+                        Some(next) => name = next.to_lowercase(),
+                        None => break,
+                    }
+                }
+                None => {
+                    if let Some(rrset) = node.rrset(qtype) {
+                        out.extend(rrset.records.iter().cloned());
+                    }
+                    break;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// `dns-version.Z` TXT, and the nameserver name with glue when it is inside
@@ -600,6 +702,11 @@ pub struct Answer<'a> {
     pub rcode: ResponseCode,
     /// AA: set for every answer from a zone we serve.
     pub authoritative: bool,
+    /// A pod record (`a-b-c-d.N.pod.Z`): one A or AAAA record for this
+    /// address, owned by the question, with the zone TTL. Made from the
+    /// question itself, so it is stored nowhere; the wire layers write it
+    /// after `answers`.
+    pub synthesized: Option<(IpAddr, u32)>,
     pub answers: Section<'a>,
     pub authority: Section<'a>,
     pub additional: Section<'a>,
@@ -610,6 +717,7 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::Refused,
             authoritative: false,
+            synthesized: None,
             answers: Section::default(),
             authority: Section::default(),
             additional: Section::default(),
@@ -649,7 +757,16 @@ impl<'a> Answer<'a> {
     fn from_node(apex: &'a Apex, node: &'a NameNode, qtype: RecordType) -> Self {
         let mut answers = Section::default();
         let mut additional = Section::default();
-        if qtype == RecordType::ANY {
+        if let Some(alias) = &node.alias {
+            // A CNAME owns its name alone: whatever the type, the CNAME,
+            // then the chase when the type is an address (RFC 1034 §4.3.2).
+            answers.push(&alias.cname);
+            match qtype {
+                RecordType::A => answers.push(&alias.chase_a),
+                RecordType::AAAA => answers.push(&alias.chase_aaaa),
+                _ => {}
+            }
+        } else if qtype == RecordType::ANY {
             for records in [&node.soa, &node.ns, &node.a, &node.aaaa] {
                 answers.push(records);
             }
@@ -672,10 +789,63 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::NoError,
             authoritative: true,
+            synthesized: None,
             answers,
             authority: Section::default(),
             additional,
         }
+    }
+
+    /// A pod record's answer: the address itself for its own type, NODATA
+    /// for the other types.
+    fn pod(apex: &'a Apex, ip: IpAddr, qtype: RecordType, ttl: u32) -> Self {
+        let matches = matches!(
+            (ip, qtype),
+            (IpAddr::V4(_), RecordType::A | RecordType::ANY)
+                | (IpAddr::V6(_), RecordType::AAAA | RecordType::ANY)
+        );
+        if !matches {
+            return Self::nodata(apex, false);
+        }
+        Self {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            synthesized: Some((ip, ttl)),
+            ..Self::refused()
+        }
+    }
+
+    /// How many records the answer section holds.
+    pub fn answer_count(&self) -> usize {
+        self.answers.len() + usize::from(self.synthesized.is_some())
+    }
+}
+
+/// The wire form of a synthesized address record: owner a pointer to the
+/// question, class IN. At most 28 octets; written into `out`.
+pub fn synthesized_wire(ip: IpAddr, ttl: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    match ip {
+        IpAddr::V4(v4) => {
+            out.extend_from_slice(&[0, 1, 0, 1]);
+            out.extend_from_slice(&ttl.to_be_bytes());
+            out.extend_from_slice(&[0, 4]);
+            out.extend_from_slice(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            out.extend_from_slice(&[0, 28, 0, 1]);
+            out.extend_from_slice(&ttl.to_be_bytes());
+            out.extend_from_slice(&[0, 16]);
+            out.extend_from_slice(&v6.octets());
+        }
+    }
+}
+
+/// The size of [`synthesized_wire`]'s output.
+pub fn synthesized_len(ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(_) => 16,
+        IpAddr::V6(_) => 28,
     }
 }
 
@@ -782,6 +952,9 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
             _ => Answer::nodata(apex, false),
         };
     }
+    if relative[m - 1] == b"pod" && snap.settings.pod_records != PodRecords::Disabled {
+        return answer_pod(snap, &relative[..m - 1], qtype);
+    }
     let mut buf = [0u8; 256];
     if relative[m - 1] == b"svc" && m >= 2 {
         let Ok(namespace) = std::str::from_utf8(relative[m - 2]) else {
@@ -815,6 +988,32 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
     match snap.fixed.get(key) {
         Some(node) => Answer::from_node(apex, node, qtype),
         None => Answer::nxdomain(apex),
+    }
+}
+
+/// `pod.Z` and below: `a-b-c-d.N.pod.Z` answers the address, per the
+/// configured [`PodRecords`] mode. `labels` are those left of `pod`.
+fn answer_pod<'a>(snap: &'a Snapshot, labels: &[&[u8]], qtype: RecordType) -> Answer<'a> {
+    let apex = &snap.forward;
+    let verified = snap.settings.pod_records == PodRecords::Verified;
+    let namespace = |label: &[u8]| {
+        std::str::from_utf8(label)
+            .ok()
+            .and_then(|ns| snap.namespaces.get(ns))
+    };
+    match labels {
+        // `pod.Z` is an empty non-terminal.
+        [] => Answer::nodata(apex, false),
+        [ns] if !verified || namespace(ns).is_some() => Answer::nodata(apex, false),
+        [dashed, ns] => match names::parse_dashed(dashed) {
+            Some(ip)
+                if !verified || namespace(ns).is_some_and(|n| n.pod_addresses.contains(&ip)) =>
+            {
+                Answer::pod(apex, ip, qtype, snap.settings.ttl)
+            }
+            _ => Answer::nxdomain(apex),
+        },
+        _ => Answer::nxdomain(apex),
     }
 }
 
@@ -859,6 +1058,7 @@ fn answer_reverse<'a>(
             Some(records) if matches!(qtype, RecordType::PTR | RecordType::ANY) => Answer {
                 rcode: ResponseCode::NoError,
                 authoritative: true,
+                synthesized: None,
                 answers: Section::one(records),
                 authority: Section::default(),
                 additional: Section::default(),
@@ -887,6 +1087,7 @@ impl NameNode {
             &self.soa, &self.ns, &self.a, &self.aaaa, &self.srv, &self.ptr, &self.txt,
         ]
         .into_iter()
+        .chain(self.alias.as_deref().map(|a| &a.cname))
         .flat_map(|rrset| rrset.records.iter())
     }
 }

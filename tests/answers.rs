@@ -6,24 +6,22 @@ mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
-use headless_dns::metrics::Metrics;
 use headless_dns::model::{
-    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
+    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::server::handler::{handle_bytes, handle_bytes_slow};
+use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_server::net::xfer::Protocol as Transport;
 use support::dns::{addresses, bytes, parse, query, query_edns};
+use support::zone::{Zone, assert_negative, fq, sorted};
 
 const GRACE: Duration = Duration::from_secs(30);
-const ZONE: &str = "cluster.local";
 
 fn settings() -> Arc<ZoneSettings> {
     let config = Config::from_str(
@@ -37,7 +35,7 @@ fn settings() -> Arc<ZoneSettings> {
 fn service(ns: &str, name: &str) -> Service {
     Service {
         key: ObjectKey::new(ns, name),
-        headless: true,
+        kind: ServiceKind::Headless,
         publish_not_ready: false,
         ports: vec![],
     }
@@ -84,81 +82,6 @@ fn demo_index() -> ClusterIndex {
     ));
     index.set_synced(true);
     index
-}
-
-struct Zone {
-    index: ClusterIndex,
-    store: Arc<ArcSwap<Snapshot>>,
-    handler: DnsHandler,
-    now: Instant,
-}
-
-impl Zone {
-    fn new(mut index: ClusterIndex) -> Self {
-        let now = Instant::now();
-        let snap = index
-            .publish(now)
-            .unwrap_or_else(|| index.snapshot().clone());
-        let store = Arc::new(ArcSwap::from_pointee(snap));
-        let handler = DnsHandler::new(store.clone(), 1232, Arc::new(Metrics::default()));
-        Self {
-            index,
-            store,
-            handler,
-            now,
-        }
-    }
-
-    /// Publishes pending index changes at `now + after`.
-    fn publish(&mut self, after: Duration) {
-        if let Some(snap) = self.index.publish(self.now + after) {
-            self.store.store(Arc::new(snap));
-        }
-    }
-
-    async fn raw(&self, raw: Vec<u8>, transport: Transport) -> Option<Vec<u8>> {
-        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-        handle_bytes(&self.handler, raw, src, transport).await
-    }
-
-    async fn ask(&self, message: &Message) -> Message {
-        parse(
-            &self
-                .raw(bytes(message), Transport::Udp)
-                .await
-                .expect("no answer"),
-        )
-    }
-
-    async fn ask_tcp(&self, message: &Message) -> Message {
-        parse(
-            &self
-                .raw(bytes(message), Transport::Tcp)
-                .await
-                .expect("no answer"),
-        )
-    }
-
-    async fn q(&self, name: &str, qtype: RecordType) -> Message {
-        self.ask(&query(name, qtype)).await
-    }
-}
-
-fn fq(relative: &str) -> String {
-    format!("{relative}.{ZONE}.")
-}
-
-fn assert_negative(m: &Message, rcode: ResponseCode, soa_ttl: u32) {
-    assert_eq!(m.metadata.response_code, rcode, "{m}");
-    assert!(m.metadata.authoritative, "AA must be set: {m}");
-    assert!(m.answers.is_empty(), "{m}");
-    assert_eq!(m.authorities.len(), 1, "{m}");
-    let soa = &m.authorities[0];
-    let RData::SOA(data) = &soa.data else {
-        panic!("authority is not SOA: {m}")
-    };
-    assert_eq!(soa.ttl, soa_ttl, "{m}");
-    assert!(data.minimum >= soa_ttl, "{m}");
 }
 
 #[tokio::test]
@@ -414,10 +337,8 @@ async fn nxdomain_and_nodata_carry_the_soa() {
         .q(&fq("web-demo-0.nginx-demo.demo.svc"), RecordType::MX)
         .await;
     assert_negative(&m, ResponseCode::NoError, 5);
-    let m = zone.q(&fq("pod"), RecordType::A).await;
-    assert_negative(&m, ResponseCode::NXDomain, 5);
-    // Empty non-terminals are NODATA.
-    for ent in ["svc", "demo.svc"] {
+    // Empty non-terminals are NODATA (`pod.Z` with pod records on).
+    for ent in ["svc", "demo.svc", "pod"] {
         let m = zone.q(&fq(ent), RecordType::A).await;
         assert_negative(&m, ResponseCode::NoError, 5);
     }
@@ -525,7 +446,7 @@ async fn service_without_ready_endpoints_or_not_headless_is_nxdomain() {
         vec![ep("10.9.9.9", Some("e-0"), false)],
     ));
     let mut clustered = service("demo", "clustered");
-    clustered.headless = false;
+    clustered.kind = ServiceKind::ClusterIp(vec![]);
     index.apply_service(clustered);
     index.apply_slice(slice(
         "demo",
@@ -538,8 +459,26 @@ async fn service_without_ready_endpoints_or_not_headless_is_nxdomain() {
         let m = zone.q(&fq(name), RecordType::A).await;
         assert_negative(&m, ResponseCode::NXDomain, 5);
     }
-    // `empty` never had a ready endpoint and declares no ordinals.
+    // `empty` has one endpoint, listed but not ready: its name is NODATA
+    // with the short TTL (the pod exists, kubernetes/kubernetes#92559), and
+    // so the service name is an empty non-terminal.
+    let m = zone.q(&fq("e-0.empty.demo.svc"), RecordType::A).await;
+    assert_negative(&m, ResponseCode::NoError, 1);
     let m = zone.q(&fq("empty.demo.svc"), RecordType::A).await;
+    assert_negative(&m, ResponseCode::NoError, 5);
+    assert_negative(
+        &zone.q(&fq("e-1.empty.demo.svc"), RecordType::A).await,
+        ResponseCode::NXDomain,
+        5,
+    );
+}
+
+#[tokio::test]
+async fn a_service_without_endpoints_is_nxdomain() {
+    let mut index = demo_index();
+    index.apply_service(service("demo", "bare"));
+    let zone = Zone::new(index);
+    let m = zone.q(&fq("bare.demo.svc"), RecordType::A).await;
     assert_negative(&m, ResponseCode::NXDomain, 5);
 }
 
@@ -547,7 +486,7 @@ async fn service_without_ready_endpoints_or_not_headless_is_nxdomain() {
 async fn service_that_stops_being_headless_loses_its_names() {
     let mut zone = Zone::new(demo_index());
     let mut svc = service("demo", "nginx-demo");
-    svc.headless = false;
+    svc.kind = ServiceKind::ClusterIp(vec![]);
     zone.index.apply_service(svc);
     zone.publish(Duration::ZERO);
     let m = zone
@@ -766,16 +705,6 @@ async fn malformed_packets_get_formerr_or_silence() {
     let mut r = query(&fq("x"), RecordType::A);
     r.metadata.message_type = hickory_proto::op::MessageType::Response;
     assert!(zone.raw(bytes(&r), Transport::Udp).await.is_none());
-}
-
-/// Every record of a message section as sorted text (order aside).
-fn sorted(records: &[hickory_proto::rr::Record]) -> Vec<String> {
-    let mut v: Vec<String> = records
-        .iter()
-        .map(|r| r.to_string().to_ascii_lowercase())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The fast path and the full hickory handler give the same answer to every

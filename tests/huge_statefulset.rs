@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
-use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Service};
+use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Service, ServiceKind};
 use headless_dns::snapshot::{self, Snapshot, ZoneSettings};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -64,7 +64,7 @@ fn the_index_declares_two_billion_ordinals_by_rule() {
     index.set_synced(true);
     index.apply_service(Service {
         key: ObjectKey::new("demo", "db"),
-        headless: true,
+        kind: ServiceKind::Headless,
         publish_not_ready: false,
         ports: vec![],
     });

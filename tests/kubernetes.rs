@@ -213,22 +213,23 @@ fn ips(list: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn a_service_that_becomes_headless_gets_names_and_one_that_stops_loses_them() {
+fn a_service_switched_between_clusterip_and_headless_changes_its_answers() {
     let mut h = Harness::new(vec![
         svc("demo", "web", false),
         slice("demo", "web-1", "web", &[("10.0.0.1", Some("web-0"), true)]),
     ]);
-    assert_eq!(h.a("web.demo").rcode, ResponseCode::NXDomain, "ClusterIP");
-    assert!(h.watches[&Kind::Service].is_empty(), "not kept at all");
+    // ClusterIP: the cluster IP, never the endpoints, no names below.
+    assert_eq!(h.a("web.demo").addresses, ips(&["10.96.0.10"]), "ClusterIP");
+    assert_eq!(h.a("web-0.web.demo").rcode, ResponseCode::NXDomain);
+    assert_eq!(h.watches[&Kind::Service].len(), 1, "every Service is kept");
 
     h.apply(svc("demo", "web", true));
     assert_eq!(h.a("web.demo").addresses, ips(&["10.0.0.1"]));
     assert_eq!(h.a("web-0.web.demo").addresses, ips(&["10.0.0.1"]));
 
     h.apply(svc("demo", "web", false));
-    assert_eq!(h.a("web.demo").rcode, ResponseCode::NXDomain);
+    assert_eq!(h.a("web.demo").addresses, ips(&["10.96.0.10"]));
     assert_eq!(h.a("web-0.web.demo").rcode, ResponseCode::NXDomain);
-    assert!(h.watches[&Kind::Service].is_empty());
 }
 
 #[test]
@@ -432,12 +433,12 @@ fn a_relist_is_one_batch_that_deletes_what_vanished() {
     assert_eq!(h.a("a.demo").addresses, ips(&["10.0.0.1"]));
     assert_eq!(h.a("b.demo").rcode, ResponseCode::NXDomain);
 
-    // A relist that lists a service as no longer headless deletes it.
+    // A relist that lists a service as no longer headless: its cluster IP.
     h.relist(
         Kind::Service,
         vec![svc("demo", "a", false), svc("demo", "b", true)],
     );
-    assert_eq!(h.a("a.demo").rcode, ResponseCode::NXDomain);
+    assert_eq!(h.a("a.demo").addresses, ips(&["10.96.0.10"]));
     // An empty relist of an empty watch sends nothing at all.
     assert_eq!(h.relist(Kind::Endpoints, vec![]), None);
 }
@@ -636,7 +637,8 @@ async fn initial_sync_answers_and_an_ip_change_is_served_promptly() {
         (ResponseCode::NoError, vec![]),
         "declared ordinal"
     );
-    assert_eq!(a(&server, "api.demo").await.0, ResponseCode::NXDomain);
+    // ClusterIP: the cluster IP, not the slice's endpoint.
+    assert_eq!(a(&server, "api.demo").await.1, ips(&["10.96.0.10"]));
     assert_eq!(
         a(&server, "legacy.demo").await.0,
         ResponseCode::NXDomain,
@@ -1409,16 +1411,24 @@ mod deploy {
             Some(selector)
         );
 
-        // The CoreDNS snippet forwards the configured zone.
+        // The CoreDNS snippet forwards the configured zone and the reverse
+        // zones of every configured CIDR, in one server block.
         let corefile =
             std::fs::read_to_string(deploy_dir().join("coredns-stub-zone.Corefile")).unwrap();
         let zone = config.zone.trim_end_matches('.');
-        assert!(
-            corefile
-                .lines()
-                .any(|l| l.trim_start().starts_with(&format!("{zone}:53 {{"))),
-            "the Corefile snippet has no server block for {zone}:\n{corefile}"
-        );
+        let block = corefile
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{zone}:53 ")) && l.ends_with('{'))
+            .unwrap_or_else(|| {
+                panic!("the Corefile snippet has no server block for {zone}:\n{corefile}")
+            });
+        assert!(!config.dns.reverse_cidrs.is_empty(), "deploy sets reverse_cidrs");
+        for cidr in &config.dns.reverse_cidrs {
+            assert!(
+                block.split_whitespace().any(|z| z == format!("{cidr}:53")),
+                "{cidr} is not forwarded: {block}"
+            );
+        }
         assert!(corefile.contains("forward ."), "{corefile}");
 
         // The image runs what the Deployment asks for.

@@ -18,7 +18,9 @@ use arc_swap::ArcSwap;
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
-use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service};
+use headless_dns::model::{
+    Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
+};
 use headless_dns::server::cookie::Cookies;
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
 use headless_dns::snapshot::ZoneSettings;
@@ -781,7 +783,7 @@ fn handler(nsid: Option<&str>) -> DnsHandler {
     let mut index = ClusterIndex::new(settings(), Duration::from_secs(30));
     index.apply_service(Service {
         key: ObjectKey::new("demo", "nginx-demo"),
-        headless: true,
+        kind: ServiceKind::Headless,
         publish_not_ready: false,
         ports: vec![],
     });

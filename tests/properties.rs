@@ -18,7 +18,7 @@ use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
-    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
+    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::fast::{self, Outcome};
 use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
@@ -83,7 +83,7 @@ fn build_zone() -> Arc<Snapshot> {
     for name in ["nginx-demo", "big"] {
         index.apply_service(Service {
             key: ObjectKey::new("demo", name),
-            headless: true,
+            kind: ServiceKind::Headless,
             publish_not_ready: false,
             ports: vec![web.clone()],
         });

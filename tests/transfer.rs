@@ -17,7 +17,9 @@ use arc_swap::ArcSwap;
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
-use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service};
+use headless_dns::model::{
+    Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
+};
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
 use headless_dns::snapshot::{Snapshot, ZoneSettings};
 use headless_dns::transfer::export::record_line;
@@ -50,7 +52,7 @@ fn settings() -> Arc<ZoneSettings> {
 fn service(ns: &str, name: &str) -> Service {
     Service {
         key: ObjectKey::new(ns, name),
-        headless: true,
+        kind: ServiceKind::Headless,
         publish_not_ready: false,
         ports: vec![],
     }
@@ -773,7 +775,7 @@ fn check_consistent(records: &[Record]) {
                 pods.insert(a.0);
                 pod_names.insert(owner);
             }
-            RData::SRV(srv) => {
+            RData::SRV(srv) if owner.ends_with(".nginx-demo.demo.svc.cluster.local.") => {
                 targets.insert(srv.target.to_ascii());
             }
             _ => {}
@@ -869,8 +871,9 @@ async fn binary_axfr_and_ixfr_follow_the_live_zone_through_changes() {
         let ours = lines(&records[1..records.len() - 1]);
         assert!(ours.is_subset(&live), "{ours:#?} ⊄ {live:#?}");
         assert_eq!(
+            // Five pods, and the ClusterIP Service `web`.
             ours.iter().filter(|l| l.contains("\tPTR\t")).count(),
-            5,
+            6,
             "{ours:#?}"
         );
     }
@@ -1163,7 +1166,12 @@ fn export_zone_prints_what_serve_serves() {
         2,
         "in-addr.arpa. and ip6.arpa."
     );
-    assert_eq!(reverse.matches("\tPTR\t").count(), 2, "{reverse}");
+    // The two pods, and the ClusterIP Service `web`'s cluster IP.
+    assert_eq!(reverse.matches("\tPTR\t").count(), 3, "{reverse}");
+    assert!(
+        reverse.contains("\tPTR\tweb.demo.svc.cluster.local."),
+        "{reverse}"
+    );
 
     // The Kubernetes source says clearly that it is not supported.
     let k8s = dir.path().join("k8s.yaml");

@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
-    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
+    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::cookie::Cookies;
 use headless_dns::server::fast::{self, Outcome};
@@ -164,7 +164,11 @@ fn arbitrary_index(u: &mut Unstructured<'_>, now: Instant) -> Result<ClusterInde
     for _ in 0..u.int_in_range(0..=4)? {
         index.apply_service(Service {
             key: key(u, SERVICES)?,
-            headless: u.ratio(7, 8)?,
+            kind: match u.int_in_range(0..=7u8)? {
+                0 => ServiceKind::ClusterIp(vec![IpAddr::V4([10, 96, 0, u.arbitrary()?].into())]),
+                1 => ServiceKind::ExternalName(if u.arbitrary()? { "web.demo.svc.cluster.local".into() } else { "example.com".into() }),
+                _ => ServiceKind::Headless,
+            },
             publish_not_ready: u.arbitrary()?,
             ports: ports(u)?,
         });
@@ -234,7 +238,7 @@ fn demo_index(now: Instant) -> ClusterIndex {
     };
     index.apply_service(Service {
         key: ObjectKey::new("demo", "nginx-demo"),
-        headless: true,
+        kind: ServiceKind::Headless,
         publish_not_ready: false,
         ports: vec![web.clone()],
     });

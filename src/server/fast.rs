@@ -204,6 +204,12 @@ fn write(
             out.extend_from_slice(&rrset.wire);
             counts[i] += rrset.len() as u16;
         }
+        if i == 0
+            && let Some((ip, ttl)) = answer.synthesized
+        {
+            snapshot::synthesized_wire(ip, ttl, out);
+            counts[0] += 1;
+        }
     }
     let opt_len = if query.edns.is_some() { 11 } else { 0 };
     if out.len() + opt_len > limit {

@@ -14,14 +14,15 @@
 //! carries the UDP workers' response rate limiter (`rrl.rs`), which they
 //! apply to every answer, whichever path made it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
@@ -123,6 +124,9 @@ impl DnsHandler {
 struct Plan<'a> {
     metadata: Metadata,
     answer: Option<Answer<'a>>,
+    /// The answer's synthesized pod record as a record (the fast path
+    /// writes it from bytes; hickory's encoder needs a `Record`).
+    synthesized: Option<Record>,
     edns: Option<Edns>,
     qtype: Option<RecordType>,
 }
@@ -163,14 +167,31 @@ impl DnsHandler {
             ours
         });
         let qtype = request.queries.queries().first().map(|q| q.query_type());
+        let owner = request
+            .queries
+            .queries()
+            .first()
+            .map(|q| Name::from(q.name()));
         let mut plan = |rcode: ResponseCode, answer: Option<Answer<'a>>| {
             metadata.response_code = rcode;
             if let Some(answer) = &answer {
                 metadata.authoritative = answer.authoritative;
             }
+            let synthesized = answer
+                .as_ref()
+                .and_then(|a| a.synthesized)
+                .zip(owner.clone())
+                .map(|((ip, ttl), owner)| {
+                    let data = match ip {
+                        IpAddr::V4(v4) => RData::A(A(v4)),
+                        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+                    };
+                    Record::from_rdata(owner, ttl, data)
+                });
             Plan {
                 metadata,
                 answer,
+                synthesized,
                 edns: edns.clone(),
                 qtype,
             }
@@ -233,17 +254,17 @@ enum Fit {
 }
 
 /// Builds hickory's borrowed response from a plan.
-fn build<'q, 'a>(
+fn build<'q, 'a: 'q>(
     request: &'q Request,
     plan: &'q Plan<'a>,
     fit: Fit,
 ) -> MessageResponse<
     'q,
-    'a,
-    impl Iterator<Item = &'a Record> + Send + 'a,
-    impl Iterator<Item = &'a Record> + Send + 'a,
-    impl Iterator<Item = &'a Record> + Send + 'a,
-    impl Iterator<Item = &'a Record> + Send + 'a,
+    'q,
+    impl Iterator<Item = &'q Record> + Send + 'q,
+    impl Iterator<Item = &'q Record> + Send + 'q,
+    impl Iterator<Item = &'q Record> + Send + 'q,
+    impl Iterator<Item = &'q Record> + Send + 'q,
 > {
     let mut builder = MessageResponseBuilder::new(&request.queries, None);
     if let Some(edns) = &plan.edns {
@@ -254,10 +275,14 @@ fn build<'q, 'a>(
         (Some(a), Fit::Whole) => (a.answers, a.authority, a.additional),
         _ => Default::default(),
     };
+    let synthesized = plan.synthesized.iter().filter(move |_| fit == Fit::Whole);
     metadata.truncation = fit == Fit::Truncated;
     builder.build(
         metadata,
-        answers.iter(),
+        answers
+            .iter()
+            .map(|record| -> &'q Record { record })
+            .chain(synthesized),
         authority.iter(),
         std::iter::empty(),
         additional.iter(),
@@ -299,7 +324,12 @@ impl DnsHandler {
 /// sends.
 fn fit(limit: usize, fixed: usize, answer: &Answer<'_>) -> Fit {
     let size = |section: Section<'_>| section.rrsets().map(|r| r.wire.len()).sum::<usize>();
-    if fixed + size(answer.answers) + size(answer.authority) + size(answer.additional) > limit {
+    let synthesized = answer
+        .synthesized
+        .map_or(0, |(ip, _)| snapshot::synthesized_len(ip));
+    if fixed + size(answer.answers) + synthesized + size(answer.authority) + size(answer.additional)
+        > limit
+    {
         Fit::Truncated
     } else {
         Fit::Whole

@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::model::{
     ClusterState, Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
+    ServiceKind,
 };
 
 /// The label that ties an EndpointSlice to its Service.
@@ -829,8 +830,11 @@ fn non_empty(s: Option<&str>) -> Option<Arc<str>> {
 
 /// The DNS view of a Service; `None` if it has no name.
 ///
-/// Headless means `spec.clusterIP: None`; when only `clusterIPs` is given,
-/// its first entry stands for `clusterIP`, as the API server defaults it.
+/// `type: ExternalName` is a CNAME to `spec.externalName` (an invalid one
+/// gets no records, with a warning naming the object). Otherwise headless
+/// means `spec.clusterIP: None`; when only `clusterIPs` is given, its first
+/// entry stands for `clusterIP`, as the API server defaults it. Any other
+/// service answers its `clusterIPs` (or `clusterIP`), whatever its type.
 pub fn service_from_k8s(svc: &core::Service) -> Option<Service> {
     let key = object_key(&svc.metadata)?;
     let spec = svc.spec.as_ref();
@@ -845,8 +849,40 @@ pub fn service_from_k8s(svc: &core::Service) -> Option<Service> {
         .iter()
         .filter_map(|p| named_port(p.name.as_deref(), p.protocol.as_deref(), Some(p.port), &key))
         .collect();
+    let kind = if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        let target = spec.and_then(|s| s.external_name.as_deref()).unwrap_or("");
+        match crate::names::external_name(target) {
+            Ok(target) => ServiceKind::ExternalName(target.into()),
+            Err(why) => {
+                tracing::warn!(service = %key, external_name = target,
+                    "spec.externalName {why}; the service gets no records");
+                ServiceKind::ClusterIp(Vec::new())
+            }
+        }
+    } else if cluster_ip == Some("None") {
+        ServiceKind::Headless
+    } else {
+        let listed = spec.and_then(|s| s.cluster_ips.clone()).unwrap_or_default();
+        let written = if listed.is_empty() {
+            cluster_ip.map(str::to_owned).into_iter().collect()
+        } else {
+            listed
+        };
+        let mut ips = Vec::new();
+        for text in &written {
+            match text.parse::<IpAddr>() {
+                Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(service = %key, cluster_ip = %text,
+                        "skipping a spec.clusterIPs entry that is not an IP address");
+                }
+            }
+        }
+        ServiceKind::ClusterIp(ips)
+    };
     Some(Service {
-        headless: cluster_ip == Some("None"),
+        kind,
         publish_not_ready: spec
             .and_then(|s| s.publish_not_ready_addresses)
             .unwrap_or(false),
@@ -1103,7 +1139,7 @@ spec:
         let expected = ClusterState {
             services: vec![Service {
                 key: ObjectKey::new("demo", "web"),
-                headless: true,
+                kind: ServiceKind::Headless,
                 publish_not_ready: false,
                 ports: vec![
                     port("http", Protocol::Tcp, 80),
@@ -1169,7 +1205,7 @@ items:
         let services: Vec<(String, bool)> = state
             .services
             .iter()
-            .map(|s| (s.key.to_string(), s.headless))
+            .map(|s| (s.key.to_string(), s.is_headless()))
             .collect();
         assert_eq!(
             services,
@@ -1468,7 +1504,7 @@ items:
             ..Default::default()
         });
         let service = service_from_k8s(&svc).unwrap();
-        assert!(service.headless);
+        assert!(service.is_headless());
         assert!(service.ports.is_empty());
 
         let slice = discovery::EndpointSlice::default();

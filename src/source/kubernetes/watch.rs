@@ -86,15 +86,12 @@ impl Watched {
     }
 
     /// The change that puts this object into the index, or `None` when the
-    /// index should not hold it: a Service that is not headless (so one that
-    /// stops being headless is deleted), an EndpointSlice without the
+    /// index should not hold it: an EndpointSlice without the
     /// `kubernetes.io/service-name` label, a StatefulSet without
     /// `spec.serviceName`.
     fn apply(&self) -> Option<Change> {
         match self {
-            Watched::Service(o) => service_from_k8s(o)
-                .filter(|s| s.headless)
-                .map(Change::ApplyService),
+            Watched::Service(o) => service_from_k8s(o).map(Change::ApplyService),
             Watched::EndpointSlice(o) => slice_from_k8s(o).map(Change::ApplySlice),
             Watched::Endpoints(o) => endpoints_from_k8s(o).map(Change::ApplyEndpoints),
             Watched::StatefulSet(o) => set_from_k8s(o).map(Change::ApplySet),
