@@ -1422,7 +1422,10 @@ mod deploy {
             .unwrap_or_else(|| {
                 panic!("the Corefile snippet has no server block for {zone}:\n{corefile}")
             });
-        assert!(!config.dns.reverse_cidrs.is_empty(), "deploy sets reverse_cidrs");
+        assert!(
+            !config.dns.reverse_cidrs.is_empty(),
+            "deploy sets reverse_cidrs"
+        );
         for cidr in &config.dns.reverse_cidrs {
             assert!(
                 block.split_whitespace().any(|z| z == format!("{cidr}:53")),
