@@ -73,16 +73,20 @@ fn flag_value(line: &[String], flag: &str) -> Option<String> {
     })
 }
 
-/// Ends a process of the control plane with SIGTERM (SIGKILL after 30 s)
-/// and returns its command line, to start it again with [`launch`].
+/// Ends a process of the control plane with SIGTERM (SIGKILL after 10 s:
+/// kube-apiserver's graceful termination can wait half a minute for open
+/// watches) and returns its command line, to start it again with
+/// [`launch`].
 pub fn terminate(dir: &Path, process: &str) -> Vec<String> {
     let old = pid(dir, process);
     let line = command_line(old);
     signal(old, "TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut killed = false;
     while alive(old) {
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline && !killed {
             signal(old, "KILL");
+            killed = true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -196,13 +200,12 @@ pub fn etcd_compact(dir: &Path, revision: u64) {
     );
 }
 
-/// Resident memory of a process, KiB (`VmRSS` in `/proc/PID/status`).
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e} (did the server exit?)"));
+/// Resident memory of a process, KiB (`VmRSS` in `/proc/PID/status`);
+/// `None` once it has exited (a zombie has no `VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }

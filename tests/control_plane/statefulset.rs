@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType::A;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -135,23 +136,34 @@ async fn a_real_statefulset_scaled_0_3_1_declares_its_ordinals() {
     until_nodata(&server, &db(0)).await;
 }
 
+/// Why the watchdog stopped watching.
+#[derive(Debug, PartialEq)]
+enum Watched {
+    /// Told to stop: the server stayed under the limit.
+    Stopped,
+    /// Killed at this RSS (KiB), over the limit.
+    Killed(u64),
+    /// The server exited by itself (it crashed).
+    Exited,
+}
+
 /// Kills the server if its RSS passes `limit_kib`: a server that expands
 /// the declared ordinals into a list would otherwise take the machine.
-fn watchdog(pid: u32, limit_kib: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<bool> {
+fn watchdog(pid: u32, limit_kib: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Watched> {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
-            match std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                Ok(_) if rss_kib(pid) > limit_kib => {
+            match rss_kib(pid) {
+                None => return Watched::Exited,
+                Some(rss) if rss > limit_kib => {
                     let _ = std::process::Command::new("kill")
                         .args(["-KILL", &pid.to_string()])
                         .status();
-                    return true;
+                    return Watched::Killed(rss);
                 }
-                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
-                Err(_) => return false,
+                Some(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
-        false
+        Watched::Stopped
     })
 }
 
@@ -166,6 +178,10 @@ async fn a_huge_replica_count_costs_no_memory_and_changes_no_answer() {
     };
     let _exclusive = exclusive();
     huge_replicas(fx, dir).await;
+}
+
+fn tail(log: &[String], n: usize) -> String {
+    log[log.len().saturating_sub(n)..].join("\n")
 }
 
 async fn huge_replicas(fx: &Fixture, dir: &std::path::Path) {
@@ -202,7 +218,7 @@ async fn huge_replicas(fx: &Fixture, dir: &std::path::Path) {
         before.push(a(&server, name).await);
     }
     assert_eq!(before[3].rcode, ResponseCode::NXDomain, "big-2 undeclared");
-    let rss_before = rss_kib(server.child.id());
+    let rss_before = rss_kib(server.child.id()).expect("the server runs");
 
     // Down for the whole test: the real StatefulSet controller would
     // allocate a slot per replica (about 16 GiB). Ended rather than held
@@ -218,9 +234,10 @@ async fn huge_replicas(fx: &Fixture, dir: &std::path::Path) {
         if dog.is_finished() {
             return Ok(None);
         }
-        let high = a(&server, &format!("big-2147483646.{big}")).await;
-        let two = a(&server, &format!("big-2.{big}")).await;
-        if high.is_nodata() && two.is_nodata() {
+        let high = try_ask(server.dns, &svc(&format!("big-2147483646.{big}")), A).await;
+        let two = try_ask(server.dns, &svc(&format!("big-2.{big}")), A).await;
+        if high.as_ref().is_some_and(Reply::is_nodata) && two.as_ref().is_some_and(Reply::is_nodata)
+        {
             Ok(Some(()))
         } else {
             Err(format!("big-2147483646 {high:?}, big-2 {two:?}"))
@@ -228,14 +245,18 @@ async fn huge_replicas(fx: &Fixture, dir: &std::path::Path) {
     })
     .await;
     stop.store(true, Ordering::Relaxed);
-    let killed = dog.join().unwrap();
+    let watched = dog.join().unwrap();
     assert!(
-        !killed && declared.is_some(),
-        "the server passed {} MiB over its {} MiB and was killed",
-        512,
-        rss_before / 1024
+        watched == Watched::Stopped && declared.is_some(),
+        "after replicas: 2147483647 the server {} (RSS {} MiB before); log tail:\n{}",
+        match watched {
+            Watched::Killed(rss) => format!("passed {} MiB and was killed", rss / 1024),
+            _ => "exited".to_owned(),
+        },
+        rss_before / 1024,
+        tail(&server.log(), 20)
     );
-    let rss_after = rss_kib(server.child.id());
+    let rss_after = rss_kib(server.child.id()).expect("the server runs");
     for (i, name) in names.iter().enumerate() {
         let now = a(&server, name).await;
         // big-2 went from undeclared to declared; the rest is unchanged.

@@ -569,6 +569,13 @@ fn route(path: &str) -> Option<(Resource, Option<String>, Option<String>)> {
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_owned();
+    // The source's heartbeat; answered as a real API server does, and not
+    // recorded with the lists and watches.
+    if path == "/version" {
+        let version =
+            serde_json::json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-test"});
+        return full(StatusCode::OK, &version);
+    }
     let query: HashMap<String, String> = request
         .uri()
         .query()
