@@ -9,8 +9,10 @@
 //!
 //! Waits are bounded polls; nothing sleeps hoping something happened.
 //! `HEADLESS_DNS_OUTAGE_SECS` (default 4) sets how long the API server stays
-//! down in the outage test; the 30 s runs with
-//! `HEADLESS_DNS_OUTAGE_SECS=30 cargo test --test kubernetes outage`.
+//! down in the outage test (a closed server: connections refused); the
+//! 30-second outage of a hung one (SIGSTOP, connections open) runs against
+//! a real kube-apiserver in `tests/control_plane/`, as do real controllers'
+//! slices and StatefulSets, RBAC and restarts.
 
 mod support;
 

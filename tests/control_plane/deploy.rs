@@ -48,7 +48,7 @@ async fn the_kustomization_applies_as_the_readme_says() {
         skip(test, "kubectl is not installed");
         return;
     }
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     // A dry-run namespace does not exist for the objects inside it.
     create_namespace(&client, DEPLOY_NAMESPACE).await;

@@ -49,7 +49,7 @@ async fn an_api_server_stopped_for_30s_loses_no_answer() {
     let Some(dir) = fx.local(test) else {
         return;
     };
-    let _exclusive = exclusive();
+    let _exclusive = exclusive().await;
     let outage = Duration::from_secs(
         std::env::var("HEADLESS_DNS_OUTAGE_SECS")
             .ok()
@@ -154,7 +154,7 @@ async fn restarts_and_a_relist_after_compaction_never_show_a_half_empty_zone() {
     let Some(dir) = fx.local(test) else {
         return;
     };
-    let _exclusive = exclusive();
+    let _exclusive = exclusive().await;
     let client = fx.client().await;
     let ns = test_namespace(&client, "relist").await;
     let other = test_namespace(&client, "elsewhere").await;

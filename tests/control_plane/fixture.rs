@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -32,6 +32,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The field manager of every server-side apply the suite makes.
 pub const MANAGER: &str = "headless-dns-tests";
@@ -55,14 +56,16 @@ pub struct Fixture {
 static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
 /// Taken shared by every test, exclusively by those that stop a process
 /// of the control plane, so that no other test sees the fault.
-static FAULTS: RwLock<()> = RwLock::new(());
+/// (tokio's lock: held across awaits, by tests on runtimes of their own,
+/// and never poisoned by a test that failed holding it.)
+static FAULTS: RwLock<()> = RwLock::const_new(());
 
-pub fn shared() -> RwLockReadGuard<'static, ()> {
-    FAULTS.read().unwrap_or_else(|e| e.into_inner())
+pub async fn shared() -> RwLockReadGuard<'static, ()> {
+    FAULTS.read().await
 }
 
-pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FAULTS.write().unwrap_or_else(|e| e.into_inner())
+pub async fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    FAULTS.write().await
 }
 
 fn flag(name: &str) -> bool {

@@ -15,7 +15,7 @@ async fn programming_latency_over_100_changes() {
     let Some(fx) = fixture("programming_latency_over_100_changes") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     let ns = test_namespace(&client, "latency").await;
     apply_value(&client, &headless(&ns, "lat", None, json!({}))).await;

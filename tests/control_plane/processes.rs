@@ -112,6 +112,10 @@ pub fn launch(dir: &Path, process: &str, line: &[String]) {
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", line[0]));
     std::fs::write(dir.join(format!("{process}.pid")), child.id().to_string()).unwrap();
+    // Reaped when it exits, so that a stopped one is not left a zombie
+    // that `kill -0` (and `cluster down`) would take for alive.
+    let mut child = child;
+    std::thread::spawn(move || child.wait());
 }
 
 /// A process of the control plane ended, started again on drop with the

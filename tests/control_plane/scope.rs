@@ -34,7 +34,7 @@ async fn namespaces_and_label_selector_decide_what_is_served() {
     let Some(fx) = fixture("namespaces_and_label_selector_decide_what_is_served") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     ensure_node(&client).await;
     let a_ns = test_namespace(&client, "scope-a").await;
@@ -99,7 +99,7 @@ async fn a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready() {
     let Some(fx) = fixture("a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     let ns = test_namespace(&client, "unbound").await;
     // A ServiceAccount that no role is bound to.

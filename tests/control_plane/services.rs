@@ -17,7 +17,7 @@ async fn cluster_ip_node_port_and_external_name_services_are_served() {
     let Some(fx) = fixture("cluster_ip_node_port_and_external_name_services_are_served") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     let ns = test_namespace(&client, "types").await;
     let port = json!([{"name": "http", "port": 80, "protocol": "TCP"}]);

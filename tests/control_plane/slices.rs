@@ -16,7 +16,7 @@ async fn hand_written_slices_answer_a_srv_and_ptr() {
     let Some(fx) = fixture("hand_written_slices_answer_a_srv_and_ptr") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     let ns = test_namespace(&client, "slices").await;
     apply_value(&client, &headless(&ns, "web", None, json!({}))).await;
@@ -102,7 +102,7 @@ async fn controller_slices_follow_pod_status_and_readiness() {
     let Some(fx) = fixture("controller_slices_follow_pod_status_and_readiness") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     ensure_node(&client).await;
     let ns = test_namespace(&client, "pods").await;
@@ -158,7 +158,7 @@ async fn a_never_ready_hostname_is_nodata_without_the_grace_window() {
     let Some(fx) = fixture("a_never_ready_hostname_is_nodata_without_the_grace_window") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     ensure_node(&client).await;
     let ns = test_namespace(&client, "notready").await;

@@ -49,22 +49,32 @@ async fn pods(client: &kube::Client, ns: &str, app: &str, count: usize) -> Vec<P
     .await
 }
 
-/// Deletes for good the pods the controller is deleting: the kubelet's
-/// part (it confirms a pod's end with a zero grace period).
-async fn finish_terminating(client: &kube::Client, ns: &str, app: &str) {
+/// Deletes for good the pods the controller is deleting, the kubelet's
+/// part (it confirms a pod's end with a zero grace period), until `count`
+/// pods are left.
+async fn finish_terminating(client: &kube::Client, ns: &str, app: &str, count: usize) {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let list = api
-        .list(&ListParams::default().labels(&format!("app={app}")))
-        .await
-        .unwrap();
-    for pod in list.items {
-        if pod.metadata.deletion_timestamp.is_some() {
-            let name = pod.metadata.name.unwrap();
-            let _ = api
-                .delete(&name, &DeleteParams::default().grace_period(0))
-                .await;
+    let what = format!("{ns}/{app} down to {count} pods");
+    until(CHANGE, &what, || async {
+        let list = api
+            .list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        for pod in &list.items {
+            if pod.metadata.deletion_timestamp.is_some() {
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                let _ = api
+                    .delete(name, &DeleteParams::default().grace_period(0))
+                    .await;
+            }
         }
-    }
+        if list.items.len() == count {
+            Ok(())
+        } else {
+            Err(format!("{} pods", list.items.len()))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +82,7 @@ async fn a_real_statefulset_scaled_0_3_1_declares_its_ordinals() {
     let Some(fx) = fixture("a_real_statefulset_scaled_0_3_1_declares_its_ordinals") else {
         return;
     };
-    let _shared = shared();
+    let _shared = shared().await;
     let client = fx.client().await;
     ensure_node(&client).await;
     let ns = test_namespace(&client, "sts").await;
@@ -125,8 +135,7 @@ async fn a_real_statefulset_scaled_0_3_1_declares_its_ordinals() {
     // The controller deletes db-2 and db-1; no kubelet confirms it, so
     // they linger as terminating (not ready) until the suite does.
     until_addresses(&server, &format!("db.{ns}"), &["10.250.4.1"]).await;
-    finish_terminating(&client, &ns, "db").await;
-    pods(&client, &ns, "db", 1).await;
+    finish_terminating(&client, &ns, "db", 1).await;
     for i in [1, 2, 3] {
         until_rcode(&server, &db(i), ResponseCode::NXDomain).await;
     }
@@ -176,7 +185,7 @@ async fn a_huge_replica_count_costs_no_memory_and_changes_no_answer() {
     let Some(dir) = fx.local(test) else {
         return;
     };
-    let _exclusive = exclusive();
+    let _exclusive = exclusive().await;
     huge_replicas(fx, dir).await;
 }
 

@@ -18,7 +18,16 @@
 //! global resourceVersion), [`KubeApi::drop_watches`], [`KubeApi::compact`]
 //! (expire every resourceVersion seen so far), [`KubeApi::hold_lists`] /
 //! [`KubeApi::release_lists`], [`KubeApi::stop`] and [`KubeApi::restart`] on
-//! the same port, and a log of the requests served.
+//! the same port, and a log of the requests served (lists and watches; the
+//! source's `/version` heartbeat is answered but not logged).
+//!
+//! A real control plane (`tests/control_plane/`) proves the behaviour
+//! against kube-apiserver itself; this server stays for what a real one
+//! cannot be made to do on demand: a 410 at a chosen moment, a list held
+//! open, a malformed event, and an exact log of what was asked. Where they
+//! differ: [`KubeApi::stop`] closes every connection (the client sees
+//! errors at once), while a real API server held with SIGSTOP keeps them
+//! open and silent.
 
 #![allow(dead_code)]
 
