@@ -80,8 +80,8 @@ pub fn pod(ns: &str, name: &str, labels: Value, subdomain: Option<&str>) -> Valu
     pod
 }
 
-/// A StatefulSet of pause containers on [`NODE`], `OrderedReady` by
-/// default as the API server defaults it.
+/// A StatefulSet of pause containers on [`NODE`], `Parallel` (all pods at
+/// once, so scaling is quick; the ordinals declared are the same).
 pub fn stateful_set(ns: &str, name: &str, service: &str, replicas: i32) -> Value {
     json!({
         "apiVersion": "apps/v1",

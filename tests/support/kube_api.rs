@@ -18,7 +18,7 @@
 //! global resourceVersion), [`KubeApi::drop_watches`], [`KubeApi::compact`]
 //! (expire every resourceVersion seen so far), [`KubeApi::hold_lists`] /
 //! [`KubeApi::release_lists`], [`KubeApi::stop`] and [`KubeApi::restart`] on
-//! the same port, and a log of the requests served (lists and watches; the
+//! the same port, [`KubeApi::send_raw`] (a malformed event), and a log of the requests served (lists and watches; the
 //! source's `/version` heartbeat is answered but not logged).
 //!
 //! A real control plane (`tests/control_plane/`) proves the behaviour
@@ -322,6 +322,20 @@ impl KubeApi {
     /// timeout or when it restarts its watch cache.
     pub fn drop_watches(&self) {
         self.shared.state.lock().unwrap().sinks.clear();
+    }
+
+    /// Writes `line` (a newline is added) as is into every open watch of
+    /// `resource`, as a broken proxy or server might: a malformed event.
+    /// Returns how many watches got it.
+    pub fn send_raw(&self, resource: Resource, line: &str) -> usize {
+        let state = self.shared.state.lock().unwrap();
+        let bytes = Bytes::from(format!("{line}\n"));
+        state
+            .sinks
+            .iter()
+            .filter(|sink| sink.resource == resource)
+            .filter(|sink| sink.tx.send(bytes.clone()).is_ok())
+            .count()
     }
 
     /// Expires every resourceVersion handed out so far, as etcd compaction
