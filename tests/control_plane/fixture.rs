@@ -209,14 +209,18 @@ fn cluster_up(script: &Path, dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Starts the reaper: once this process is gone, `cluster down` (when
-/// `cluster` is given) and the removal of `work`.
+/// `cluster` is given), SIGKILL to any process its PID files still name,
+/// and the removal of `work`.
 fn reap(work: &Path, cluster: Option<(&Path, &Path)>) -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     let down = match cluster {
+        // `cluster down`, then SIGKILL to whatever its PID files still
+        // name (should the script be gone or fail, nothing is left).
         Some((script, dir)) => format!(
-            "bash '{}' down '{}' >/dev/null 2>&1;",
-            script.display(),
-            dir.display()
+            "bash '{script}' down '{dir}' >/dev/null 2>&1; \
+             for f in '{dir}'/*.pid; do [ -f \"$f\" ] && kill -KILL \"$(cat \"$f\")\" 2>/dev/null; done;",
+            script = script.display(),
+            dir = dir.display()
         ),
         None => String::new(),
     };
