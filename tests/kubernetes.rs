@@ -9,8 +9,10 @@
 //!
 //! Waits are bounded polls; nothing sleeps hoping something happened.
 //! `HEADLESS_DNS_OUTAGE_SECS` (default 4) sets how long the API server stays
-//! down in the outage test; the issue's 30 s runs with
-//! `HEADLESS_DNS_OUTAGE_SECS=30 cargo test --test kubernetes outage`.
+//! down in the outage test (a closed server: connections refused); the
+//! 30-second outage of a hung one (SIGSTOP, connections open) runs against
+//! a real kube-apiserver in `tests/control_plane/`, as do real controllers'
+//! slices and StatefulSets, RBAC and restarts.
 
 mod support;
 
@@ -869,6 +871,49 @@ async fn an_expired_watch_relists_without_failing_a_query() {
     assert!(lists_after > lists_before, "no relist");
     assert_eq!(server.http_get("/readyz").0, 200);
     assert_eq!(count_log(&server, "watch failed"), 0, "410 is routine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_watch_event_loses_no_answer_and_the_watch_resumes() {
+    let api = KubeApi::start().await;
+    populate(&api, "demo");
+    let (_dir, server) = serve(&api, "").await;
+    until_a(&server, "web.demo", &["10.1.0.1", "10.1.0.2"], SYNC).await;
+    let watching = eventually(SYNC, || async { (api.open_watches() >= 3).then_some(()) }).await;
+    assert!(watching.is_some(), "the watches never opened");
+    // Not JSON at all, then JSON of the wrong shape (a port that is text).
+    for (i, line) in [
+        "<html>502 Bad Gateway</html>",
+        r#"{"type":"MODIFIED","object":{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"web-abc","namespace":"demo"},"addressType":"IPv4","endpoints":[],"ports":[{"port":"eighty"}]}}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(api.send_raw(Resource::EndpointSlices, line) >= 1, "no watch got {line}");
+        // Each is a watch failure, logged once, and the watch comes back;
+        // the last good state keeps being served, all of it, meanwhile.
+        let back = eventually(SYNC, || async {
+            assert_eq!(
+                a(&server, "web.demo").await,
+                (ResponseCode::NoError, ips(&["10.1.0.1", "10.1.0.2"]))
+            );
+            assert_eq!(server.http_get("/readyz").0, 200);
+            let failed = count_log(&server, "watch failed");
+            let restored = count_log(&server, "watch restored");
+            (failed == i + 1 && restored == i + 1 && api.open_watches() >= 3).then_some(())
+        })
+        .await;
+        assert!(back.is_some(), "after {line}:\n{}", server.log().join("\n"));
+    }
+    // The watch resumes: the next real change is served.
+    api.apply(objects::slice(
+        "demo",
+        "web-abc",
+        "web",
+        &[("10.1.0.9", Some("web-0"), true)],
+    ));
+    until_a(&server, "web.demo", &["10.1.0.9"], Duration::from_secs(60)).await;
+    assert_eq!(server.http_get("/healthz").0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,12 @@
 //! 503) until every watch has delivered its first full list; then one
 //! [`Change::Synced`] goes out, and from then on the last good state is
 //! served whatever the API server does. `liveness.rs` watches the HTTP
-//! responses so that `headless_dns_source_stale_seconds` is 0 while every
-//! watch streams and grows from the moment one stops hearing from the
-//! server. A watch error is logged when the watch starts failing and when it
+//! responses, and a heartbeat asks the API server for `/version` every
+//! second, so that `headless_dns_source_stale_seconds` is 0 while every
+//! watch streams from a server that answers, and grows from the moment one
+//! stops hearing from it: a watch that closed, or a server that stopped
+//! answering behind open connections (a hung or `SIGSTOP`ped process keeps
+//! them up and silent). A watch error is logged when the watch starts failing and when it
 //! recovers, not on every retry; an expired resource version (410 Gone) is
 //! routine and relists without a gap.
 
@@ -28,7 +31,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, SelectAll};
@@ -56,6 +59,13 @@ use liveness::{LivenessLayer, Probe};
 
 /// How often staleness is refreshed and recovered watches are noticed.
 const TICK: Duration = Duration::from_millis(250);
+/// How often the heartbeat asks the API server whether it answers at all.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a heartbeat waits for its answer before asking again.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// An answer this recent (whole seconds) keeps open watches current now;
+/// two beats, so that one slow answer does not count as staleness.
+const HEARTBEAT_FRESH: Duration = Duration::from_secs(2);
 
 /// Why the source could not start. Once running it never fails: it keeps
 /// serving and retrying.
@@ -242,9 +252,12 @@ impl KubernetesSource {
             watches = watches.len(),
             "watching the Kubernetes API server; answering SERVFAIL until every watch has listed"
         );
+        let answered = Arc::new(AtomicU64::new(0));
+        tokio::spawn(heartbeat(client, answered.clone(), shutdown.clone()));
         let mut state = RunState {
             watches,
             probes,
+            answered,
             failing: Vec::new(),
             relisting: Vec::new(),
             synced: false,
@@ -276,7 +289,13 @@ impl KubernetesSource {
                     continue;
                 }
             };
-            state.recovered(i);
+            // The watcher emits `Init` before it asks for a list, so only
+            // what came from the server proves a failing watch recovered
+            // (else a list that keeps failing, say forbidden, would log
+            // "restored" and the failure again on every retry).
+            if !matches!(event, Event::Init) {
+                state.recovered(i);
+            }
             match &event {
                 Event::Init => state.relisting[i] = Some(seen),
                 Event::InitDone => {
@@ -308,6 +327,8 @@ impl KubernetesSource {
 struct RunState {
     watches: Vec<Watch>,
     probes: Vec<Arc<Probe>>,
+    /// Unix seconds when the API server last answered a heartbeat.
+    answered: Arc<AtomicU64>,
     /// Per watch: failing since (its first error after being healthy).
     failing: Vec<Option<Instant>>,
     /// Per watch: listing since.
@@ -358,10 +379,18 @@ impl RunState {
             return;
         }
         let now = unix_now();
+        // An open watch is current while the server answers heartbeats;
+        // once they go unanswered, only up to the last answer.
+        let answered = self.answered.load(Ordering::Relaxed);
+        let open_until = if now.saturating_sub(answered) <= HEARTBEAT_FRESH.as_secs() {
+            now
+        } else {
+            answered
+        };
         let confirmed = self
             .probes
             .iter()
-            .map(|p| p.confirmed_unix(now))
+            .map(|p| p.confirmed_unix(open_until))
             .min()
             .unwrap_or(now);
         self.metrics
@@ -385,6 +414,31 @@ impl RunState {
             elapsed = ?self.started.elapsed(),
             "kubernetes source synced; serving"
         );
+    }
+}
+
+/// Asks the API server for `/version` every [`HEARTBEAT`] and stores in
+/// `answered` when it last answered. Any HTTP response counts (a 403 is an
+/// answer too); a connection error or no response within
+/// [`HEARTBEAT_TIMEOUT`] does not.
+async fn heartbeat(client: Client, answered: Arc<AtomicU64>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(request) = http::Request::get("/version").body(kube::client::Body::empty()) else {
+            return;
+        };
+        let asked = tokio::select! {
+            () = shutdown.cancelled() => return,
+            asked = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.send(request)) => asked,
+        };
+        if let Ok(Ok(_)) = asked {
+            answered.store(unix_now(), Ordering::Relaxed);
+        }
     }
 }
 

@@ -18,7 +18,16 @@
 //! global resourceVersion), [`KubeApi::drop_watches`], [`KubeApi::compact`]
 //! (expire every resourceVersion seen so far), [`KubeApi::hold_lists`] /
 //! [`KubeApi::release_lists`], [`KubeApi::stop`] and [`KubeApi::restart`] on
-//! the same port, and a log of the requests served.
+//! the same port, [`KubeApi::send_raw`] (a malformed event), and a log of the requests served (lists and watches; the
+//! source's `/version` heartbeat is answered but not logged).
+//!
+//! A real control plane (`tests/control_plane/`) proves the behaviour
+//! against kube-apiserver itself; this server stays for what a real one
+//! cannot be made to do on demand: a 410 at a chosen moment, a list held
+//! open, a malformed event, and an exact log of what was asked. Where they
+//! differ: [`KubeApi::stop`] closes every connection (the client sees
+//! errors at once), while a real API server held with SIGSTOP keeps them
+//! open and silent.
 
 #![allow(dead_code)]
 
@@ -315,6 +324,20 @@ impl KubeApi {
         self.shared.state.lock().unwrap().sinks.clear();
     }
 
+    /// Writes `line` (a newline is added) as is into every open watch of
+    /// `resource`, as a broken proxy or server might: a malformed event.
+    /// Returns how many watches got it.
+    pub fn send_raw(&self, resource: Resource, line: &str) -> usize {
+        let state = self.shared.state.lock().unwrap();
+        let bytes = Bytes::from(format!("{line}\n"));
+        state
+            .sinks
+            .iter()
+            .filter(|sink| sink.resource == resource)
+            .filter(|sink| sink.tx.send(bytes.clone()).is_ok())
+            .count()
+    }
+
     /// Expires every resourceVersion handed out so far, as etcd compaction
     /// does: a watch or continue token from one of them gets 410 Gone. The
     /// version moves on, so a fresh list gives one that is valid.
@@ -569,6 +592,13 @@ fn route(path: &str) -> Option<(Resource, Option<String>, Option<String>)> {
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_owned();
+    // The source's heartbeat; answered as a real API server does, and not
+    // recorded with the lists and watches.
+    if path == "/version" {
+        let version =
+            serde_json::json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-test"});
+        return full(StatusCode::OK, &version);
+    }
     let query: HashMap<String, String> = request
         .uri()
         .query()

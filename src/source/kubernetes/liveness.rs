@@ -8,7 +8,9 @@
 //! byte last arrived from the API server on that path (a list page, a watch
 //! event, a bookmark). The source reads these [`Probe`]s to set
 //! `headless_dns_source_stale_seconds`: a path with an open watch is current
-//! now; one without has been stale since it last heard from the server.
+//! up to when the server last answered at all (the source's heartbeat: an
+//! open connection to a stopped server is silent, not current); one without
+//! has been stale since it last heard from the server.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,13 +37,17 @@ impl Probe {
         self.open_watches.load(Ordering::Relaxed) > 0
     }
 
-    /// Unix seconds up to which this path's state is confirmed: now while a
-    /// watch streams, else when the server was last heard from.
-    pub fn confirmed_unix(&self, now_unix: u64) -> u64 {
+    /// Unix seconds up to which this path's state is confirmed: while a
+    /// watch streams, up to `open_until` (now while the server answers the
+    /// source's heartbeat, else its last answer) or the last byte on this
+    /// path, whichever is later; else when this path last heard from the
+    /// server.
+    pub fn confirmed_unix(&self, open_until: u64) -> u64 {
+        let heard = self.last_heard_unix.load(Ordering::Relaxed);
         if self.watching() {
-            now_unix
+            heard.max(open_until)
         } else {
-            self.last_heard_unix.load(Ordering::Relaxed)
+            heard
         }
     }
 
@@ -214,7 +220,9 @@ mod tests {
             .unwrap();
         let response = service.ready().await.unwrap().call(request).await.unwrap();
         assert!(probe.watching());
-        assert_eq!(probe.confirmed_unix(100), 100);
+        let opened = probe.confirmed_unix(0);
+        assert!(opened > 0, "the response was heard");
+        assert_eq!(probe.confirmed_unix(u64::MAX), u64::MAX, "answered since");
         let mut body = response.into_body();
         tx.send(Ok(Frame::data(bytes::Bytes::from_static(b"{}\n"))))
             .await

@@ -1,0 +1,185 @@
+//! Headless Services served from EndpointSlices: slices written by hand (as
+//! any other endpoint manager would), and slices the real EndpointSlice
+//! controller publishes from pods whose status the suite writes as the
+//! kubelet.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+
+use crate::fixture::{apply_value, fixture, shared, test_namespace};
+use crate::objects::{delete_value, ensure_node, headless, pod, set_pod_status, slice};
+use crate::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_slices_answer_a_srv_and_ptr() {
+    let Some(fx) = fixture("hand_written_slices_answer_a_srv_and_ptr") else {
+        return;
+    };
+    let _shared = shared().await;
+    let client = fx.client().await;
+    let ns = test_namespace(&client, "slices").await;
+    apply_value(&client, &headless(&ns, "web", None, json!({}))).await;
+    let a_side = slice(
+        &ns,
+        "web-a",
+        "web",
+        &[
+            ("10.250.1.1", Some("web-0"), true),
+            ("10.250.1.2", Some("web-1"), true),
+        ],
+    );
+    apply_value(&client, &a_side).await;
+    let b_side = slice(
+        &ns,
+        "web-b",
+        "web",
+        &[
+            ("10.250.1.3", None, true),
+            ("10.250.1.2", Some("web-1"), true),
+            ("10.250.1.4", Some("web-4"), false),
+        ],
+    );
+    apply_value(&client, &b_side).await;
+    let server = serve(fx, &format!("    namespaces: [{ns}]\n")).await;
+
+    let web = format!("web.{ns}");
+    // Deduplicated across slices; the not-ready endpoint is left out.
+    until_addresses(&server, &web, &["10.250.1.1", "10.250.1.2", "10.250.1.3"]).await;
+    assert_eq!(
+        a(&server, &format!("web-0.{web}")).await.addresses,
+        ["10.250.1.1"]
+    );
+    assert_eq!(
+        a(&server, &format!("10-250-1-3.{web}")).await.addresses,
+        ["10.250.1.3"]
+    );
+    let srv = ask(&server, &svc(&format!("_http._tcp.{web}")), RecordType::SRV).await;
+    assert_eq!(srv.rcode, ResponseCode::NoError, "{srv:?}");
+    let targets: Vec<String> = srv
+        .data
+        .iter()
+        .map(|d| d.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            format!("8080 10-250-1-3.{web}.svc.cluster.local."),
+            format!("8080 web-0.{web}.svc.cluster.local."),
+            format!("8080 web-1.{web}.svc.cluster.local."),
+        ],
+        "{srv:?}"
+    );
+    assert_eq!(srv.additional, ["10.250.1.1", "10.250.1.2", "10.250.1.3"]);
+    let ptr = ask(&server, "1.1.250.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(ptr.data, [format!("web-0.{web}.svc.cluster.local.")]);
+
+    // web-0 comes back with a new IP; its old reverse name goes.
+    let a_side = slice(
+        &ns,
+        "web-a",
+        "web",
+        &[
+            ("10.250.1.9", Some("web-0"), true),
+            ("10.250.1.2", Some("web-1"), true),
+        ],
+    );
+    apply_value(&client, &a_side).await;
+    until_addresses(&server, &format!("web-0.{web}"), &["10.250.1.9"]).await;
+    let old = ask(&server, "1.1.250.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(old.rcode, ResponseCode::NXDomain, "{old:?}");
+    // One slice deleted: what it alone held goes, what both held stays.
+    delete_value(&client, &b_side).await;
+    until_addresses(&server, &web, &["10.250.1.2", "10.250.1.9"]).await;
+    assert_eq!(
+        a(&server, &format!("10-250-1-3.{web}")).await.rcode,
+        ResponseCode::NXDomain
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_slices_follow_pod_status_and_readiness() {
+    let Some(fx) = fixture("controller_slices_follow_pod_status_and_readiness") else {
+        return;
+    };
+    let _shared = shared().await;
+    let client = fx.client().await;
+    ensure_node(&client).await;
+    let ns = test_namespace(&client, "pods").await;
+    let selector = json!({"app": "app"});
+    apply_value(&client, &headless(&ns, "app", Some(selector), json!({}))).await;
+    // Two pods with hostname and subdomain (as a StatefulSet makes them),
+    // one without (named by its address).
+    for (name, subdomain) in [
+        ("app-0", Some("app")),
+        ("app-1", Some("app")),
+        ("loose", None),
+    ] {
+        apply_value(&client, &pod(&ns, name, json!({"app": "app"}), subdomain)).await;
+    }
+    let server = serve(fx, &format!("    namespaces: [{ns}]\n")).await;
+    let app = format!("app.{ns}");
+    // Pending pods without an IP: the Service exists, with no address.
+    assert!(a(&server, &app).await.addresses.is_empty());
+
+    set_pod_status(&client, &ns, "app-0", "10.250.2.1", true).await;
+    set_pod_status(&client, &ns, "app-1", "10.250.2.2", true).await;
+    set_pod_status(&client, &ns, "loose", "10.250.2.9", true).await;
+    until_addresses(&server, &app, &["10.250.2.1", "10.250.2.2", "10.250.2.9"]).await;
+    assert_eq!(
+        a(&server, &format!("app-1.{app}")).await.addresses,
+        ["10.250.2.2"]
+    );
+    assert_eq!(
+        a(&server, &format!("10-250-2-9.{app}")).await.addresses,
+        ["10.250.2.9"]
+    );
+    let ptr = ask(&server, "2.2.250.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(ptr.data, [format!("app-1.{app}.svc.cluster.local.")]);
+
+    // app-1 stops being ready: out of the Service's answer, and its own
+    // name answers NODATA (a name that will come back), not NXDOMAIN.
+    set_pod_status(&client, &ns, "app-1", "10.250.2.2", false).await;
+    until_addresses(&server, &app, &["10.250.2.1", "10.250.2.9"]).await;
+    let name = a(&server, &format!("app-1.{app}")).await;
+    assert!(name.is_nodata(), "not-ready app-1: {name:?}");
+
+    // app-0 restarts elsewhere: the new address is served.
+    set_pod_status(&client, &ns, "app-0", "10.250.2.7", true).await;
+    until_addresses(&server, &format!("app-0.{app}"), &["10.250.2.7"]).await;
+    // Ready again.
+    set_pod_status(&client, &ns, "app-1", "10.250.2.2", true).await;
+    until_addresses(&server, &app, &["10.250.2.2", "10.250.2.7", "10.250.2.9"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 11: a listed, never-ready hostname answers NXDOMAIN until not-ready hostnames are NODATA"]
+async fn a_never_ready_hostname_is_nodata_without_the_grace_window() {
+    let Some(fx) = fixture("a_never_ready_hostname_is_nodata_without_the_grace_window") else {
+        return;
+    };
+    let _shared = shared().await;
+    let client = fx.client().await;
+    ensure_node(&client).await;
+    let ns = test_namespace(&client, "notready").await;
+    apply_value(
+        &client,
+        &headless(&ns, "db", Some(json!({"app": "db"})), json!({})),
+    )
+    .await;
+    apply_value(&client, &pod(&ns, "db-0", json!({"app": "db"}), Some("db"))).await;
+    apply_value(&client, &pod(&ns, "db-1", json!({"app": "db"}), Some("db"))).await;
+    let server = start(
+        &fx.account,
+        &format!("    namespaces: [{ns}]\n"),
+        "  stable_name_grace: 0s\n",
+    )
+    .await;
+    wait_ready(&server).await;
+    set_pod_status(&client, &ns, "db-0", "10.250.3.1", true).await;
+    // db-1 has an IP but was never ready: listed, not ready.
+    set_pod_status(&client, &ns, "db-1", "10.250.3.2", false).await;
+    until_addresses(&server, &format!("db.{ns}"), &["10.250.3.1"]).await;
+    // NXDOMAIN until the controller lists db-1 (not ready), NODATA after.
+    until_nodata(&server, &format!("db-1.db.{ns}")).await;
+}
