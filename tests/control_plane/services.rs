@@ -1,6 +1,5 @@
 //! ClusterIP, NodePort and ExternalName Services, with the addresses the
-//! real allocator assigns. Ignored until issue 11 (the server answers only
-//! headless Services today).
+//! real allocator assigns: A, SRV and PTR of the cluster IP, and the CNAME.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -12,7 +11,6 @@ use crate::fixture::{apply_value, fixture, shared, test_namespace};
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11: ClusterIP, NodePort and ExternalName Services are not served yet"]
 async fn cluster_ip_node_port_and_external_name_services_are_served() {
     let Some(fx) = fixture("cluster_ip_node_port_and_external_name_services_are_served") else {
         return;

@@ -153,7 +153,6 @@ async fn controller_slices_follow_pod_status_and_readiness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11: a listed, never-ready hostname answers NXDOMAIN until not-ready hostnames are NODATA"]
 async fn a_never_ready_hostname_is_nodata_without_the_grace_window() {
     let Some(fx) = fixture("a_never_ready_hostname_is_nodata_without_the_grace_window") else {
         return;
