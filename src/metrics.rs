@@ -53,6 +53,10 @@ fn rcode_index(r: ResponseCode) -> usize {
     }
 }
 
+/// Why a request was refused for TSIG, as the `reason` label (the labels of
+/// `transfer::tsig::Reason`).
+const TSIG_REASONS: [&str; 5] = ["unsigned", "badkey", "badsig", "badtime", "badtrunc"];
+
 /// A histogram in atomics: fixed bucket bounds, one counter per bucket.
 #[derive(Debug)]
 pub struct AtomicHistogram {
@@ -142,6 +146,11 @@ pub struct Metrics {
     /// Config reloads (SIGHUP) applied, and failed (old config kept).
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Requests refused for TSIG (RFC 8945), by reason, indexed as
+    /// [`TSIG_REASONS`].
+    tsig_rejected: [AtomicU64; TSIG_REASONS.len()],
+    /// The live RRL rate (responses per second; 0 = RRL off).
+    pub rrl_rate: AtomicU64,
     /// The sources' event queue to the driver: its length now, sampled at
     /// scrape time, and its bound. Set once at startup.
     pub event_queue: std::sync::OnceLock<QueueProbe>,
@@ -184,6 +193,8 @@ impl Default for Metrics {
             tcp_queue_full: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            tsig_rejected: Default::default(),
+            rrl_rate: AtomicU64::new(0),
             event_queue: std::sync::OnceLock::new(),
         }
     }
@@ -205,6 +216,22 @@ impl Metrics {
             (Some(t), Some(r)) => self.queries[t * RCODES.len() + r].load(Ordering::Relaxed),
             _ => 0,
         }
+    }
+
+    /// Counts a request refused for TSIG; `reason` is one of
+    /// [`TSIG_REASONS`] (anything else is not counted).
+    pub fn count_tsig_rejected(&self, reason: &str) {
+        if let Some(i) = TSIG_REASONS.iter().position(|r| *r == reason) {
+            self.tsig_rejected[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests refused for TSIG with `reason`.
+    pub fn tsig_rejected(&self, reason: &str) -> u64 {
+        TSIG_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.tsig_rejected[i].load(Ordering::Relaxed))
     }
 
     /// A registry exporting these metrics, for `/metrics`.
@@ -362,6 +389,26 @@ impl Collector for Metrics {
             "headless_dns_config_reload_failures",
             "Config reloads (SIGHUP) that failed; the running config was kept.",
             &self.reload_failures,
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_tsig_rejected_requests",
+                "Requests refused for TSIG (RFC 8945): unsigned where a key is required, BADKEY, BADSIG, BADTIME, BADTRUNC.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, count) in TSIG_REASONS.iter().zip(&self.tsig_rejected) {
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    count.load(Ordering::Relaxed),
+                )
+                .encode(family.encode_family(&[("reason", *reason)])?)?;
+            }
+        }
+        gauge(
+            &mut encoder,
+            "headless_dns_rrl_responses_per_second",
+            "The response rate limit in force (dns.rrl.responses_per_second; 0 when RRL is off).",
+            self.rrl_rate.load(Ordering::Relaxed) as i64,
         )?;
         if let Some(queue) = self.event_queue.get() {
             gauge(

@@ -12,7 +12,13 @@
 //! carries one): DNS Cookies (RFC 7873, server cookies per RFC 9018, see
 //! `cookie.rs`) and NSID (RFC 5001) when `dns.nsid` is set. The handler also
 //! carries the UDP workers' response rate limiter (`rrl.rs`), which they
-//! apply to every answer, whichever path made it.
+//! apply to every answer, whichever path made it. Cookie secret, NSID and
+//! RRL are [`Live`] settings, swapped on SIGHUP while queries flow.
+//!
+//! A TSIG-signed query (a secondary's SOA query, or IXFR over UDP) is checked
+//! before hickory parses it (`transfer/tsig.rs`): a bad signature gets the
+//! RFC 8945 §5.2 answer; a good one is answered as usual and the answer is
+//! signed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,9 +37,12 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::sync::mpsc;
 
 use super::cookie::{self, Cookies};
+use super::live::Live;
 use super::rrl::Rrl;
 use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
+use crate::transfer::keys::{Key, KeyRing};
+use crate::transfer::tsig;
 
 /// The smallest UDP payload every client accepts (RFC 1035).
 const MIN_UDP_PAYLOAD: u16 = 512;
@@ -49,12 +58,10 @@ pub struct DnsHandler {
     /// Zone transfer: its ACL decides IXFR over UDP here; over TCP the
     /// connection hands AXFR and IXFR to it directly. `None`: all REFUSED.
     transfer: Option<Arc<crate::transfer::Transfer>>,
-    /// The server-cookie secret (random per process).
-    cookies: Arc<Cookies>,
-    /// `dns.nsid`: sent to clients that ask with an empty NSID option.
-    nsid: Option<NSIDPayload>,
-    /// `dns.rrl`: applied by the UDP workers, not here (TCP is exempt).
-    rrl: Option<Arc<Rrl>>,
+    /// What SIGHUP changes: the cookie secret, `dns.nsid` (sent to clients
+    /// that ask with an empty NSID option) and `dns.rrl` (applied by the
+    /// UDP workers, not here: TCP is exempt).
+    live: Arc<Live>,
 }
 
 impl DnsHandler {
@@ -68,33 +75,31 @@ impl DnsHandler {
             max_udp_payload: max_udp_payload.max(MIN_UDP_PAYLOAD),
             metrics,
             transfer: None,
-            cookies: Arc::new(Cookies::new()),
-            nsid: None,
-            rrl: None,
+            live: Arc::new(Live::default()),
         }
     }
 
     /// The same handler, answering NSID requests with `nsid`.
-    pub fn with_nsid(mut self, nsid: Option<&str>) -> Self {
-        self.nsid = nsid.and_then(|n| NSIDPayload::new(n.as_bytes()).ok());
+    pub fn with_nsid(self, nsid: Option<&str>) -> Self {
+        self.live.set_nsid(nsid);
         self
     }
 
-    /// The same handler, with a fixed cookie secret (tests).
-    pub fn with_cookies(mut self, cookies: Cookies) -> Self {
-        self.cookies = Arc::new(cookies);
+    /// The same handler, with fixed cookie rules (a shared secret, tests).
+    pub fn with_cookies(self, cookies: Cookies) -> Self {
+        self.live.set_cookies(cookies);
         self
     }
 
     /// The same handler, carrying a response rate limiter for UDP.
-    pub fn with_rrl(mut self, rrl: Option<Arc<Rrl>>) -> Self {
-        self.rrl = rrl;
+    pub fn with_rrl(self, rrl: Option<Arc<Rrl>>) -> Self {
+        self.live.set_rrl_limiter(rrl, &self.metrics);
         self
     }
 
-    /// The response rate limiter the UDP workers apply, if configured.
-    pub fn rrl(&self) -> Option<&Arc<Rrl>> {
-        self.rrl.as_ref()
+    /// The settings SIGHUP changes (shared by every clone).
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
     }
 
     /// The same handler, with zone transfer.
@@ -130,7 +135,7 @@ struct Plan<'a> {
 impl DnsHandler {
     /// Applies the header rules and asks the snapshot. Pure apart from the
     /// snapshot it is given.
-    fn plan<'a>(&self, snap: &'a Snapshot, request: &Request) -> Plan<'a> {
+    fn plan<'a>(&self, snap: &'a Snapshot, request: &Request, key: Option<&Key>) -> Plan<'a> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         // RFC 7873 §5.2: only the first COOKIE option counts.
         let cookie = request.edns.as_ref().and_then(|e| {
@@ -143,9 +148,11 @@ impl DnsHandler {
                 })
         });
         let cookie = cookie.map(|c| {
-            self.cookies
+            self.live
+                .cookies()
                 .respond(c, request.src().ip(), cookie::unix_now())
         });
+        let nsid = self.live.nsid();
         let edns = request.edns.as_ref().map(|theirs| {
             let mut ours = Edns::new();
             ours.set_max_payload(self.max_udp_payload);
@@ -155,10 +162,11 @@ impl DnsHandler {
                 ours.options_mut()
                     .insert(EdnsOption::Unknown(cookie::OPTION_CODE, reply.to_vec()));
             }
-            if let Some(nsid) = &self.nsid
+            if let Some(nsid) = &nsid
                 && theirs.option(EdnsCode::NSID).is_some()
             {
-                ours.options_mut().insert(EdnsOption::NSID(nsid.clone()));
+                ours.options_mut()
+                    .insert(EdnsOption::NSID(NSIDPayload::clone(nsid)));
             }
             ours
         });
@@ -207,10 +215,9 @@ impl DnsHandler {
             // which says "up to date" or "ask again over TCP" (RFC 1995 §2).
             RecordType::IXFR => {
                 let allowed = request.protocol() == Protocol::Udp
-                    && self
-                        .transfer
-                        .as_ref()
-                        .is_some_and(|t| t.allows(request.src().ip()));
+                    && self.transfer.as_ref().is_some_and(|t| {
+                        t.access(request.src().ip(), key) == crate::transfer::Access::Allowed
+                    });
                 if !allowed || snap.apex(query.name()).is_none() {
                     return plan(ResponseCode::Refused, None);
                 }
@@ -311,13 +318,26 @@ impl RequestHandler for DnsHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        self.respond(request, None, response_handle).await
+    }
+}
+
+impl DnsHandler {
+    /// Answers `request`, which was signed with `key` (verified, its TSIG
+    /// already removed) or not signed.
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        key: Option<&Key>,
         mut response_handle: R,
     ) -> ResponseInfo {
         let started = Instant::now();
         // One atomic load; the snapshot stays alive while we answer even if
         // a newer one is published meanwhile.
         let snap = self.snapshot.load_full();
-        let plan = self.plan(&snap, request);
+        let plan = self.plan(&snap, request, key);
         let fit = if request.protocol() == Protocol::Udp {
             self.fit(request, &plan)
         } else {
@@ -495,6 +515,24 @@ pub async fn handle_bytes_slow(
     if !counts_fit(&raw) || question_points_back(&raw) {
         return format_error(&head[..head_len]);
     }
+    let now = tsig::now();
+    let no_keys = KeyRing::default();
+    let keys = handler
+        .transfer
+        .as_ref()
+        .map_or(&no_keys, |t| t.auth().keys());
+    let (raw, verified) = match tsig::check(keys, &raw, now) {
+        tsig::Checked::Unsigned => (raw, None),
+        tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
+        tsig::Checked::Malformed => return format_error(&head[..head_len]),
+        tsig::Checked::Rejected(rejected) => {
+            handler.metrics.count_tsig_rejected(rejected.reason.label());
+            tracing::debug!(%src, reason = rejected.reason.label(), "TSIG rejected");
+            return rejected
+                .answer(&raw, now)
+                .or_else(|| format_error(&head[..head_len]));
+        }
+    };
     let request = match Request::from_bytes(raw, src, protocol) {
         Ok(request) => request,
         // Header readable → FORMERR, as hickory's UDP path does; else silence.
@@ -504,11 +542,28 @@ pub async fn handle_bytes_slow(
         return None;
     }
     let (tx, mut rx) = mpsc::channel(1);
+    let key = verified.as_ref().map(|v| &*v.key);
     handler
-        .handle_request::<_, hickory_server::net::runtime::TokioTime>(
-            &request,
-            ChannelResponse::new(tx),
-        )
+        .respond(&request, key, ChannelResponse::new(tx))
         .await;
-    rx.recv().await
+    let answer = rx.recv().await?;
+    let Some(verified) = verified else {
+        return Some(answer);
+    };
+    // Signed like the request; over UDP, an answer the TSIG makes too big
+    // for the client goes out empty with TC, signed.
+    let limit = match &request.edns {
+        Some(edns) => edns
+            .max_payload()
+            .clamp(MIN_UDP_PAYLOAD, handler.max_udp_payload),
+        None => MIN_UDP_PAYLOAD,
+    };
+    let mut signed = answer.clone();
+    verified.signer().sign(&mut signed, now).ok()?;
+    if protocol == Protocol::Udp && signed.len() > usize::from(limit) {
+        signed = answer;
+        super::rrl::slip(&mut signed);
+        verified.signer().sign(&mut signed, now).ok()?;
+    }
+    Some(signed)
 }

@@ -12,6 +12,10 @@
 //! secondary answers with a NOTIFY response bearing the same ID; a newer
 //! round replaces one still retrying. The first synced snapshot counts as a
 //! change, so secondaries hear from a restarted primary at once.
+//!
+//! A secondary listed with a key gets its NOTIFY signed with that key
+//! (TSIG, RFC 8945), and only an answer whose signature verifies (hickory's
+//! `TSigVerifier`, chained to our request's MAC) acknowledges it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +30,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Transfer;
+use super::auth::NotifyTarget;
+use super::keys::Key;
 use crate::config::TransferConfig;
 
 /// How often the store is checked for a new snapshot: the most a change
@@ -34,8 +40,8 @@ pub const POLL: Duration = Duration::from_millis(25);
 
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    /// Secondaries to notify.
-    pub targets: Vec<SocketAddr>,
+    /// Secondaries to notify, each with the key to sign with, if any.
+    pub targets: Vec<NotifyTarget>,
     /// At most one round per this long.
     pub interval: Duration,
     /// Sends of one NOTIFY before giving up, the first included.
@@ -45,10 +51,11 @@ pub struct NotifySettings {
 }
 
 impl NotifySettings {
-    /// From the config: 1 send + 3 resends after 1 s, 2 s and 4 s.
-    pub fn from_config(config: &TransferConfig) -> Self {
+    /// From the config and its resolved targets (`Auth::notify`): 1 send
+    /// + 3 resends after 1 s, 2 s and 4 s.
+    pub fn new(config: &TransferConfig, targets: &[NotifyTarget]) -> Self {
         Self {
-            targets: config.notify.clone(),
+            targets: targets.to_vec(),
             interval: config.notify_interval,
             attempts: 4,
             timeout: Duration::from_secs(1),
@@ -103,6 +110,10 @@ pub struct Acknowledged {
 pub enum NotifyError {
     #[error("no answer after {attempts} sends")]
     Unanswered { attempts: u32 },
+    #[error(
+        "answered {rcode} without a valid TSIG signature ({error}); check that the secondary has the same key"
+    )]
+    Unverified { rcode: ResponseCode, error: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("cannot encode the NOTIFY: {0}")]
@@ -132,6 +143,7 @@ fn random_id() -> u16 {
 pub async fn send(
     target: SocketAddr,
     soa: &Record,
+    key: Option<&Key>,
     attempts: u32,
     timeout: Duration,
 ) -> Result<Acknowledged, NotifyError> {
@@ -142,7 +154,15 @@ pub async fn send(
     };
     let socket = UdpSocket::bind(local).await?;
     let id = random_id();
-    let bytes = message(id, soa).to_vec()?;
+    let mut notify = message(id, soa);
+    // Signed with hickory's signer, which hands back the verifier for the
+    // answer (its MAC covers our request's).
+    let mut verifier = match key {
+        Some(key) => notify.finalize(key.signer(), super::tsig::now())?,
+        None => None,
+    };
+    let bytes = notify.to_vec()?;
+    let mut unverified: Option<NotifyError> = None;
     let mut wait = timeout;
     let mut buffer = vec![0u8; 4096];
     for attempt in 1..=attempts {
@@ -163,6 +183,17 @@ pub async fn send(
             let m = &reply.metadata;
             if m.id == id && m.message_type == MessageType::Response && m.op_code == OpCode::Notify
             {
+                if let Some(verifier) = &mut verifier
+                    && let Err(error) = verifier.verify(&buffer[..len])
+                {
+                    // Maybe forged: keep waiting for the real answer, and
+                    // say what we saw if none comes.
+                    unverified = Some(NotifyError::Unverified {
+                        rcode: m.response_code,
+                        error: error.to_string(),
+                    });
+                    continue;
+                }
                 return Ok(Acknowledged {
                     attempt,
                     rcode: m.response_code,
@@ -171,7 +202,7 @@ pub async fn send(
         }
         wait = wait.saturating_mul(2);
     }
-    Err(NotifyError::Unanswered { attempts })
+    Err(unverified.unwrap_or(NotifyError::Unanswered { attempts }))
 }
 
 fn serial_of(soa: &Record) -> u32 {
@@ -213,11 +244,12 @@ pub async fn watch(transfer: Arc<Transfer>, settings: NotifySettings, shutdown: 
                 let Some(soa) = apex.soa.records.first().cloned() else {
                     continue;
                 };
-                let (target, attempts, timeout) = (*target, settings.attempts, settings.timeout);
+                let (attempts, timeout) = (settings.attempts, settings.timeout);
+                let (target, key) = (target.address, target.key.clone());
                 let zone = apex.origin.clone();
                 let handle = sending.spawn(async move {
                     let serial = serial_of(&soa);
-                    match send(target, &soa, attempts, timeout).await {
+                    match send(target, &soa, key.as_deref(), attempts, timeout).await {
                         Ok(Acknowledged { attempt, rcode: ResponseCode::NoError }) => {
                             tracing::info!(%target, zone = %soa.name, serial, attempt,
                                 "NOTIFY acknowledged");
@@ -283,10 +315,9 @@ mod tests {
     async fn send_resends_until_the_matching_answer() {
         let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let target = secondary.local_addr().unwrap();
-        let sender =
-            tokio::spawn(
-                async move { send(target, &soa(42), 4, Duration::from_millis(100)).await },
-            );
+        let sender = tokio::spawn(async move {
+            send(target, &soa(42), None, 4, Duration::from_millis(100)).await
+        });
         let (first, _) = receive(&secondary).await;
         assert_eq!(first.metadata.op_code, OpCode::Notify);
         assert!(first.metadata.authoritative);
@@ -333,7 +364,7 @@ mod tests {
     async fn send_gives_up_after_its_attempts() {
         let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let target = secondary.local_addr().unwrap();
-        let result = send(target, &soa(1), 3, Duration::from_millis(10)).await;
+        let result = send(target, &soa(1), None, 3, Duration::from_millis(10)).await;
         assert!(
             matches!(result, Err(NotifyError::Unanswered { attempts: 3 })),
             "{result:?}"
