@@ -57,6 +57,11 @@ fn rcode_index(r: ResponseCode) -> usize {
 /// `transfer::tsig::Reason`).
 const TSIG_REASONS: [&str; 5] = ["unsigned", "badkey", "badsig", "badtime", "badtrunc"];
 
+/// What a query's COOKIE option held, as the `presented` label: a client
+/// cookie only, a server cookie we (or a replica sharing the secret) made,
+/// or one we did not (another secret, too old, forged).
+const COOKIES_PRESENTED: [&str; 3] = ["client_only", "valid", "invalid"];
+
 /// A histogram in atomics: fixed bucket bounds, one counter per bucket.
 #[derive(Debug)]
 pub struct AtomicHistogram {
@@ -149,6 +154,9 @@ pub struct Metrics {
     /// Requests refused for TSIG (RFC 8945), by reason, indexed as
     /// [`TSIG_REASONS`].
     tsig_rejected: [AtomicU64; TSIG_REASONS.len()],
+    /// COOKIE options received, by what their server cookie was, indexed
+    /// as [`COOKIES_PRESENTED`].
+    cookies: [AtomicU64; COOKIES_PRESENTED.len()],
     /// The live RRL rate (responses per second; 0 = RRL off).
     pub rrl_rate: AtomicU64,
     /// The sources' event queue to the driver: its length now, sampled at
@@ -194,6 +202,7 @@ impl Default for Metrics {
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
             tsig_rejected: Default::default(),
+            cookies: Default::default(),
             rrl_rate: AtomicU64::new(0),
             event_queue: std::sync::OnceLock::new(),
         }
@@ -232,6 +241,21 @@ impl Metrics {
             .iter()
             .position(|r| *r == reason)
             .map_or(0, |i| self.tsig_rejected[i].load(Ordering::Relaxed))
+    }
+
+    /// Counts a COOKIE option; `presented` is one of [`COOKIES_PRESENTED`].
+    pub fn count_cookie(&self, presented: &str) {
+        if let Some(i) = COOKIES_PRESENTED.iter().position(|p| *p == presented) {
+            self.cookies[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// COOKIE options counted as `presented`.
+    pub fn cookies(&self, presented: &str) -> u64 {
+        COOKIES_PRESENTED
+            .iter()
+            .position(|p| *p == presented)
+            .map_or(0, |i| self.cookies[i].load(Ordering::Relaxed))
     }
 
     /// A registry exporting these metrics, for `/metrics`.
@@ -402,6 +426,20 @@ impl Collector for Metrics {
                     count.load(Ordering::Relaxed),
                 )
                 .encode(family.encode_family(&[("reason", *reason)])?)?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_cookies",
+                "Queries with a DNS COOKIE option, by the server cookie presented: none (client_only), one made with our secret (valid), or not (invalid: another secret, too old, forged).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (presented, count) in COOKIES_PRESENTED.iter().zip(&self.cookies) {
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    count.load(Ordering::Relaxed),
+                )
+                .encode(family.encode_family(&[("presented", *presented)])?)?;
             }
         }
         gauge(

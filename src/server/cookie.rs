@@ -47,6 +47,17 @@ pub enum Presented {
     Invalid,
 }
 
+impl Presented {
+    /// The metric label (`headless_dns_cookies_total{presented}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Presented::ClientOnly => "client_only",
+            Presented::Valid => "valid",
+            Presented::Invalid => "invalid",
+        }
+    }
+}
+
 /// Why a COOKIE option is not one (RFC 7873 §5.2.2: FORMERR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;

@@ -152,6 +152,9 @@ impl DnsHandler {
                 .cookies()
                 .respond(c, request.src().ip(), cookie::unix_now())
         });
+        if let Some(Ok((presented, _))) = &cookie {
+            self.metrics.count_cookie(presented.label());
+        }
         let nsid = self.live.nsid();
         let edns = request.edns.as_ref().map(|theirs| {
             let mut ours = Edns::new();

@@ -74,6 +74,10 @@ impl<'r> Messages<'r> {
             Err(ProtoError::NotAllRecordsWritten { count, .. }) => count,
             Err(error) => return Err(error),
         };
+        // The record that did not fit was rolled back, but its bytes stay
+        // in the buffer past the offset: cut them, so nothing follows the
+        // last record (a TSIG appended later must be the last thing).
+        encoder.trim();
         let mut additionals = 0;
         if let Some(edns) = self.edns {
             encoder.set_max_size(MAX_MESSAGE - self.reserve);
