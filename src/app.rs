@@ -153,7 +153,13 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     }
     let cookie_secret = match &config.dns.cookie_secret_file {
         Some(path) => {
-            Some(crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?)
+            let secret =
+                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?;
+            if secret.is_none() {
+                tracing::warn!(file = %path.display(),
+                    "cookie secret file does not exist (yet): a random secret until it does, so other replicas do not accept this one's cookies");
+            }
+            secret
         }
         None => None,
     };
@@ -412,9 +418,9 @@ impl Reload {
         // a bad file changes nothing. The secret file is the running one (a
         // new path takes a restart, like the poller that watches it).
         let cookie_secret = match &self.running.dns.cookie_secret_file {
-            Some(path) => Some(
-                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?,
-            ),
+            Some(path) => {
+                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?
+            }
             None => None,
         };
         let mut summary = Vec::new();

@@ -203,12 +203,23 @@ impl Default for Cookies {
 }
 
 /// Reads a cookie secret file: 16 bytes written as 32 hex digits (what
-/// `openssl rand -hex 16` prints), surrounding whitespace allowed. The
+/// `openssl rand -hex 16` prints), surrounding whitespace allowed. `None`
+/// when the file does not exist (an optional Secret not created yet); the
 /// error says what is wrong and never shows the file's content.
-pub fn read_secret_file(path: &std::path::Path) -> Result<[u8; 16], String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read cookie secret file {}: {e}", path.display()))?;
-    parse_secret(text.trim()).map_err(|e| format!("cookie secret file {}: {e}", path.display()))
+pub fn read_secret_file(path: &std::path::Path) -> Result<Option<[u8; 16]>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read cookie secret file {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    parse_secret(text.trim())
+        .map(Some)
+        .map_err(|e| format!("cookie secret file {}: {e}", path.display()))
 }
 
 fn parse_secret(text: &str) -> Result<[u8; 16], String> {
@@ -426,7 +437,7 @@ mod tests {
         std::fs::write(&path, "000102030405060708090a0b0c0d0E0F\n").unwrap();
         assert_eq!(
             read_secret_file(&path).unwrap(),
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            Some([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
         );
         for bad in ["00", "zz0102030405060708090a0b0c0d0e0f", ""] {
             std::fs::write(&path, bad).unwrap();
@@ -434,8 +445,11 @@ mod tests {
             assert!(err.contains("32 hex digits"), "{bad}: {err}");
             assert!(err.contains("secret"), "{err}");
         }
-        let err = read_secret_file(&dir.path().join("missing")).unwrap_err();
-        assert!(err.contains("missing"), "{err}");
+        // Absent (an optional Secret not created): no secret, no error.
+        assert_eq!(read_secret_file(&dir.path().join("missing")), Ok(None));
+        // A folder where the file should be: an error naming it.
+        let err = read_secret_file(dir.path()).unwrap_err();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
 
     #[test]

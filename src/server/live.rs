@@ -122,11 +122,10 @@ impl Live {
     }
 
     /// Reads the cookie secret file and puts it in force. Returns whether
-    /// the secret changed; an unreadable or malformed file changes nothing
-    /// and is the error.
+    /// the secret changed; an absent file changes nothing (the secret in
+    /// force stays), an unreadable or malformed one neither and is the error.
     pub fn load_cookie_secret(&self, path: &Path) -> Result<bool, String> {
-        let secret = cookie::read_secret_file(path)?;
-        Ok(self.rotate_cookie_secret(secret))
+        Ok(cookie::read_secret_file(path)?.is_some_and(|secret| self.rotate_cookie_secret(secret)))
     }
 }
 
@@ -220,6 +219,10 @@ mod tests {
         std::fs::write(&path, "0102030405060708090a0b0c0d0e0f10").unwrap();
         assert_eq!(live.load_cookie_secret(&path), Ok(true));
         assert_eq!(live.load_cookie_secret(&path), Ok(false));
+        assert_eq!(
+            live.load_cookie_secret(&dir.path().join("absent")),
+            Ok(false)
+        );
         std::fs::write(&path, "nonsense").unwrap();
         assert!(live.load_cookie_secret(&path).is_err());
         assert!(
