@@ -489,6 +489,23 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_has_its_metric_label() {
+        let metrics = crate::metrics::Metrics::default();
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            metrics.count_tsig_rejected(reason.label());
+            assert_eq!(metrics.tsig_rejected(reason.label()), 1, "{reason:?}");
+            assert_eq!(
+                Reason::ALL[..i]
+                    .iter()
+                    .map(|r| r.label())
+                    .find(|l| *l == reason.label()),
+                None,
+                "a label used twice"
+            );
+        }
+    }
+
+    #[test]
     fn walking_to_the_last_record_survives_any_cut() {
         let ring = ring();
         let mut bytes = query(3).to_vec().unwrap();
