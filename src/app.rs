@@ -300,27 +300,25 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     });
     // Zone transfer: always answered (REFUSED unless `transfer.allow`
     // matches); the watcher keeps the IXFR journal and sends NOTIFY.
-    let notify = transfer::notify::NotifySettings::new(&config.transfer, auth.notify());
     let transfer = Arc::new(Transfer::new(
         snapshots.clone(),
         auth,
         config.transfer.journal_size,
         metrics.clone(),
     ));
-    if transfer.auth().allows_anyone() || !config.transfer.notify.is_empty() {
-        tasks.spawn(transfer::notify::watch(
-            transfer.clone(),
-            notify,
-            shutdown.clone(),
-        ));
-    }
+    // Always running: a SIGHUP may add `allow` or `notify` entries.
+    tasks.spawn(transfer::notify::watch(
+        transfer.clone(),
+        transfer::notify::NotifySettings::from_config(&config.transfer),
+        shutdown.clone(),
+    ));
     let rrl = config
         .dns
         .rrl
         .settings()
         .map(|settings| Arc::new(Rrl::new(settings)));
     let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone())
-        .with_transfer(transfer)
+        .with_transfer(transfer.clone())
         .with_nsid(config.dns.nsid.as_deref())
         .with_rrl(rrl);
     if let Some(secret) = cookie_secret {
@@ -342,6 +340,7 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         cluster: cluster_handle,
         metrics: metrics.clone(),
         live: handler.live().clone(),
+        transfer,
     };
     tasks.spawn(reload.run(hangup, shutdown.clone()));
     let tcp = TcpSettings {
@@ -366,8 +365,10 @@ const EVENT_QUEUE: usize = 1024;
 
 /// SIGHUP: re-read the config file. What can change live is the embedded
 /// cluster's manifests (re-read from the files the running config lists,
-/// applied like an edit, `kubectl apply --prune`), `dns.rrl`, `dns.nsid`
-/// and the cookie secret (its file re-read, `server/live.rs`); every other
+/// applied like an edit, `kubectl apply --prune`), `dns.rrl`, `dns.nsid`,
+/// the cookie secret (its file re-read, `server/live.rs`) and
+/// `transfer.allow`, `transfer.notify` and the TSIG keys (the key file
+/// re-read, so a rotated Secret takes effect); every other
 /// key takes effect at the next restart, and a reload that changes one says
 /// which. A config or manifest that fails to load is logged with its file,
 /// line and key, and the running config, settings and state stay.
@@ -378,6 +379,7 @@ struct Reload {
     cluster: Option<source::cluster_api::ClusterHandle>,
     metrics: Arc<Metrics>,
     live: Arc<crate::server::live::Live>,
+    transfer: Arc<Transfer>,
 }
 
 impl Reload {
@@ -423,6 +425,7 @@ impl Reload {
             }
             None => None,
         };
+        let auth = transfer::Auth::from_config(&config.transfer, &self.path)?;
         let mut summary = Vec::new();
         if let (Some(handle), SourceConfig::Embedded(running)) =
             (&self.cluster, &self.running.source)
@@ -464,10 +467,20 @@ impl Reload {
         {
             summary.push("cookie secret rotated (the previous one is still accepted)".to_owned());
         }
+        summary.push(format!(
+            "transfer: {} TSIG keys, {} allow entries, {} NOTIFY targets",
+            auth.keys().len(),
+            config.transfer.allow.len(),
+            auth.notify().len()
+        ));
+        self.transfer.set_auth(auth);
         let pending = restart_keys(&self.running, &config);
         // What was applied is now the running config's.
         self.running.dns.rrl = config.dns.rrl;
         self.running.dns.nsid = config.dns.nsid.clone();
+        self.running.transfer.keys_file = config.transfer.keys_file.clone();
+        self.running.transfer.allow = config.transfer.allow.clone();
+        self.running.transfer.notify = config.transfer.notify.clone();
         if pending.is_empty() {
             summary.push("no other key changed".to_owned());
         } else {
@@ -519,7 +532,14 @@ fn restart_keys(running: &Config, next: &Config) -> Vec<&'static str> {
             a.cookie_secret_file == b.cookie_secret_file,
         ),
         ("admin", running.admin == next.admin),
-        ("transfer", running.transfer == next.transfer),
+        (
+            "transfer.notify_interval",
+            running.transfer.notify_interval == next.transfer.notify_interval,
+        ),
+        (
+            "transfer.journal_size",
+            running.transfer.journal_size == next.transfer.journal_size,
+        ),
         ("source", running.source == next.source),
     ] {
         if !same {

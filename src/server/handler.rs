@@ -520,10 +520,8 @@ pub async fn handle_bytes_slow(
     }
     let now = tsig::now();
     let no_keys = KeyRing::default();
-    let keys = handler
-        .transfer
-        .as_ref()
-        .map_or(&no_keys, |t| t.auth().keys());
+    let auth = handler.transfer.as_ref().map(|t| t.auth());
+    let keys = auth.as_ref().map_or(&no_keys, |a| a.keys());
     let (raw, verified) = match tsig::check(keys, &raw, now) {
         tsig::Checked::Unsigned => (raw, None),
         tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),

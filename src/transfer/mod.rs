@@ -106,8 +106,9 @@ pub enum Outcome {
 /// The AXFR/IXFR responder: the snapshot store, the ACL and the journal.
 pub struct Transfer {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    /// Who may transfer (ranges and keys); empty refuses everyone.
-    auth: Auth,
+    /// Who may transfer (ranges and keys) and whom to NOTIFY; empty refuses
+    /// everyone. Swapped whole on SIGHUP (a rotated key file, a new entry).
+    auth: ArcSwap<Auth>,
     journal: Journal,
     metrics: Arc<Metrics>,
 }
@@ -116,8 +117,9 @@ pub struct Transfer {
 enum Checked {
     /// Answer with these bytes, unsigned, and stop (FORMERR, NOTAUTH).
     Answered(Outcome, Option<Vec<u8>>),
-    /// Go on with the request (TSIG removed) and the signer, if signed.
-    Go(Vec<u8>, Option<tsig::Verified>),
+    /// Go on with the request (TSIG removed), the signer if signed, and
+    /// whether the ACL allows it (if not, the answer is REFUSED).
+    Go(Vec<u8>, Option<tsig::Verified>, bool),
 }
 
 /// A reply before encoding: header, question, records. Records borrow the
@@ -140,7 +142,7 @@ impl Transfer {
     ) -> Self {
         Self {
             snapshot,
-            auth,
+            auth: ArcSwap::from_pointee(auth),
             journal: Journal::new(journal_size),
             metrics,
         }
@@ -149,11 +151,18 @@ impl Transfer {
     /// The ACL's verdict on `ip`, signed with `key` or not (for IXFR over
     /// UDP, which the query handler answers).
     pub fn access(&self, ip: IpAddr, key: Option<&keys::Key>) -> Access {
-        self.auth.check(ip, key)
+        self.auth.load().check(ip, key)
     }
 
-    pub fn auth(&self) -> &Auth {
-        &self.auth
+    /// The keys, ACL and NOTIFY targets in force.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.load_full()
+    }
+
+    /// Puts new keys, ACL and NOTIFY targets in force (SIGHUP); transfers
+    /// already running finish under the old ones.
+    pub fn set_auth(&self, auth: Auth) {
+        self.auth.store(Arc::new(auth));
     }
 
     /// Checks a request's TSIG: a rejection is counted by reason and
@@ -162,7 +171,9 @@ impl Transfer {
     /// without its TSIG, and how to sign the answer.
     fn check(&self, raw: &[u8], peer: IpAddr) -> Checked {
         let now = tsig::now();
-        let (request, verified) = match tsig::check(self.auth.keys(), raw, now) {
+        // One load: the TSIG check and the ACL see the same keys.
+        let auth = self.auth.load();
+        let (request, verified) = match tsig::check(auth.keys(), raw, now) {
             tsig::Checked::Unsigned => (raw.to_vec(), None),
             tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
             tsig::Checked::Malformed => {
@@ -180,10 +191,10 @@ impl Transfer {
                 );
             }
         };
-        match self.auth.check(peer, verified.as_ref().map(|v| &*v.key)) {
-            Access::Allowed => Checked::Go(request, verified),
+        match auth.check(peer, verified.as_ref().map(|v| &*v.key)) {
+            Access::Allowed => Checked::Go(request, verified, true),
             // Refused below, signed if the request was.
-            Access::Refused => Checked::Go(request, verified),
+            Access::Refused => Checked::Go(request, verified, false),
             Access::KeyRequired => {
                 self.metrics
                     .count_tsig_rejected(tsig::Reason::Unsigned.label());
@@ -220,8 +231,8 @@ impl Transfer {
         out: &mpsc::Sender<Vec<u8>>,
     ) -> Result<Outcome, Closed> {
         let started = Instant::now();
-        let (raw, verified) = match self.check(raw, peer.ip()) {
-            Checked::Go(raw, verified) => (raw, verified),
+        let (raw, verified, allowed) = match self.check(raw, peer.ip()) {
+            Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
             Checked::Answered(outcome, answer) => {
                 if let Some(answer) = answer {
                     out.send(answer).await.map_err(|_| Closed)?;
@@ -231,7 +242,7 @@ impl Transfer {
         };
         // The one load: every message of this transfer comes from `snap`.
         let snap = self.snapshot.load_full();
-        let Some(reply) = self.reply(&snap, &raw, peer.ip(), verified.as_ref()) else {
+        let Some(reply) = self.reply(&snap, &raw, allowed) else {
             // Unparseable: a FORMERR when the header could be read.
             if let Some(formerr) = crate::server::handler::format_error(&raw) {
                 out.send(formerr).await.map_err(|_| Closed)?;
@@ -258,13 +269,13 @@ impl Transfer {
     /// the current snapshot: [`respond`](Self::respond) without a socket.
     pub fn answer(&self, raw: &[u8], peer: IpAddr) -> (Outcome, Vec<Vec<u8>>) {
         let started = Instant::now();
-        let (raw, verified) = match self.check(raw, peer) {
-            Checked::Go(raw, verified) => (raw, verified),
+        let (raw, verified, allowed) = match self.check(raw, peer) {
+            Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
             Checked::Answered(outcome, answer) => return (outcome, answer.into_iter().collect()),
         };
         let raw = &raw[..];
         let snap = self.snapshot.load_full();
-        match self.reply(&snap, raw, peer, verified.as_ref()) {
+        match self.reply(&snap, raw, allowed) {
             Some(reply) => {
                 let mut signer = verified.as_ref().map(tsig::Verified::signer);
                 let messages: Vec<Vec<u8>> = reply
@@ -328,13 +339,8 @@ impl Transfer {
     }
 
     /// Decides the reply. `None` when the query does not parse.
-    fn reply<'s>(
-        &self,
-        snap: &'s Snapshot,
-        raw: &[u8],
-        peer: IpAddr,
-        verified: Option<&tsig::Verified>,
-    ) -> Option<Reply<'s>> {
+    /// `allowed`: the ACL's verdict on the request (else REFUSED).
+    fn reply<'s>(&self, snap: &'s Snapshot, raw: &[u8], allowed: bool) -> Option<Reply<'s>> {
         let request = Message::from_vec(raw).ok()?;
         if request.metadata.message_type == MessageType::Response {
             return None;
@@ -370,7 +376,7 @@ impl Transfer {
         if query.query_class() != DNSClass::IN {
             return error(reply, ResponseCode::Refused);
         }
-        if self.auth.check(peer, verified.map(|v| &*v.key)) != Access::Allowed {
+        if !allowed {
             return error(reply, ResponseCode::Refused);
         }
         // RFC 5936 §2.2.1: not a zone we serve → NOTAUTH.

@@ -38,10 +38,11 @@ use crate::config::TransferConfig;
 /// waits before its NOTIFY is considered.
 pub const POLL: Duration = Duration::from_millis(25);
 
+/// How NOTIFY is sent; whom to comes from the [`Transfer`]'s `Auth`, read
+/// at every round (so a SIGHUP that changes `transfer.notify` or a key
+/// takes effect at the next change).
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    /// Secondaries to notify, each with the key to sign with, if any.
-    pub targets: Vec<NotifyTarget>,
     /// At most one round per this long.
     pub interval: Duration,
     /// Sends of one NOTIFY before giving up, the first included.
@@ -51,11 +52,9 @@ pub struct NotifySettings {
 }
 
 impl NotifySettings {
-    /// From the config and its resolved targets (`Auth::notify`): 1 send
-    /// + 3 resends after 1 s, 2 s and 4 s.
-    pub fn new(config: &TransferConfig, targets: &[NotifyTarget]) -> Self {
+    /// From the config: 1 send + 3 resends after 1 s, 2 s and 4 s.
+    pub fn from_config(config: &TransferConfig) -> Self {
         Self {
-            targets: targets.to_vec(),
             interval: config.notify_interval,
             attempts: 4,
             timeout: Duration::from_secs(1),
@@ -212,8 +211,8 @@ fn serial_of(soa: &Record) -> u32 {
     }
 }
 
-/// Feeds the journal and notifies secondaries of every change, until
-/// `shutdown`. Run it when transfers are allowed or NOTIFY is configured.
+/// Feeds the journal (while any transfer is allowed) and notifies
+/// secondaries of every change, until `shutdown`.
 pub async fn watch(transfer: Arc<Transfer>, settings: NotifySettings, shutdown: CancellationToken) {
     let mut seen: Option<u32> = None;
     let mut coalescer = Coalescer::new(settings.interval);
@@ -229,17 +228,22 @@ pub async fn watch(transfer: Arc<Transfer>, settings: NotifySettings, shutdown: 
         }
         while sending.try_join_next().is_some() {}
         let snap = transfer.snapshots().load_full();
+        let auth = transfer.auth();
         if snap.synced && seen != Some(snap.serial) {
             seen = Some(snap.serial);
-            transfer.journal().record(snap.clone());
+            // Only a secondary's IXFR reads the journal.
+            if auth.allows_anyone() {
+                transfer.journal().record(snap.clone());
+            }
             coalescer.changed();
         }
         // Polled every tick, changed or not: a change held back by the
         // interval goes out when it ends, with the newest serial.
-        if settings.targets.is_empty() || !snap.synced || !coalescer.poll(Instant::now()) {
+        let targets: &[NotifyTarget] = auth.notify();
+        if targets.is_empty() || !snap.synced || !coalescer.poll(Instant::now()) {
             continue;
         }
-        for target in &settings.targets {
+        for target in targets {
             for apex in snap.apexes() {
                 let Some(soa) = apex.soa.records.first().cloned() else {
                     continue;
