@@ -442,9 +442,25 @@ async fn soa_queries_over_udp_work_signed_and_unsigned() {
     let m = Message::from_vec(&raw).unwrap();
     assert_eq!(soa_of(&m), serial, "IXFR over UDP: the SOA alone");
     verifier.verify(&raw).unwrap();
-    // Unsigned from 127.0.0.1, whose entry needs the key: REFUSED.
+    // Unsigned from 127.0.0.1, whose entry needs the key: NOTAUTH, as over
+    // TCP; signed with a key the entry does not take: NOTAUTH, BADKEY.
     let m = Message::from_vec(&ask(ixfr(1).to_vec().unwrap()).await).unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(m.metadata.response_code, ResponseCode::NotAuth);
+    assert_eq!(f.metrics.tsig_rejected("unsigned"), 1);
+    let other = signer(OTHER, TsigAlgorithm::HmacSha512, b"other-secret".to_vec());
+    let (bytes, _) = signed(ixfr(1), &other, now());
+    let m = Message::from_vec(&ask(bytes).await).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NotAuth);
+    assert_eq!(tsig_error(&m), Some(TsigError::BadKey));
+    // From outside every range: REFUSED.
+    let far: SocketAddr = "192.0.2.1:53".parse().unwrap();
+    let raw = handle_bytes(&handler, ixfr(1).to_vec().unwrap(), far, Transport::Udp)
+        .await
+        .unwrap();
+    assert_eq!(
+        Message::from_vec(&raw).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
 
     let forged = signer(KEY, TsigAlgorithm::HmacSha256, b"wrong".to_vec());
     let (bytes, _) = signed(soa_query(), &forged, now());

@@ -534,6 +534,28 @@ pub async fn handle_bytes_slow(
                 .or_else(|| format_error(&head[..head_len]));
         }
     };
+    // IXFR over UDP from a range whose `allow` entry needs a key, unsigned
+    // or with another key: NOTAUTH as over TCP (`transfer/mod.rs`).
+    if let Some(auth) = &auth
+        && crate::transfer::transfer_type(&raw) == Some(RecordType::IXFR)
+    {
+        let key = verified.as_ref().map(|v| &*v.key);
+        match auth.check(src.ip(), key) {
+            crate::transfer::Access::KeyRequired => {
+                handler
+                    .metrics
+                    .count_tsig_rejected(tsig::Reason::Unsigned.label());
+                return tsig::not_auth(&raw);
+            }
+            crate::transfer::Access::WrongKey => {
+                handler
+                    .metrics
+                    .count_tsig_rejected(tsig::Reason::BadKey.label());
+                return verified.and_then(|v| tsig::refuse_key(&v, &raw, now));
+            }
+            crate::transfer::Access::Allowed | crate::transfer::Access::Refused => {}
+        }
+    }
     let request = match Request::from_bytes(raw, src, protocol) {
         Ok(request) => request,
         // Header readable → FORMERR, as hickory's UDP path does; else silence.

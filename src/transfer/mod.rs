@@ -14,7 +14,8 @@
 //!
 //! Over UDP the query handler keeps the rules: AXFR is REFUSED, IXFR from an
 //! allowed source gets the current SOA alone ("ask again over TCP", RFC 1995
-//! §2), anything from elsewhere is REFUSED.
+//! §2), one whose entry needs a key it lacks NOTAUTH, anything from
+//! elsewhere is REFUSED.
 //!
 //! Who is allowed is [`auth`]'s business: address ranges and TSIG keys
 //! ([`keys`]). A signed request is checked by [`tsig`] before anything else,
