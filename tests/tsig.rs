@@ -469,6 +469,17 @@ async fn soa_queries_over_udp_work_signed_and_unsigned() {
     assert_eq!(tsig_error(&m), Some(TsigError::BadSig));
     assert_eq!(f.metrics.tsig_rejected("badsig"), 1);
 
+    // A signed response (QR set), badly signed or not: silence.
+    let mut response = soa_query();
+    response.metadata.message_type = MessageType::Response;
+    for signer in [good_signer(), forged.clone()] {
+        let (bytes, _) = signed(response.clone(), &signer, now());
+        assert_eq!(
+            handle_bytes(&handler, bytes, src, Transport::Udp).await,
+            None
+        );
+    }
+
     // A server with no keys at all knows no key: BADKEY.
     let bare = DnsHandler::new(f.store.clone(), 1232, Arc::new(Metrics::default()));
     let (bytes, _) = signed(soa_query(), &good_signer(), now());

@@ -518,6 +518,11 @@ pub async fn handle_bytes_slow(
     if !counts_fit(&raw) || question_points_back(&raw) {
         return format_error(&head[..head_len]);
     }
+    // A response is never answered, signed or not (before the TSIG check,
+    // which would answer a bad signature).
+    if raw.get(2).is_some_and(|flags| flags & 0x80 != 0) {
+        return None;
+    }
     let now = tsig::now();
     let no_keys = KeyRing::default();
     let auth = handler.transfer.as_ref().map(|t| t.auth());
