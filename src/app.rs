@@ -330,6 +330,7 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         tasks.spawn(crate::server::live::watch_cookie_secret(
             path.clone(),
             handler.live().clone(),
+            crate::server::live::SECRET_POLL,
             shutdown.clone(),
         ));
     }

@@ -133,15 +133,17 @@ impl Live {
 /// Secret is updated by the kubelet within about a minute of an edit).
 pub const SECRET_POLL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Re-reads the cookie secret file every [`SECRET_POLL`] until `shutdown`,
-/// putting a changed secret in force; a file that goes bad is logged once
-/// per change of its error and the secret in force stays.
+/// Re-reads the cookie secret file every `every` ([`SECRET_POLL`] in the
+/// server) until `shutdown`, putting a changed secret in force; a file that
+/// goes bad is logged once per change of its error and the secret in force
+/// stays.
 pub async fn watch_cookie_secret(
     path: std::path::PathBuf,
     live: Arc<Live>,
+    every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(SECRET_POLL);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
     loop {
@@ -204,6 +206,41 @@ mod tests {
         assert!(live.set_rrl(None, &metrics));
         assert!(live.rrl().is_none());
         assert_eq!(metrics.rrl_rate.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_changed_secret_file_is_picked_up_without_a_signal() {
+        let live = Arc::new(Live::default());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "0102030405060708090a0b0c0d0e0f10").unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let watcher = tokio::spawn(watch_cookie_secret(
+            path.clone(),
+            live.clone(),
+            Duration::from_millis(10),
+            shutdown.clone(),
+        ));
+        let wanted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        // Bounded waits for a condition, not for a time.
+        let seen = |secret: [u8; 16]| {
+            let live = live.clone();
+            async move {
+                for _ in 0..500 {
+                    if live.cookies().uses(&secret) {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        assert!(seen(wanted).await, "the first secret was not loaded");
+        std::fs::write(&path, "garbage").unwrap();
+        std::fs::write(&path, "ffffffffffffffffffffffffffffffff").unwrap();
+        assert!(seen([0xff; 16]).await, "the rotated secret was not loaded");
+        shutdown.cancel();
+        watcher.await.unwrap();
     }
 
     #[test]
