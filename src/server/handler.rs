@@ -436,23 +436,45 @@ fn counts_fit(raw: &[u8]) -> bool {
     count(4) * 5 + (count(6) + count(8) + count(10)) * 11 <= raw.len() - 12
 }
 
-/// Whether the (first) question's name holds a compression pointer. There
-/// is no earlier name for it to point at: it points into the header or
-/// loops. hickory would accept one into the header and echo the question's
-/// raw bytes, whose pointer then reads the *response's* header: the client
-/// gets a different question back, or one that does not parse (the fuzzer
-/// found this). Such a question is FORMERR.
+/// Whether a question's name holds a compression pointer that does not
+/// point back at an earlier question: into the header, at itself, or
+/// forward. hickory would accept one into the header and echo the
+/// questions' raw bytes (in a FORMERR too), whose pointer then reads the
+/// *response's* header: the client gets a different question back, or one
+/// that does not parse (the fuzzer found this for the first question, and
+/// the transfer target for the second of two). Such a packet is FORMERR.
 fn question_points_back(raw: &[u8]) -> bool {
-    if raw.len() < 12 || raw[4..6] == [0, 0] {
+    let Some(header) = raw.get(..12) else {
         return false;
-    }
+    };
+    let questions = u16::from_be_bytes([header[4], header[5]]);
     let mut pos = 12;
-    while let Some(&len) = raw.get(pos) {
-        match len {
-            0 => return false,
-            0xc0..=0xff => return true,
-            _ => pos += 1 + usize::from(len),
+    for _ in 0..questions {
+        loop {
+            let Some(&len) = raw.get(pos) else {
+                return false;
+            };
+            match len {
+                0 => {
+                    pos += 1;
+                    break;
+                }
+                0xc0..=0xff => {
+                    let Some(&low) = raw.get(pos + 1) else {
+                        return false;
+                    };
+                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                    if target < 12 || target >= pos {
+                        return true;
+                    }
+                    pos += 2;
+                    break;
+                }
+                _ => pos += 1 + usize::from(len),
+            }
         }
+        // QTYPE and QCLASS.
+        pos += 4;
     }
     false
 }
