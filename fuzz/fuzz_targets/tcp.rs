@@ -158,18 +158,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut out: Vec<u8> = Vec::new();
     WORLD.with(|world| {
-        let done = world.runtime.block_on(tokio::time::timeout(
-            Duration::from_secs(20),
-            connection(
-                reader,
-                &mut out,
-                SocketAddr::from(([127, 0, 0, 1], 40000)),
-                world.handler.clone(),
-                Duration::from_secs(5),
-                &world.metrics,
-                CancellationToken::new(),
-            ),
-        ));
+        // The timer is made inside the runtime (it needs its time driver).
+        let done = world.runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                connection(
+                    reader,
+                    &mut out,
+                    SocketAddr::from(([127, 0, 0, 1], 40000)),
+                    world.handler.clone(),
+                    Duration::from_secs(5),
+                    &world.metrics,
+                    CancellationToken::new(),
+                ),
+            )
+            .await
+        });
         assert!(done.is_ok(), "the connection did not end with the stream");
     });
     let mut at = 0;
