@@ -78,6 +78,7 @@ fn world() -> World {
         ..TransferConfig::default()
     };
     let auth = Auth::from_config(&config, Path::new("fuzz.yaml")).expect("the keys resolve");
+    let _ = std::fs::remove_dir_all(&dir);
     let settings = Config::from_str(
         "source: {embedded: {manifests: [x]}}\n",
         Path::new("fuzz.yaml"),
