@@ -33,6 +33,11 @@ pub struct Overrides {
 /// one-line summary.
 pub fn check_config(path: &Path) -> anyhow::Result<String> {
     let config = Config::load(path)?;
+    // The key file and the names in `allow` and `notify`; the cookie secret.
+    transfer::Auth::from_config(&config.transfer, path)?;
+    if let Some(secret) = &config.dns.cookie_secret_file {
+        crate::server::cookie::read_secret_file(secret).map_err(|e| anyhow::anyhow!(e))?;
+    }
     match &config.source {
         SourceConfig::Embedded(embedded) => {
             let objects = source::manifest::load_objects(&embedded.manifests)?;
@@ -141,6 +146,23 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     if let Some(admin) = overrides.admin {
         config.admin.listen = admin;
     }
+    // TSIG keys and the cookie secret: a bad file stops the start.
+    let auth = transfer::Auth::from_config(&config.transfer, config_path)?;
+    if !auth.keys().is_empty() {
+        tracing::info!(keys = ?auth.keys().names().collect::<Vec<_>>(), "TSIG keys loaded");
+    }
+    let cookie_secret = match &config.dns.cookie_secret_file {
+        Some(path) => {
+            let secret =
+                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?;
+            if secret.is_none() {
+                tracing::warn!(file = %path.display(),
+                    "cookie secret file does not exist (yet): a random secret until it does, so other replicas do not accept this one's cookies");
+            }
+            secret
+        }
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     // Registered now, so that a SIGHUP during startup does not end the
@@ -280,32 +302,46 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     // matches); the watcher keeps the IXFR journal and sends NOTIFY.
     let transfer = Arc::new(Transfer::new(
         snapshots.clone(),
-        config.transfer.allow.clone(),
+        auth,
         config.transfer.journal_size,
         metrics.clone(),
     ));
-    if !config.transfer.allow.is_empty() || !config.transfer.notify.is_empty() {
-        tasks.spawn(transfer::notify::watch(
-            transfer.clone(),
-            transfer::notify::NotifySettings::from_config(&config.transfer),
-            shutdown.clone(),
-        ));
-    }
+    // Always running: a SIGHUP may add `allow` or `notify` entries.
+    tasks.spawn(transfer::notify::watch(
+        transfer.clone(),
+        transfer::notify::NotifySettings::from_config(&config.transfer),
+        shutdown.clone(),
+    ));
     let rrl = config
         .dns
         .rrl
         .settings()
         .map(|settings| Arc::new(Rrl::new(settings)));
     let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone())
-        .with_transfer(transfer)
+        .with_transfer(transfer.clone())
         .with_nsid(config.dns.nsid.as_deref())
         .with_rrl(rrl);
+    if let Some(secret) = cookie_secret {
+        handler
+            .live()
+            .set_cookies(crate::server::cookie::Cookies::with_secret(secret));
+    }
+    if let Some(path) = &config.dns.cookie_secret_file {
+        tasks.spawn(crate::server::live::watch_cookie_secret(
+            path.clone(),
+            handler.live().clone(),
+            crate::server::live::SECRET_POLL,
+            shutdown.clone(),
+        ));
+    }
     let reload = Reload {
         path: config_path.to_owned(),
         overrides,
         running: config.clone(),
         cluster: cluster_handle,
         metrics: metrics.clone(),
+        live: handler.live().clone(),
+        transfer,
     };
     tasks.spawn(reload.run(hangup, shutdown.clone()));
     let tcp = TcpSettings {
@@ -330,16 +366,21 @@ const EVENT_QUEUE: usize = 1024;
 
 /// SIGHUP: re-read the config file. What can change live is the embedded
 /// cluster's manifests (re-read from the files the running config lists,
-/// applied like an edit, `kubectl apply --prune`); every other key takes
-/// effect at the next restart, and a reload that changes one says which.
-/// A config or manifest that fails to load is logged with its file, line
-/// and key, and the running config and state stay.
+/// applied like an edit, `kubectl apply --prune`), `dns.rrl`, `dns.nsid`,
+/// the cookie secret (its file re-read, `server/live.rs`) and
+/// `transfer.allow`, `transfer.notify` and the TSIG keys (the key file
+/// re-read, so a rotated Secret takes effect); every other
+/// key takes effect at the next restart, and a reload that changes one says
+/// which. A config or manifest that fails to load is logged with its file,
+/// line and key, and the running config, settings and state stay.
 struct Reload {
     path: PathBuf,
     overrides: Overrides,
     running: Config,
     cluster: Option<source::cluster_api::ClusterHandle>,
     metrics: Arc<Metrics>,
+    live: Arc<crate::server::live::Live>,
+    transfer: Arc<Transfer>,
 }
 
 impl Reload {
@@ -376,6 +417,16 @@ impl Reload {
         if let Some(admin) = self.overrides.admin {
             config.admin.listen = admin;
         }
+        // Everything that can fail is read before anything is applied, so
+        // a bad file changes nothing. The secret file is the running one (a
+        // new path takes a restart, like the poller that watches it).
+        let cookie_secret = match &self.running.dns.cookie_secret_file {
+            Some(path) => {
+                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?
+            }
+            None => None,
+        };
+        let auth = transfer::Auth::from_config(&config.transfer, &self.path)?;
         let mut summary = Vec::new();
         if let (Some(handle), SourceConfig::Embedded(running)) =
             (&self.cluster, &self.running.source)
@@ -396,7 +447,41 @@ impl Reload {
                 tracing::info!("manifest reload: {line}");
             }
         }
+        if self.live.set_rrl(config.dns.rrl.settings(), &self.metrics) {
+            let rrl = &config.dns.rrl;
+            tracing::info!(
+                enabled = rrl.enabled,
+                responses_per_second = rrl.responses_per_second,
+                window = ?rrl.window,
+                slip = rrl.slip,
+                ipv4_prefix = rrl.ipv4_prefix,
+                ipv6_prefix = rrl.ipv6_prefix,
+                "dns.rrl changed; in force now"
+            );
+            summary.push("dns.rrl applied".to_owned());
+        }
+        if self.live.set_nsid(config.dns.nsid.as_deref()) {
+            summary.push("dns.nsid applied".to_owned());
+        }
+        if let Some(secret) = cookie_secret
+            && self.live.rotate_cookie_secret(secret)
+        {
+            summary.push("cookie secret rotated (the previous one is still accepted)".to_owned());
+        }
+        summary.push(format!(
+            "transfer: {} TSIG keys, {} allow entries, {} NOTIFY targets",
+            auth.keys().len(),
+            config.transfer.allow.len(),
+            auth.notify().len()
+        ));
+        self.transfer.set_auth(auth);
         let pending = restart_keys(&self.running, &config);
+        // What was applied is now the running config's.
+        self.running.dns.rrl = config.dns.rrl;
+        self.running.dns.nsid = config.dns.nsid.clone();
+        self.running.transfer.keys_file = config.transfer.keys_file.clone();
+        self.running.transfer.allow = config.transfer.allow.clone();
+        self.running.transfer.notify = config.transfer.notify.clone();
         if pending.is_empty() {
             summary.push("no other key changed".to_owned());
         } else {
@@ -445,10 +530,19 @@ fn restart_keys(running: &Config, next: &Config) -> Vec<&'static str> {
             "dns.nameserver_addresses",
             a.nameserver_addresses == b.nameserver_addresses,
         ),
-        ("dns.rrl", a.rrl == b.rrl),
-        ("dns.nsid", a.nsid == b.nsid),
+        (
+            "dns.cookie_secret_file",
+            a.cookie_secret_file == b.cookie_secret_file,
+        ),
         ("admin", running.admin == next.admin),
-        ("transfer", running.transfer == next.transfer),
+        (
+            "transfer.notify_interval",
+            running.transfer.notify_interval == next.transfer.notify_interval,
+        ),
+        (
+            "transfer.journal_size",
+            running.transfer.journal_size == next.transfer.journal_size,
+        ),
         ("source", running.source == next.source),
     ] {
         if !same {

@@ -105,6 +105,17 @@ pub struct DnsConfig {
     /// that ask for it; absent: NSID requests are ignored.
     #[serde(default = "default_nsid")]
     pub nsid: Option<String>,
+    /// The DNS-cookie server secret (RFC 9018): a file holding 16 bytes as
+    /// 32 hex digits (`openssl rand -hex 16`), e.g. a mounted Secret, so
+    /// replicas accept each other's cookies. Re-read on SIGHUP and when it
+    /// changes. Absent: a random secret per process. Relative to the config
+    /// file's folder.
+    #[serde(default = "default_cookie_secret_file")]
+    pub cookie_secret_file: Option<PathBuf>,
+}
+
+fn default_cookie_secret_file() -> Option<PathBuf> {
+    None
 }
 
 /// Response rate limiting (`dns.rrl`), as BIND's `rate-limit`: a token
@@ -193,13 +204,20 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TransferConfig {
-    /// Source networks allowed AXFR and IXFR (`10.0.0.0/8`, `::1/128`; a bare
-    /// address means just that address). Empty: every transfer is REFUSED.
-    #[serde(default = "default_transfer_allow", deserialize_with = "networks")]
-    pub allow: Vec<ipnet::IpNet>,
-    /// Secondaries sent a NOTIFY (UDP) after every change.
+    /// TSIG keys (RFC 8945): a file of BIND/Knot `key "name" { algorithm
+    /// hmac-sha256; secret "base64"; };` clauses, e.g. a mounted Secret.
+    /// Relative to the config file's folder.
+    #[serde(default = "default_keys_file")]
+    pub keys_file: Option<PathBuf>,
+    /// Who may AXFR and IXFR: each entry a network (`10.0.0.0/8`, `::1/128`;
+    /// a bare address means just that address), or `{from: CIDR, key:
+    /// NAME}` with either or both. Empty: every transfer is REFUSED.
+    #[serde(default = "default_transfer_allow")]
+    pub allow: Vec<AllowEntry>,
+    /// Secondaries sent a NOTIFY (UDP) after every change: an address, or
+    /// `{address: ADDR, key: NAME}` to sign it.
     #[serde(default = "default_notify")]
-    pub notify: Vec<SocketAddr>,
+    pub notify: Vec<NotifyEntry>,
     /// At most one NOTIFY per zone and secondary this often; changes in
     /// between are announced together at the end of the interval.
     #[serde(default = "default_notify_interval", deserialize_with = "duration")]
@@ -210,10 +228,42 @@ pub struct TransferConfig {
     pub journal_size: usize,
 }
 
-fn default_transfer_allow() -> Vec<ipnet::IpNet> {
+/// One `transfer.allow` entry: a source range, a TSIG key name, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowEntry {
+    pub from: Option<ipnet::IpNet>,
+    pub key: Option<String>,
+}
+
+/// One `transfer.notify` entry: where, and the key to sign with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyEntry {
+    pub address: SocketAddr,
+    pub key: Option<String>,
+}
+
+impl From<SocketAddr> for NotifyEntry {
+    fn from(address: SocketAddr) -> Self {
+        Self { address, key: None }
+    }
+}
+
+impl From<ipnet::IpNet> for AllowEntry {
+    fn from(net: ipnet::IpNet) -> Self {
+        Self {
+            from: Some(net),
+            key: None,
+        }
+    }
+}
+
+fn default_keys_file() -> Option<PathBuf> {
+    None
+}
+fn default_transfer_allow() -> Vec<AllowEntry> {
     Vec::new()
 }
-fn default_notify() -> Vec<SocketAddr> {
+fn default_notify() -> Vec<NotifyEntry> {
     Vec::new()
 }
 fn default_notify_interval() -> Duration {
@@ -226,6 +276,7 @@ fn default_journal_size() -> usize {
 impl Default for TransferConfig {
     fn default() -> Self {
         Self {
+            keys_file: default_keys_file(),
             allow: default_transfer_allow(),
             notify: default_notify(),
             notify_interval: default_notify_interval(),
@@ -234,22 +285,115 @@ impl Default for TransferConfig {
     }
 }
 
-/// Networks in CIDR form; a bare address is a network of one.
-fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts
-        .iter()
-        .map(|text| {
-            text.parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map(|net| net.trunc())
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "invalid network {text:?}: write an address or a CIDR, e.g. 10.0.0.0/8 or ::1/128"
-                    ))
-                })
+/// A network in CIDR form; a bare address is a network of one.
+fn network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            format!(
+                "invalid network {text:?}: write an address or a CIDR, e.g. 10.0.0.0/8 or ::1/128"
+            )
         })
-        .collect()
+}
+
+/// The keys and values of a map-form entry, in order.
+type Pairs = Vec<(String, String)>;
+
+/// Reads a string-or-map entry: `from_text` takes the string form,
+/// `from_map` the map form once its keys are checked against `fields`.
+struct EntryVisitor<T> {
+    expecting: &'static str,
+    from_text: fn(&str) -> Result<T, String>,
+    fields: &'static [&'static str],
+    from_map: fn(Pairs) -> Result<T, String>,
+}
+
+impl<'de, T> serde::de::Visitor<'de> for EntryVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.from_text)(text).map_err(E::custom)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut pairs: Pairs = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !self.fields.contains(&key.as_str()) {
+                return Err(serde::de::Error::unknown_field(&key, self.fields));
+            }
+            if pairs.iter().any(|(k, _)| *k == key) {
+                return Err(serde::de::Error::custom(format!("`{key}` is given twice")));
+            }
+            let value: String = map.next_value()?;
+            pairs.push((key, value));
+        }
+        (self.from_map)(pairs).map_err(serde::de::Error::custom)
+    }
+}
+
+fn key_name(text: &str) -> Result<String, String> {
+    crate::names::parse_zone(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("key {text:?} is not a key name: {e}"))
+}
+
+impl<'de> Deserialize<'de> for AllowEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntryVisitor {
+            expecting: "a network (10.0.0.0/8) or {from: NETWORK, key: NAME}",
+            from_text: |text| network(text).map(AllowEntry::from),
+            fields: &["from", "key"],
+            from_map: |pairs| {
+                let mut entry = AllowEntry {
+                    from: None,
+                    key: None,
+                };
+                for (k, v) in pairs {
+                    match k.as_str() {
+                        "from" => entry.from = Some(network(&v)?),
+                        _ => entry.key = Some(key_name(&v)?),
+                    }
+                }
+                if entry.from.is_none() && entry.key.is_none() {
+                    return Err("an entry needs `from`, `key` or both".to_owned());
+                }
+                Ok(entry)
+            },
+        })
+    }
+}
+
+fn notify_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!("invalid notify address {text:?}: write IP:PORT, e.g. 10.0.0.7:53 or [::1]:53")
+    })
+}
+
+impl<'de> Deserialize<'de> for NotifyEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntryVisitor {
+            expecting: "an address (10.0.0.7:53) or {address: ADDR, key: NAME}",
+            from_text: |text| notify_address(text).map(NotifyEntry::from),
+            fields: &["address", "key"],
+            from_map: |pairs| {
+                let mut address = None;
+                let mut key = None;
+                for (k, v) in pairs {
+                    match k.as_str() {
+                        "address" => address = Some(notify_address(&v)?),
+                        _ => key = Some(key_name(&v)?),
+                    }
+                }
+                let address = address.ok_or("an entry needs `address`")?;
+                Ok(NotifyEntry { address, key })
+            },
+        })
+    }
 }
 
 /// Exactly one source of cluster objects.
@@ -415,6 +559,7 @@ impl Default for DnsConfig {
             nameserver_addresses: Vec::new(),
             rrl: RrlConfig::default(),
             nsid: default_nsid(),
+            cookie_secret_file: default_cookie_secret_file(),
         }
     }
 }
@@ -485,6 +630,17 @@ impl Config {
         })?;
         let mut config = Self::from_str(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        for file in [
+            config.transfer.keys_file.as_mut(),
+            config.dns.cookie_secret_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         match &mut config.source {
             SourceConfig::Embedded(embedded) => {
                 for manifest in &mut embedded.manifests {
@@ -610,10 +766,18 @@ impl Config {
                 "must be above 0 (e.g. 1s)".to_owned(),
             ));
         }
-        if let Some(target) = self.transfer.notify.iter().find(|t| t.port() == 0) {
+        if let Some(target) = self.transfer.notify.iter().find(|t| t.address.port() == 0) {
             return Err(invalid(
                 "transfer.notify",
-                format!("{target} has no port; secondaries listen on 53"),
+                format!("{} has no port; secondaries listen on 53", target.address),
+            ));
+        }
+        let signed = self.transfer.allow.iter().any(|e| e.key.is_some())
+            || self.transfer.notify.iter().any(|t| t.key.is_some());
+        if signed && self.transfer.keys_file.is_none() {
+            return Err(invalid(
+                "transfer.keys_file",
+                "is needed: an allow or notify entry names a key".to_owned(),
             ));
         }
         match &self.source {
@@ -917,7 +1081,12 @@ mod tests {
             "source: {embedded: {manifests: [a]}}\ntransfer:\n  allow: [127.0.0.0/8, '::1/128', 10.1.2.3, 192.168.1.7/24]\n  notify: ['127.0.0.1:5353', '[::1]:53']\n  notify_interval: 250ms\n  journal_size: 8\n",
         )
         .unwrap();
-        let allow: Vec<String> = c.transfer.allow.iter().map(|n| n.to_string()).collect();
+        let allow: Vec<String> = c
+            .transfer
+            .allow
+            .iter()
+            .map(|e| e.from.unwrap().to_string())
+            .collect();
         // A bare address is a /32; host bits are cleared.
         assert_eq!(
             allow,
@@ -926,12 +1095,56 @@ mod tests {
         assert_eq!(
             c.transfer.notify,
             vec![
-                "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
-                "[::1]:53".parse().unwrap()
+                NotifyEntry::from("127.0.0.1:5353".parse::<SocketAddr>().unwrap()),
+                NotifyEntry::from("[::1]:53".parse::<SocketAddr>().unwrap())
             ]
         );
         assert_eq!(c.transfer.notify_interval, Duration::from_millis(250));
         assert_eq!(c.transfer.journal_size, 8);
+    }
+
+    #[test]
+    fn transfer_entries_take_a_key_a_range_or_both() {
+        let c = parse(
+            "source: {embedded: {manifests: [a]}}\ntransfer:\n  keys_file: keys.conf\n  allow:\n    - 10.0.0.0/8\n    - {from: 127.0.0.1, key: xfr.cluster.local}\n    - {key: other}\n  notify:\n    - '127.0.0.1:5300'\n    - {address: '127.0.0.1:5301', key: xfr.cluster.local}\n",
+        )
+        .unwrap();
+        assert_eq!(c.transfer.keys_file, Some(PathBuf::from("keys.conf")));
+        let key = |k: &str| Some(k.to_owned());
+        assert_eq!(
+            c.transfer.allow,
+            vec![
+                AllowEntry::from("10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()),
+                AllowEntry {
+                    from: Some("127.0.0.1/32".parse().unwrap()),
+                    key: key("xfr.cluster.local")
+                },
+                AllowEntry {
+                    from: None,
+                    key: key("other")
+                },
+            ]
+        );
+        assert_eq!(
+            c.transfer.notify[1],
+            NotifyEntry {
+                address: "127.0.0.1:5301".parse().unwrap(),
+                key: key("xfr.cluster.local")
+            }
+        );
+        let loaded = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("dns.yaml");
+            std::fs::write(
+                &path,
+                "source: {embedded: {manifests: [a]}}\ntransfer: {keys_file: keys.conf}\ndns: {cookie_secret_file: cookie}\n",
+            )
+            .unwrap();
+            Config::load(&path).unwrap()
+        };
+        let folder = |p: &Option<PathBuf>| p.as_ref().unwrap().parent().unwrap().to_owned();
+        assert!(folder(&loaded.transfer.keys_file).is_absolute());
+        assert!(folder(&loaded.dns.cookie_secret_file).is_absolute());
     }
 
     #[test]
@@ -948,6 +1161,15 @@ mod tests {
                 "transfer.notify_interval",
             ),
             ("transfer: {allowed: []}\n", "allowed"),
+            ("transfer: {allow: [{from: 10.0.0.0/8, keys: a}]}\n", "keys"),
+            ("transfer: {allow: [{}]}\n", "needs `from`, `key` or both"),
+            ("transfer: {allow: [{key: 'a..b'}], keys_file: k}\n", "a..b"),
+            ("transfer: {allow: [{key: a}]}\n", "transfer.keys_file"),
+            (
+                "transfer: {notify: [{key: a}], keys_file: k}\n",
+                "needs `address`",
+            ),
+            ("transfer: {notify: [{address: banana}]}\n", "banana"),
         ] {
             let text = format!("source: {{embedded: {{manifests: [a]}}}}\n{text}");
             let err = parse(&text).unwrap_err().to_string();

@@ -53,6 +53,15 @@ fn rcode_index(r: ResponseCode) -> usize {
     }
 }
 
+/// Why a request was refused for TSIG, as the `reason` label (the labels of
+/// `transfer::tsig::Reason`).
+const TSIG_REASONS: [&str; 5] = ["unsigned", "badkey", "badsig", "badtime", "badtrunc"];
+
+/// What a query's COOKIE option held, as the `presented` label: a client
+/// cookie only, a server cookie we (or a replica sharing the secret) made,
+/// or one we did not (another secret, too old, forged).
+const COOKIES_PRESENTED: [&str; 3] = ["client_only", "valid", "invalid"];
+
 /// A histogram in atomics: fixed bucket bounds, one counter per bucket.
 #[derive(Debug)]
 pub struct AtomicHistogram {
@@ -142,6 +151,14 @@ pub struct Metrics {
     /// Config reloads (SIGHUP) applied, and failed (old config kept).
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Requests refused for TSIG (RFC 8945), by reason, indexed as
+    /// [`TSIG_REASONS`].
+    tsig_rejected: [AtomicU64; TSIG_REASONS.len()],
+    /// COOKIE options received, by what their server cookie was, indexed
+    /// as [`COOKIES_PRESENTED`].
+    cookies: [AtomicU64; COOKIES_PRESENTED.len()],
+    /// The live RRL rate (responses per second; 0 = RRL off).
+    pub rrl_rate: AtomicU64,
     /// The sources' event queue to the driver: its length now, sampled at
     /// scrape time, and its bound. Set once at startup.
     pub event_queue: std::sync::OnceLock<QueueProbe>,
@@ -184,6 +201,9 @@ impl Default for Metrics {
             tcp_queue_full: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            tsig_rejected: Default::default(),
+            cookies: Default::default(),
+            rrl_rate: AtomicU64::new(0),
             event_queue: std::sync::OnceLock::new(),
         }
     }
@@ -205,6 +225,37 @@ impl Metrics {
             (Some(t), Some(r)) => self.queries[t * RCODES.len() + r].load(Ordering::Relaxed),
             _ => 0,
         }
+    }
+
+    /// Counts a request refused for TSIG; `reason` is one of
+    /// [`TSIG_REASONS`] (anything else is not counted).
+    pub fn count_tsig_rejected(&self, reason: &str) {
+        if let Some(i) = TSIG_REASONS.iter().position(|r| *r == reason) {
+            self.tsig_rejected[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests refused for TSIG with `reason`.
+    pub fn tsig_rejected(&self, reason: &str) -> u64 {
+        TSIG_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.tsig_rejected[i].load(Ordering::Relaxed))
+    }
+
+    /// Counts a COOKIE option; `presented` is one of [`COOKIES_PRESENTED`].
+    pub fn count_cookie(&self, presented: &str) {
+        if let Some(i) = COOKIES_PRESENTED.iter().position(|p| *p == presented) {
+            self.cookies[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// COOKIE options counted as `presented`.
+    pub fn cookies(&self, presented: &str) -> u64 {
+        COOKIES_PRESENTED
+            .iter()
+            .position(|p| *p == presented)
+            .map_or(0, |i| self.cookies[i].load(Ordering::Relaxed))
     }
 
     /// A registry exporting these metrics, for `/metrics`.
@@ -362,6 +413,40 @@ impl Collector for Metrics {
             "headless_dns_config_reload_failures",
             "Config reloads (SIGHUP) that failed; the running config was kept.",
             &self.reload_failures,
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_tsig_rejected_requests",
+                "Requests refused for TSIG (RFC 8945): unsigned where a key is required, BADKEY, BADSIG, BADTIME, BADTRUNC.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, count) in TSIG_REASONS.iter().zip(&self.tsig_rejected) {
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    count.load(Ordering::Relaxed),
+                )
+                .encode(family.encode_family(&[("reason", *reason)])?)?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_cookies",
+                "Queries with a DNS COOKIE option, by the server cookie presented: none (client_only), one made with our secret (valid), or not (invalid: another secret, too old, forged).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (presented, count) in COOKIES_PRESENTED.iter().zip(&self.cookies) {
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    count.load(Ordering::Relaxed),
+                )
+                .encode(family.encode_family(&[("presented", *presented)])?)?;
+            }
+        }
+        gauge(
+            &mut encoder,
+            "headless_dns_rrl_responses_per_second",
+            "The response rate limit in force (dns.rrl.responses_per_second; 0 when RRL is off).",
+            self.rrl_rate.load(Ordering::Relaxed) as i64,
         )?;
         if let Some(queue) = self.event_queue.get() {
             gauge(

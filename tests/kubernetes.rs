@@ -1424,6 +1424,39 @@ mod deploy {
             volume.config_map.as_ref().map(|c| &c.name),
             config_map.metadata.name.as_ref()
         );
+        // The cookie secret is a file from the Secret every replica mounts
+        // (optional: without it each replica makes its own).
+        let secret_file = config
+            .dns
+            .cookie_secret_file
+            .as_ref()
+            .expect("dns.cookie_secret_file");
+        let mount = container
+            .volume_mounts
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|m| secret_file.starts_with(&m.mount_path))
+            .unwrap_or_else(|| panic!("no mount holds {}", secret_file.display()));
+        assert_eq!(mount.read_only, Some(true));
+        let secret = pod
+            .volumes
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|v| v.name == mount.name)
+            .and_then(|v| v.secret.as_ref())
+            .expect("a Secret volume for the cookie secret");
+        assert_eq!(secret.secret_name.as_deref(), Some("headless-dns-cookie"));
+        assert_eq!(secret.optional, Some(true));
+        let key = secret_file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            secret
+                .items
+                .as_deref()
+                .is_none_or(|items| items.iter().any(|i| i.path == key)),
+            "the Secret's items do not give {key}"
+        );
 
         // The Service: 53 over UDP and TCP to the pod's DNS port, plus metrics.
         let service_spec = service.spec.as_ref().unwrap();

@@ -283,6 +283,18 @@ fn cases() -> Vec<Case> {
             FORMERR,
         ),
         case(
+            // The transfer fuzz target's find: the same through the second
+            // of two questions, echoed in the FORMERR for QDCOUNT 2.
+            "two questions, the second pointing into the header",
+            {
+                let mut p = header(0x136, 0x0100, 2, 0, 0, 0);
+                p.extend(question(POD0, 1, 1));
+                p.extend([0xc0, 2, 0, 1, 0, 1]);
+                p
+            },
+            FORMERR,
+        ),
+        case(
             "pointer past the end",
             {
                 let mut p = header(0x108, 0x0100, 1, 0, 0, 0);

@@ -24,7 +24,7 @@ use headless_dns::server::handler::{DnsHandler, handle_bytes};
 use headless_dns::snapshot::{Snapshot, ZoneSettings};
 use headless_dns::transfer::export::record_line;
 use headless_dns::transfer::message::MAX_MESSAGE;
-use headless_dns::transfer::{Outcome, Transfer, serial_lt};
+use headless_dns::transfer::{Auth, Outcome, Transfer, serial_lt};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -106,7 +106,7 @@ impl Fixture {
         let allow = allow.iter().map(|n| n.parse().unwrap()).collect();
         let transfer = Arc::new(Transfer::new(
             store.clone(),
-            allow,
+            Auth::from_networks(allow),
             journal_size,
             Arc::new(Metrics::default()),
         ));
@@ -396,7 +396,7 @@ fn nothing_is_transferred_before_the_sources_synced() {
     let store = Arc::new(ArcSwap::from_pointee(Snapshot::empty(settings(), 7)));
     let transfer = Transfer::new(
         store,
-        vec!["127.0.0.0/8".parse().unwrap()],
+        Auth::from_networks(vec!["127.0.0.0/8".parse().unwrap()]),
         4,
         Arc::new(Metrics::default()),
     );

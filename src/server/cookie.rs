@@ -12,9 +12,15 @@
 //! We never *require* a cookie: a missing, stale or forged server cookie is
 //! not an error (RFC 7873 §5.2.3–5.2.4 allow answering normally), the query is
 //! answered and gets a fresh cookie. Only a malformed option (a length that is
-//! no cookie at all) is FORMERR (§5.2.2). The secret lives in memory only and
-//! changes at every start, which RFC 9018 §5 permits: clients that present an
-//! old server cookie simply get a new one.
+//! no cookie at all) is FORMERR (§5.2.2).
+//!
+//! The secret is random per process, which RFC 9018 §5 permits, unless
+//! `dns.cookie_secret_file` names a file (a mounted Secret) holding it: then
+//! every replica that mounts the same Secret makes and accepts the same
+//! cookies, so a client moving between replicas behind one Service keeps
+//! its cookie. [`read_secret_file`] reads it; when it changes, the new
+//! secret signs and the one before it still verifies ([`Cookies::rotate`],
+//! RFC 9018 §4.4's rollover), so a rotation costs no client a cookie.
 
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -41,14 +47,27 @@ pub enum Presented {
     Invalid,
 }
 
+impl Presented {
+    /// The metric label (`headless_dns_cookies_total{presented}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Presented::ClientOnly => "client_only",
+            Presented::Valid => "valid",
+            Presented::Invalid => "invalid",
+        }
+    }
+}
+
 /// Why a COOKIE option is not one (RFC 7873 §5.2.2: FORMERR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
-/// The per-process server secret and the cookie rules.
+/// The server secret (and the one before a rotation) and the cookie rules.
 #[derive(Clone)]
 pub struct Cookies {
     secret: [u8; 16],
+    /// Still accepted after a rotation, never used to make a cookie.
+    previous: Option<[u8; 16]>,
 }
 
 impl std::fmt::Debug for Cookies {
@@ -60,14 +79,33 @@ impl std::fmt::Debug for Cookies {
 impl Cookies {
     /// A fresh random secret, from the operating system.
     pub fn new() -> Self {
+        Self::with_secret(random_secret())
+    }
+
+    /// A fixed secret (a shared secret file, tests, RFC 9018's vectors).
+    pub fn with_secret(secret: [u8; 16]) -> Self {
         Self {
-            secret: random_secret(),
+            secret,
+            previous: None,
         }
     }
 
-    /// A fixed secret (tests, and RFC 9018's test vectors).
-    pub fn with_secret(secret: [u8; 16]) -> Self {
-        Self { secret }
+    /// Cookies made with `secret` from now on; the current secret still
+    /// verifies until the next rotation. The same secret again changes
+    /// nothing.
+    pub fn rotate(&self, secret: [u8; 16]) -> Self {
+        if secret == self.secret {
+            return self.clone();
+        }
+        Self {
+            secret,
+            previous: Some(self.secret),
+        }
+    }
+
+    /// Whether cookies are made with `secret`.
+    pub fn uses(&self, secret: &[u8; 16]) -> bool {
+        self.secret == *secret
     }
 
     /// The 16-byte version-1 server cookie for this client cookie and
@@ -76,15 +114,18 @@ impl Cookies {
         let mut cookie = [0u8; 16];
         cookie[0] = VERSION;
         cookie[4..8].copy_from_slice(&timestamp.to_be_bytes());
-        let hash = self.hash(client, &cookie[..8], ip);
+        let hash = hash(&self.secret, client, &cookie[..8], ip);
         cookie[8..].copy_from_slice(&hash);
         cookie
     }
+}
 
-    /// SipHash-2-4 of `client | version, reserved, timestamp | ip`.
-    fn hash(&self, client: &[u8; 8], head: &[u8], ip: IpAddr) -> [u8; 8] {
-        let k0 = u64::from_le_bytes(self.secret[..8].try_into().unwrap_or_default());
-        let k1 = u64::from_le_bytes(self.secret[8..].try_into().unwrap_or_default());
+/// SipHash-2-4 keyed with `secret` of `client | version, reserved,
+/// timestamp | ip`.
+fn hash(secret: &[u8; 16], client: &[u8; 8], head: &[u8], ip: IpAddr) -> [u8; 8] {
+    {
+        let k0 = u64::from_le_bytes(secret[..8].try_into().unwrap_or_default());
+        let k1 = u64::from_le_bytes(secret[8..].try_into().unwrap_or_default());
         // std's SipHasher is SipHash-2-4 (deprecated only because HashMap
         // moved to SipHash-1-3); fed with one byte stream through `write`,
         // it is the plain function RFC 9018 names, as its test vectors
@@ -107,7 +148,9 @@ impl Cookies {
         hasher.write(&input[..len]);
         hasher.finish().to_le_bytes()
     }
+}
 
+impl Cookies {
     /// Checks a COOKIE option from `ip` at `now` (seconds since the epoch)
     /// and returns what it held and the option data to answer with.
     pub fn respond(
@@ -146,7 +189,10 @@ impl Cookies {
         // Serial-number arithmetic: the timestamp wraps in 2106.
         let age = now.wrapping_sub(stamped);
         let usable = age <= MAX_AGE || stamped.wrapping_sub(now) <= MAX_SKEW;
-        usable && self.hash(client, &server[..8], ip) == server[8..16]
+        usable
+            && std::iter::once(&self.secret)
+                .chain(self.previous.as_ref())
+                .any(|secret| hash(secret, client, &server[..8], ip) == server[8..16])
     }
 }
 
@@ -154,6 +200,46 @@ impl Default for Cookies {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Reads a cookie secret file: 16 bytes written as 32 hex digits (what
+/// `openssl rand -hex 16` prints), surrounding whitespace allowed. `None`
+/// when the file does not exist (an optional Secret not created yet); the
+/// error says what is wrong and never shows the file's content.
+pub fn read_secret_file(path: &std::path::Path) -> Result<Option<[u8; 16]>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read cookie secret file {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    parse_secret(text.trim())
+        .map(Some)
+        .map_err(|e| format!("cookie secret file {}: {e}", path.display()))
+}
+
+fn parse_secret(text: &str) -> Result<[u8; 16], String> {
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "expected 32 hex digits (16 bytes, e.g. from `openssl rand -hex 16`), found {} characters{}",
+            text.len(),
+            if text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ""
+            } else {
+                " that are not all hex digits"
+            }
+        ));
+    }
+    let mut secret = [0u8; 16];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte =
+            u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| "not hex".to_owned())?;
+    }
+    Ok(secret)
 }
 
 /// Seconds since the epoch, mod 2^32, as cookie timestamps count them.
@@ -314,6 +400,56 @@ mod tests {
             check(made_at.wrapping_sub(MAX_SKEW + 1)),
             Presented::Invalid
         );
+    }
+
+    #[test]
+    fn a_rotation_keeps_accepting_the_previous_secret() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let client = [7u8; 8];
+        let old = Cookies::with_secret([1; 16]);
+        let cookie = old.server_cookie(&client, ip, 1000);
+        let mut option = client.to_vec();
+        option.extend_from_slice(&cookie);
+        let rotated = old.rotate([2; 16]);
+        assert_eq!(
+            rotated.respond(&option, ip, 1000).unwrap().0,
+            Presented::Valid
+        );
+        // The new cookie is made with the new secret only.
+        let (_, reply) = rotated.respond(&option, ip, 1000).unwrap();
+        assert_ne!(&reply[8..], &cookie[..]);
+        assert!(rotated.uses(&[2; 16]));
+        // Two rotations later the first secret is gone.
+        let twice = rotated.rotate([3; 16]);
+        assert_eq!(
+            twice.respond(&option, ip, 1000).unwrap().0,
+            Presented::Invalid
+        );
+        // Rotating to the same secret keeps the previous one.
+        let same = rotated.rotate([2; 16]);
+        assert_eq!(same.respond(&option, ip, 1000).unwrap().0, Presented::Valid);
+    }
+
+    #[test]
+    fn secret_files_hold_32_hex_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "000102030405060708090a0b0c0d0E0F\n").unwrap();
+        assert_eq!(
+            read_secret_file(&path).unwrap(),
+            Some([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+        );
+        for bad in ["00", "zz0102030405060708090a0b0c0d0e0f", ""] {
+            std::fs::write(&path, bad).unwrap();
+            let err = read_secret_file(&path).unwrap_err();
+            assert!(err.contains("32 hex digits"), "{bad}: {err}");
+            assert!(err.contains("secret"), "{err}");
+        }
+        // Absent (an optional Secret not created): no secret, no error.
+        assert_eq!(read_secret_file(&dir.path().join("missing")), Ok(None));
+        // A folder where the file should be: an error naming it.
+        let err = read_secret_file(dir.path()).unwrap_err();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
 
     #[test]

@@ -12,7 +12,13 @@
 //! carries one): DNS Cookies (RFC 7873, server cookies per RFC 9018, see
 //! `cookie.rs`) and NSID (RFC 5001) when `dns.nsid` is set. The handler also
 //! carries the UDP workers' response rate limiter (`rrl.rs`), which they
-//! apply to every answer, whichever path made it.
+//! apply to every answer, whichever path made it. Cookie secret, NSID and
+//! RRL are [`Live`] settings, swapped on SIGHUP while queries flow.
+//!
+//! A TSIG-signed query (a secondary's SOA query, or IXFR over UDP) is checked
+//! before hickory parses it (`transfer/tsig.rs`): a bad signature gets the
+//! RFC 8945 §5.2 answer; a good one is answered as usual and the answer is
+//! signed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -32,9 +38,12 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::sync::mpsc;
 
 use super::cookie::{self, Cookies};
+use super::live::Live;
 use super::rrl::Rrl;
 use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
+use crate::transfer::keys::{Key, KeyRing};
+use crate::transfer::tsig;
 
 /// The smallest UDP payload every client accepts (RFC 1035).
 const MIN_UDP_PAYLOAD: u16 = 512;
@@ -50,12 +59,10 @@ pub struct DnsHandler {
     /// Zone transfer: its ACL decides IXFR over UDP here; over TCP the
     /// connection hands AXFR and IXFR to it directly. `None`: all REFUSED.
     transfer: Option<Arc<crate::transfer::Transfer>>,
-    /// The server-cookie secret (random per process).
-    cookies: Arc<Cookies>,
-    /// `dns.nsid`: sent to clients that ask with an empty NSID option.
-    nsid: Option<NSIDPayload>,
-    /// `dns.rrl`: applied by the UDP workers, not here (TCP is exempt).
-    rrl: Option<Arc<Rrl>>,
+    /// What SIGHUP changes: the cookie secret, `dns.nsid` (sent to clients
+    /// that ask with an empty NSID option) and `dns.rrl` (applied by the
+    /// UDP workers, not here: TCP is exempt).
+    live: Arc<Live>,
 }
 
 impl DnsHandler {
@@ -69,33 +76,31 @@ impl DnsHandler {
             max_udp_payload: max_udp_payload.max(MIN_UDP_PAYLOAD),
             metrics,
             transfer: None,
-            cookies: Arc::new(Cookies::new()),
-            nsid: None,
-            rrl: None,
+            live: Arc::new(Live::default()),
         }
     }
 
     /// The same handler, answering NSID requests with `nsid`.
-    pub fn with_nsid(mut self, nsid: Option<&str>) -> Self {
-        self.nsid = nsid.and_then(|n| NSIDPayload::new(n.as_bytes()).ok());
+    pub fn with_nsid(self, nsid: Option<&str>) -> Self {
+        self.live.set_nsid(nsid);
         self
     }
 
-    /// The same handler, with a fixed cookie secret (tests).
-    pub fn with_cookies(mut self, cookies: Cookies) -> Self {
-        self.cookies = Arc::new(cookies);
+    /// The same handler, with fixed cookie rules (a shared secret, tests).
+    pub fn with_cookies(self, cookies: Cookies) -> Self {
+        self.live.set_cookies(cookies);
         self
     }
 
     /// The same handler, carrying a response rate limiter for UDP.
-    pub fn with_rrl(mut self, rrl: Option<Arc<Rrl>>) -> Self {
-        self.rrl = rrl;
+    pub fn with_rrl(self, rrl: Option<Arc<Rrl>>) -> Self {
+        self.live.set_rrl_limiter(rrl, &self.metrics);
         self
     }
 
-    /// The response rate limiter the UDP workers apply, if configured.
-    pub fn rrl(&self) -> Option<&Arc<Rrl>> {
-        self.rrl.as_ref()
+    /// The settings SIGHUP changes (shared by every clone).
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
     }
 
     /// The same handler, with zone transfer.
@@ -134,7 +139,7 @@ struct Plan<'a> {
 impl DnsHandler {
     /// Applies the header rules and asks the snapshot. Pure apart from the
     /// snapshot it is given.
-    fn plan<'a>(&self, snap: &'a Snapshot, request: &Request) -> Plan<'a> {
+    fn plan<'a>(&self, snap: &'a Snapshot, request: &Request, key: Option<&Key>) -> Plan<'a> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         // RFC 7873 §5.2: only the first COOKIE option counts.
         let cookie = request.edns.as_ref().and_then(|e| {
@@ -147,9 +152,14 @@ impl DnsHandler {
                 })
         });
         let cookie = cookie.map(|c| {
-            self.cookies
+            self.live
+                .cookies()
                 .respond(c, request.src().ip(), cookie::unix_now())
         });
+        if let Some(Ok((presented, _))) = &cookie {
+            self.metrics.count_cookie(presented.label());
+        }
+        let nsid = self.live.nsid();
         let edns = request.edns.as_ref().map(|theirs| {
             let mut ours = Edns::new();
             ours.set_max_payload(self.max_udp_payload);
@@ -159,10 +169,11 @@ impl DnsHandler {
                 ours.options_mut()
                     .insert(EdnsOption::Unknown(cookie::OPTION_CODE, reply.to_vec()));
             }
-            if let Some(nsid) = &self.nsid
+            if let Some(nsid) = &nsid
                 && theirs.option(EdnsCode::NSID).is_some()
             {
-                ours.options_mut().insert(EdnsOption::NSID(nsid.clone()));
+                ours.options_mut()
+                    .insert(EdnsOption::NSID(NSIDPayload::clone(nsid)));
             }
             ours
         });
@@ -228,10 +239,9 @@ impl DnsHandler {
             // which says "up to date" or "ask again over TCP" (RFC 1995 §2).
             RecordType::IXFR => {
                 let allowed = request.protocol() == Protocol::Udp
-                    && self
-                        .transfer
-                        .as_ref()
-                        .is_some_and(|t| t.allows(request.src().ip()));
+                    && self.transfer.as_ref().is_some_and(|t| {
+                        t.access(request.src().ip(), key) == crate::transfer::Access::Allowed
+                    });
                 if !allowed || snap.apex(query.name()).is_none() {
                     return plan(ResponseCode::Refused, None);
                 }
@@ -341,13 +351,26 @@ impl RequestHandler for DnsHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        self.respond(request, None, response_handle).await
+    }
+}
+
+impl DnsHandler {
+    /// Answers `request`, which was signed with `key` (verified, its TSIG
+    /// already removed) or not signed.
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        key: Option<&Key>,
         mut response_handle: R,
     ) -> ResponseInfo {
         let started = Instant::now();
         // One atomic load; the snapshot stays alive while we answer even if
         // a newer one is published meanwhile.
         let snap = self.snapshot.load_full();
-        let plan = self.plan(&snap, request);
+        let plan = self.plan(&snap, request, key);
         let fit = if request.protocol() == Protocol::Udp {
             self.fit(request, &plan)
         } else {
@@ -443,23 +466,45 @@ fn counts_fit(raw: &[u8]) -> bool {
     count(4) * 5 + (count(6) + count(8) + count(10)) * 11 <= raw.len() - 12
 }
 
-/// Whether the (first) question's name holds a compression pointer. There
-/// is no earlier name for it to point at: it points into the header or
-/// loops. hickory would accept one into the header and echo the question's
-/// raw bytes, whose pointer then reads the *response's* header: the client
-/// gets a different question back, or one that does not parse (the fuzzer
-/// found this). Such a question is FORMERR.
+/// Whether a question's name holds a compression pointer that does not
+/// point back at an earlier question: into the header, at itself, or
+/// forward. hickory would accept one into the header and echo the
+/// questions' raw bytes (in a FORMERR too), whose pointer then reads the
+/// *response's* header: the client gets a different question back, or one
+/// that does not parse (the fuzzer found this for the first question, and
+/// the transfer target for the second of two). Such a packet is FORMERR.
 fn question_points_back(raw: &[u8]) -> bool {
-    if raw.len() < 12 || raw[4..6] == [0, 0] {
+    let Some(header) = raw.get(..12) else {
         return false;
-    }
+    };
+    let questions = u16::from_be_bytes([header[4], header[5]]);
     let mut pos = 12;
-    while let Some(&len) = raw.get(pos) {
-        match len {
-            0 => return false,
-            0xc0..=0xff => return true,
-            _ => pos += 1 + usize::from(len),
+    for _ in 0..questions {
+        loop {
+            let Some(&len) = raw.get(pos) else {
+                return false;
+            };
+            match len {
+                0 => {
+                    pos += 1;
+                    break;
+                }
+                0xc0..=0xff => {
+                    let Some(&low) = raw.get(pos + 1) else {
+                        return false;
+                    };
+                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                    if target < 12 || target >= pos {
+                        return true;
+                    }
+                    pos += 2;
+                    break;
+                }
+                _ => pos += 1 + usize::from(len),
+            }
         }
+        // QTYPE and QCLASS.
+        pos += 4;
     }
     false
 }
@@ -525,6 +570,49 @@ pub async fn handle_bytes_slow(
     if !counts_fit(&raw) || question_points_back(&raw) {
         return format_error(&head[..head_len]);
     }
+    // A response is never answered, signed or not (before the TSIG check,
+    // which would answer a bad signature).
+    if raw.get(2).is_some_and(|flags| flags & 0x80 != 0) {
+        return None;
+    }
+    let now = tsig::now();
+    let no_keys = KeyRing::default();
+    let auth = handler.transfer.as_ref().map(|t| t.auth());
+    let keys = auth.as_ref().map_or(&no_keys, |a| a.keys());
+    let (raw, verified) = match tsig::check(keys, &raw, now) {
+        tsig::Checked::Unsigned => (raw, None),
+        tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
+        tsig::Checked::Malformed => return format_error(&head[..head_len]),
+        tsig::Checked::Rejected(rejected) => {
+            handler.metrics.count_tsig_rejected(rejected.reason.label());
+            tracing::debug!(%src, reason = rejected.reason.label(), "TSIG rejected");
+            return rejected
+                .answer(&raw, now)
+                .or_else(|| format_error(&head[..head_len]));
+        }
+    };
+    // IXFR over UDP from a range whose `allow` entry needs a key, unsigned
+    // or with another key: NOTAUTH as over TCP (`transfer/mod.rs`).
+    if let Some(auth) = &auth
+        && crate::transfer::transfer_type(&raw) == Some(RecordType::IXFR)
+    {
+        let key = verified.as_ref().map(|v| &*v.key);
+        match auth.check(src.ip(), key) {
+            crate::transfer::Access::KeyRequired => {
+                handler
+                    .metrics
+                    .count_tsig_rejected(tsig::Reason::Unsigned.label());
+                return tsig::not_auth(&raw);
+            }
+            crate::transfer::Access::WrongKey => {
+                handler
+                    .metrics
+                    .count_tsig_rejected(tsig::Reason::BadKey.label());
+                return verified.and_then(|v| tsig::refuse_key(&v, &raw, now));
+            }
+            crate::transfer::Access::Allowed | crate::transfer::Access::Refused => {}
+        }
+    }
     let request = match Request::from_bytes(raw, src, protocol) {
         Ok(request) => request,
         // Header readable → FORMERR, as hickory's UDP path does; else silence.
@@ -534,11 +622,28 @@ pub async fn handle_bytes_slow(
         return None;
     }
     let (tx, mut rx) = mpsc::channel(1);
+    let key = verified.as_ref().map(|v| &*v.key);
     handler
-        .handle_request::<_, hickory_server::net::runtime::TokioTime>(
-            &request,
-            ChannelResponse::new(tx),
-        )
+        .respond(&request, key, ChannelResponse::new(tx))
         .await;
-    rx.recv().await
+    let answer = rx.recv().await?;
+    let Some(verified) = verified else {
+        return Some(answer);
+    };
+    // Signed like the request; over UDP, an answer the TSIG makes too big
+    // for the client goes out empty with TC, signed.
+    let limit = match &request.edns {
+        Some(edns) => edns
+            .max_payload()
+            .clamp(MIN_UDP_PAYLOAD, handler.max_udp_payload),
+        None => MIN_UDP_PAYLOAD,
+    };
+    let mut signed = answer.clone();
+    verified.signer().sign(&mut signed, now).ok()?;
+    if protocol == Protocol::Udp && signed.len() > usize::from(limit) {
+        signed = answer;
+        super::rrl::slip(&mut signed);
+        verified.signer().sign(&mut signed, now).ok()?;
+    }
+    Some(signed)
 }

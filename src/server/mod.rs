@@ -8,6 +8,7 @@
 pub mod cookie;
 pub mod fast;
 pub mod handler;
+pub mod live;
 pub mod rrl;
 pub mod tcp;
 pub mod udp;

@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hickory_server::net::xfer::Protocol;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -73,8 +73,11 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             metrics.tcp_connections.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.set_nodelay(true);
+            let (reader, writer) = stream.into_split();
             connection(
-                stream,
+                reader,
+                writer,
                 peer,
                 handler,
                 settings.idle_timeout,
@@ -104,16 +107,21 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+/// Serves one connection until the client closes it, goes idle, or
+/// `shutdown`: the two halves of a TCP stream, or any reader and writer
+/// (the fuzz target feeds bytes in chunks and collects the answers).
+pub async fn connection<R, W>(
+    mut reader: R,
+    mut writer: W,
     peer: SocketAddr,
     handler: DnsHandler,
     idle: Duration,
     metrics: &Metrics,
     shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(ANSWER_QUEUE);
     let write = async move {
         while let Some(answer) = rx.recv().await {

@@ -62,10 +62,13 @@ impl Worker {
     /// Response rate limiting: whether `answer` goes to `peer`, whole or
     /// slipped (emptied, TC set, in place).
     fn admit(&self, peer: SocketAddr, answer: &mut Vec<u8>, now: Instant) -> bool {
-        let Some(limiter) = self.handler.rrl() else {
+        let verdict = self.handler.live().with_rrl(|limiter| {
+            limiter.map(|limiter| limiter.check(peer.ip(), rrl::class_of(answer), now))
+        });
+        let Some(verdict) = verdict else {
             return true;
         };
-        match limiter.check(peer.ip(), rrl::class_of(answer), now) {
+        match verdict {
             Verdict::Send => true,
             Verdict::Drop => {
                 self.metrics.rrl_dropped.fetch_add(1, Ordering::Relaxed);

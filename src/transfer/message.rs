@@ -31,6 +31,8 @@ pub struct Messages<'r> {
     /// The first record not yet sent.
     next: usize,
     done: bool,
+    /// Bytes kept free at the end of each message (for a TSIG).
+    reserve: u16,
 }
 
 impl<'r> Messages<'r> {
@@ -47,13 +49,21 @@ impl<'r> Messages<'r> {
             records,
             next: 0,
             done: false,
+            reserve: 0,
         }
+    }
+
+    /// Keeps `bytes` free at the end of every message, for a record added
+    /// after encoding (a TSIG).
+    pub fn reserve(mut self, bytes: u16) -> Self {
+        self.reserve = bytes;
+        self
     }
 
     /// Encodes the next message; how many records it holds.
     fn encode(&self, buffer: &mut Vec<u8>) -> Result<usize, ProtoError> {
         let mut encoder = BinEncoder::new(buffer);
-        encoder.set_max_size(MAX_MESSAGE - OPT_SIZE);
+        encoder.set_max_size(MAX_MESSAGE - OPT_SIZE - self.reserve);
         let place = encoder.place::<Header>()?;
         if let Some(query) = self.query {
             query.emit(&mut encoder)?;
@@ -64,9 +74,13 @@ impl<'r> Messages<'r> {
             Err(ProtoError::NotAllRecordsWritten { count, .. }) => count,
             Err(error) => return Err(error),
         };
+        // The record that did not fit was rolled back, but its bytes stay
+        // in the buffer past the offset: cut them, so nothing follows the
+        // last record (a TSIG appended later must be the last thing).
+        encoder.trim();
         let mut additionals = 0;
         if let Some(edns) = self.edns {
-            encoder.set_max_size(MAX_MESSAGE);
+            encoder.set_max_size(MAX_MESSAGE - self.reserve);
             let mut edns = edns.clone();
             edns.set_rcode_high(self.metadata.response_code.high());
             Record::from(&edns).emit(&mut encoder)?;

@@ -14,13 +14,22 @@
 //!
 //! Over UDP the query handler keeps the rules: AXFR is REFUSED, IXFR from an
 //! allowed source gets the current SOA alone ("ask again over TCP", RFC 1995
-//! §2), anything from elsewhere is REFUSED.
+//! §2), one whose entry needs a key it lacks NOTAUTH, anything from
+//! elsewhere is REFUSED.
+//!
+//! Who is allowed is [`auth`]'s business: address ranges and TSIG keys
+//! ([`keys`]). A signed request is checked by [`tsig`] before anything else,
+//! and every message of the answer to it is signed, each MAC chained to the
+//! one before (RFC 8945 §5.3.1).
 
+pub mod auth;
 pub mod diff;
 pub mod export;
 pub mod journal;
+pub mod keys;
 pub mod message;
 pub mod notify;
+pub mod tsig;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +41,7 @@ use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, Res
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::sync::mpsc;
 
+pub use auth::{Access, Auth};
 pub use diff::serial_lt;
 pub use journal::Journal;
 
@@ -97,10 +107,20 @@ pub enum Outcome {
 /// The AXFR/IXFR responder: the snapshot store, the ACL and the journal.
 pub struct Transfer {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    /// Sources allowed to transfer; empty refuses everyone.
-    allow: Vec<ipnet::IpNet>,
+    /// Who may transfer (ranges and keys) and whom to NOTIFY; empty refuses
+    /// everyone. Swapped whole on SIGHUP (a rotated key file, a new entry).
+    auth: ArcSwap<Auth>,
     journal: Journal,
     metrics: Arc<Metrics>,
+}
+
+/// A transfer request after its TSIG check: what to parse and how to sign.
+enum Checked {
+    /// Answer with these bytes, unsigned, and stop (FORMERR, NOTAUTH).
+    Answered(Outcome, Option<Vec<u8>>),
+    /// Go on with the request (TSIG removed), the signer if signed, and
+    /// whether the ACL allows it (if not, the answer is REFUSED).
+    Go(Vec<u8>, Option<tsig::Verified>, bool),
 }
 
 /// A reply before encoding: header, question, records. Records borrow the
@@ -117,23 +137,81 @@ struct Reply<'s> {
 impl Transfer {
     pub fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
-        allow: Vec<ipnet::IpNet>,
+        auth: Auth,
         journal_size: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             snapshot,
-            allow,
+            auth: ArcSwap::from_pointee(auth),
             journal: Journal::new(journal_size),
             metrics,
         }
     }
 
-    /// Whether `ip` may transfer (and gets the SOA for IXFR over UDP). An
-    /// IPv4-mapped IPv6 source counts as its IPv4 address.
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.allow.iter().any(|net| net.contains(&ip))
+    /// The ACL's verdict on `ip`, signed with `key` or not (for IXFR over
+    /// UDP, which the query handler answers).
+    pub fn access(&self, ip: IpAddr, key: Option<&keys::Key>) -> Access {
+        self.auth.load().check(ip, key)
+    }
+
+    /// The keys, ACL and NOTIFY targets in force.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.load_full()
+    }
+
+    /// Puts new keys, ACL and NOTIFY targets in force (SIGHUP); transfers
+    /// already running finish under the old ones.
+    pub fn set_auth(&self, auth: Auth) {
+        self.auth.store(Arc::new(auth));
+    }
+
+    /// Checks a request's TSIG: a rejection is counted by reason and
+    /// answered (RFC 8945 §5.2); a request that needs a key is answered
+    /// NOTAUTH; one from outside every range REFUSED. Otherwise the request
+    /// without its TSIG, and how to sign the answer.
+    fn check(&self, raw: &[u8], peer: IpAddr) -> Checked {
+        let now = tsig::now();
+        // One load: the TSIG check and the ACL see the same keys.
+        let auth = self.auth.load();
+        let (request, verified) = match tsig::check(auth.keys(), raw, now) {
+            tsig::Checked::Unsigned => (raw.to_vec(), None),
+            tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
+            tsig::Checked::Malformed => {
+                return Checked::Answered(
+                    Outcome::Error(ResponseCode::FormErr),
+                    crate::server::handler::format_error(raw),
+                );
+            }
+            tsig::Checked::Rejected(rejected) => {
+                self.metrics.count_tsig_rejected(rejected.reason.label());
+                tracing::info!(%peer, reason = rejected.reason.label(), "zone transfer: TSIG rejected");
+                return Checked::Answered(
+                    Outcome::Error(ResponseCode::NotAuth),
+                    rejected.answer(raw, now),
+                );
+            }
+        };
+        match auth.check(peer, verified.as_ref().map(|v| &*v.key)) {
+            Access::Allowed => Checked::Go(request, verified, true),
+            // Refused below, signed if the request was.
+            Access::Refused => Checked::Go(request, verified, false),
+            Access::KeyRequired => {
+                self.metrics
+                    .count_tsig_rejected(tsig::Reason::Unsigned.label());
+                tracing::info!(%peer, "zone transfer: unsigned, but the allow entry needs a key");
+                Checked::Answered(Outcome::Error(ResponseCode::NotAuth), tsig::not_auth(raw))
+            }
+            Access::WrongKey => {
+                self.metrics
+                    .count_tsig_rejected(tsig::Reason::BadKey.label());
+                tracing::info!(%peer, "zone transfer: signed with a key no allow entry accepts");
+                let answer = verified
+                    .as_ref()
+                    .and_then(|v| tsig::refuse_key(v, &request, now));
+                Checked::Answered(Outcome::Error(ResponseCode::NotAuth), answer)
+            }
+        }
     }
 
     pub fn journal(&self) -> &Journal {
@@ -154,17 +232,33 @@ impl Transfer {
         out: &mpsc::Sender<Vec<u8>>,
     ) -> Result<Outcome, Closed> {
         let started = Instant::now();
+        let (raw, verified, allowed) = match self.check(raw, peer.ip()) {
+            Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
+            Checked::Answered(outcome, answer) => {
+                if let Some(answer) = answer {
+                    out.send(answer).await.map_err(|_| Closed)?;
+                }
+                return Ok(outcome);
+            }
+        };
         // The one load: every message of this transfer comes from `snap`.
         let snap = self.snapshot.load_full();
-        let Some(reply) = self.reply(&snap, raw, peer.ip()) else {
+        let Some(reply) = self.reply(&snap, &raw, allowed) else {
             // Unparseable: a FORMERR when the header could be read.
-            if let Some(formerr) = crate::server::handler::format_error(raw) {
+            if let Some(formerr) = crate::server::handler::format_error(&raw) {
                 out.send(formerr).await.map_err(|_| Closed)?;
             }
             return Ok(Outcome::Error(ResponseCode::FormErr));
         };
+        let mut signer = verified.as_ref().map(tsig::Verified::signer);
         let mut messages = 0usize;
-        for bytes in reply.messages() {
+        for mut bytes in reply.messages(signer.is_some()) {
+            if let Some(signer) = &mut signer
+                && let Err(error) = signer.sign(&mut bytes, tsig::now())
+            {
+                tracing::error!(%error, "cannot sign a transfer message");
+                break;
+            }
             out.send(bytes).await.map_err(|_| Closed)?;
             messages += 1;
         }
@@ -176,10 +270,22 @@ impl Transfer {
     /// the current snapshot: [`respond`](Self::respond) without a socket.
     pub fn answer(&self, raw: &[u8], peer: IpAddr) -> (Outcome, Vec<Vec<u8>>) {
         let started = Instant::now();
+        let (raw, verified, allowed) = match self.check(raw, peer) {
+            Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
+            Checked::Answered(outcome, answer) => return (outcome, answer.into_iter().collect()),
+        };
+        let raw = &raw[..];
         let snap = self.snapshot.load_full();
-        match self.reply(&snap, raw, peer) {
+        match self.reply(&snap, raw, allowed) {
             Some(reply) => {
-                let messages: Vec<Vec<u8>> = reply.messages().collect();
+                let mut signer = verified.as_ref().map(tsig::Verified::signer);
+                let messages: Vec<Vec<u8>> = reply
+                    .messages(signer.is_some())
+                    .map_while(|mut bytes| match &mut signer {
+                        Some(signer) => signer.sign(&mut bytes, tsig::now()).ok().map(|()| bytes),
+                        None => Some(bytes),
+                    })
+                    .collect();
                 let addr = SocketAddr::new(peer, 0);
                 self.finish(&snap, &reply, addr, messages.len(), started);
                 (reply.outcome, messages)
@@ -234,7 +340,8 @@ impl Transfer {
     }
 
     /// Decides the reply. `None` when the query does not parse.
-    fn reply<'s>(&self, snap: &'s Snapshot, raw: &[u8], peer: IpAddr) -> Option<Reply<'s>> {
+    /// `allowed`: the ACL's verdict on the request (else REFUSED).
+    fn reply<'s>(&self, snap: &'s Snapshot, raw: &[u8], allowed: bool) -> Option<Reply<'s>> {
         let request = Message::from_vec(raw).ok()?;
         if request.metadata.message_type == MessageType::Response {
             return None;
@@ -270,7 +377,7 @@ impl Transfer {
         if query.query_class() != DNSClass::IN {
             return error(reply, ResponseCode::Refused);
         }
-        if !self.allows(peer) {
+        if !allowed {
             return error(reply, ResponseCode::Refused);
         }
         // RFC 5936 §2.2.1: not a zone we serve → NOTAUTH.
@@ -345,14 +452,16 @@ fn full_zone<'s>(
 }
 
 impl Reply<'_> {
-    /// The reply as wire messages, each within [`message::MAX_MESSAGE`].
-    fn messages(&self) -> message::Messages<'_> {
+    /// The reply as wire messages, each within [`message::MAX_MESSAGE`],
+    /// with room for a TSIG when `signed`.
+    fn messages(&self, signed: bool) -> message::Messages<'_> {
         message::Messages::new(
             self.metadata,
             self.query.as_ref(),
             self.edns.as_ref(),
             &self.records,
         )
+        .reserve(if signed { tsig::MAX_TSIG_LEN } else { 0 })
     }
 }
 

@@ -12,6 +12,10 @@
 //! secondary answers with a NOTIFY response bearing the same ID; a newer
 //! round replaces one still retrying. The first synced snapshot counts as a
 //! change, so secondaries hear from a restarted primary at once.
+//!
+//! A secondary listed with a key gets its NOTIFY signed with that key
+//! (TSIG, RFC 8945), and only an answer whose signature verifies (hickory's
+//! `TSigVerifier`, chained to our request's MAC) acknowledges it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,16 +30,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Transfer;
+use super::auth::NotifyTarget;
+use super::keys::Key;
 use crate::config::TransferConfig;
 
 /// How often the store is checked for a new snapshot: the most a change
 /// waits before its NOTIFY is considered.
 pub const POLL: Duration = Duration::from_millis(25);
 
+/// How NOTIFY is sent; whom to comes from the [`Transfer`]'s `Auth`, read
+/// at every round (so a SIGHUP that changes `transfer.notify` or a key
+/// takes effect at the next change).
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    /// Secondaries to notify.
-    pub targets: Vec<SocketAddr>,
     /// At most one round per this long.
     pub interval: Duration,
     /// Sends of one NOTIFY before giving up, the first included.
@@ -48,7 +55,6 @@ impl NotifySettings {
     /// From the config: 1 send + 3 resends after 1 s, 2 s and 4 s.
     pub fn from_config(config: &TransferConfig) -> Self {
         Self {
-            targets: config.notify.clone(),
             interval: config.notify_interval,
             attempts: 4,
             timeout: Duration::from_secs(1),
@@ -103,6 +109,10 @@ pub struct Acknowledged {
 pub enum NotifyError {
     #[error("no answer after {attempts} sends")]
     Unanswered { attempts: u32 },
+    #[error(
+        "answered {rcode} without a valid TSIG signature ({error}); check that the secondary has the same key"
+    )]
+    Unverified { rcode: ResponseCode, error: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("cannot encode the NOTIFY: {0}")]
@@ -132,6 +142,7 @@ fn random_id() -> u16 {
 pub async fn send(
     target: SocketAddr,
     soa: &Record,
+    key: Option<&Key>,
     attempts: u32,
     timeout: Duration,
 ) -> Result<Acknowledged, NotifyError> {
@@ -142,7 +153,15 @@ pub async fn send(
     };
     let socket = UdpSocket::bind(local).await?;
     let id = random_id();
-    let bytes = message(id, soa).to_vec()?;
+    let mut notify = message(id, soa);
+    // Signed with hickory's signer, which hands back the verifier for the
+    // answer (its MAC covers our request's).
+    let mut verifier = match key {
+        Some(key) => notify.finalize(key.signer(), super::tsig::now())?,
+        None => None,
+    };
+    let bytes = notify.to_vec()?;
+    let mut unverified: Option<NotifyError> = None;
     let mut wait = timeout;
     let mut buffer = vec![0u8; 4096];
     for attempt in 1..=attempts {
@@ -163,6 +182,17 @@ pub async fn send(
             let m = &reply.metadata;
             if m.id == id && m.message_type == MessageType::Response && m.op_code == OpCode::Notify
             {
+                if let Some(verifier) = &mut verifier
+                    && let Err(error) = verifier.verify(&buffer[..len])
+                {
+                    // Maybe forged: keep waiting for the real answer, and
+                    // say what we saw if none comes.
+                    unverified = Some(NotifyError::Unverified {
+                        rcode: m.response_code,
+                        error: error.to_string(),
+                    });
+                    continue;
+                }
                 return Ok(Acknowledged {
                     attempt,
                     rcode: m.response_code,
@@ -171,7 +201,7 @@ pub async fn send(
         }
         wait = wait.saturating_mul(2);
     }
-    Err(NotifyError::Unanswered { attempts })
+    Err(unverified.unwrap_or(NotifyError::Unanswered { attempts }))
 }
 
 fn serial_of(soa: &Record) -> u32 {
@@ -181,8 +211,8 @@ fn serial_of(soa: &Record) -> u32 {
     }
 }
 
-/// Feeds the journal and notifies secondaries of every change, until
-/// `shutdown`. Run it when transfers are allowed or NOTIFY is configured.
+/// Feeds the journal (while any transfer is allowed) and notifies
+/// secondaries of every change, until `shutdown`.
 pub async fn watch(transfer: Arc<Transfer>, settings: NotifySettings, shutdown: CancellationToken) {
     let mut seen: Option<u32> = None;
     let mut coalescer = Coalescer::new(settings.interval);
@@ -198,26 +228,32 @@ pub async fn watch(transfer: Arc<Transfer>, settings: NotifySettings, shutdown: 
         }
         while sending.try_join_next().is_some() {}
         let snap = transfer.snapshots().load_full();
+        let auth = transfer.auth();
         if snap.synced && seen != Some(snap.serial) {
             seen = Some(snap.serial);
-            transfer.journal().record(snap.clone());
+            // Only a secondary's IXFR reads the journal.
+            if auth.allows_anyone() {
+                transfer.journal().record(snap.clone());
+            }
             coalescer.changed();
         }
         // Polled every tick, changed or not: a change held back by the
         // interval goes out when it ends, with the newest serial.
-        if settings.targets.is_empty() || !snap.synced || !coalescer.poll(Instant::now()) {
+        let targets: &[NotifyTarget] = auth.notify();
+        if targets.is_empty() || !snap.synced || !coalescer.poll(Instant::now()) {
             continue;
         }
-        for target in &settings.targets {
+        for target in targets {
             for apex in snap.apexes() {
                 let Some(soa) = apex.soa.records.first().cloned() else {
                     continue;
                 };
-                let (target, attempts, timeout) = (*target, settings.attempts, settings.timeout);
+                let (attempts, timeout) = (settings.attempts, settings.timeout);
+                let (target, key) = (target.address, target.key.clone());
                 let zone = apex.origin.clone();
                 let handle = sending.spawn(async move {
                     let serial = serial_of(&soa);
-                    match send(target, &soa, attempts, timeout).await {
+                    match send(target, &soa, key.as_deref(), attempts, timeout).await {
                         Ok(Acknowledged { attempt, rcode: ResponseCode::NoError }) => {
                             tracing::info!(%target, zone = %soa.name, serial, attempt,
                                 "NOTIFY acknowledged");
@@ -283,10 +319,9 @@ mod tests {
     async fn send_resends_until_the_matching_answer() {
         let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let target = secondary.local_addr().unwrap();
-        let sender =
-            tokio::spawn(
-                async move { send(target, &soa(42), 4, Duration::from_millis(100)).await },
-            );
+        let sender = tokio::spawn(async move {
+            send(target, &soa(42), None, 4, Duration::from_millis(100)).await
+        });
         let (first, _) = receive(&secondary).await;
         assert_eq!(first.metadata.op_code, OpCode::Notify);
         assert!(first.metadata.authoritative);
@@ -333,7 +368,7 @@ mod tests {
     async fn send_gives_up_after_its_attempts() {
         let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let target = secondary.local_addr().unwrap();
-        let result = send(target, &soa(1), 3, Duration::from_millis(10)).await;
+        let result = send(target, &soa(1), None, 3, Duration::from_millis(10)).await;
         assert!(
             matches!(result, Err(NotifyError::Unanswered { attempts: 3 })),
             "{result:?}"
