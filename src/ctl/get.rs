@@ -11,6 +11,7 @@ use super::Ctx;
 use super::client::{self, Error};
 use super::print::{self, Printable, TableOptions, TableWriter};
 use super::resource::{self, Kind};
+use crate::selector::Selector;
 
 /// How `get` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,7 +86,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn list_namespace(&self) -> Option<&str> {
+    pub fn list_namespace(&self) -> Option<&str> {
         match self {
             Scope::Namespace(ns) => Some(ns),
             Scope::All => None,
@@ -108,24 +109,27 @@ pub fn run(
     scope: &Scope,
     output: Option<OutputFormat>,
     watch: bool,
+    selector: Option<&Selector>,
 ) -> u8 {
     if *scope == Scope::All && request.named_count() > 0 {
         return ctx.error("a resource cannot be retrieved by name across all namespaces");
+    }
+    if selector.is_some() && request.named_count() > 0 {
+        return ctx.error("name cannot be provided when a selector is specified");
     }
     if watch {
         if request.groups.len() != 1 {
             return ctx.error("you may only specify a single resource type");
         }
         let (kind, names) = &request.groups[0];
-        return dispatch!(*kind, T => watch_group::<T>(ctx, *kind, names, scope, output));
+        return dispatch!(*kind, T => watch_group::<T>(ctx, *kind, names, scope, output, selector));
     }
 
     let mut errors: Vec<Error> = Vec::new();
     let mut rendered = Vec::new();
     for (kind, names) in &request.groups {
         let options = table_options(*kind, scope, output);
-        let result =
-            dispatch!(*kind, T => fetch_group::<T>(ctx, *kind, names, scope, options, &mut errors));
+        let result = dispatch!(*kind, T => fetch_group::<T>(ctx, *kind, names, scope, selector, options, &mut errors));
         match result {
             Ok(group) => rendered.push(group),
             Err(error) => return ctx.fail(&error),
@@ -197,22 +201,25 @@ fn fetch_group<T: Printable>(
     kind: Kind,
     names: &[String],
     scope: &Scope,
+    selector: Option<&Selector>,
     options: TableOptions,
     errors: &mut Vec<Error>,
 ) -> Result<Rendered, Error> {
-    let items = fetch::<T>(ctx, kind, names, scope, errors)?;
+    let items = fetch::<T>(ctx, kind, names, scope, selector, errors)?;
     Ok(render(&items, options, ctx.now()))
 }
 
-fn fetch<T: Printable>(
+/// Lists (with `selector`) or gets the named objects of one type.
+pub fn fetch<T: Printable>(
     ctx: &mut Ctx<'_>,
     kind: Kind,
     names: &[String],
     scope: &Scope,
+    selector: Option<&Selector>,
     errors: &mut Vec<Error>,
 ) -> Result<Vec<T>, Error> {
     if names.is_empty() {
-        let path = kind.list_path(scope.list_namespace());
+        let path = client::with_selector(&kind.list_path(scope.list_namespace()), selector);
         let list: k8s_openapi::List<T> = ctx.client.get(&path)?;
         let mut items = list.items;
         T::sort_for_listing(&mut items);
@@ -253,10 +260,11 @@ fn watch_group<T: Printable>(
     names: &[String],
     scope: &Scope,
     output: Option<OutputFormat>,
+    selector: Option<&Selector>,
 ) -> u8 {
     let options = table_options(kind, scope, output);
     let mut errors = Vec::new();
-    let items = match fetch::<T>(ctx, kind, names, scope, &mut errors) {
+    let items = match fetch::<T>(ctx, kind, names, scope, selector, &mut errors) {
         Ok(items) => items,
         Err(error) => return ctx.fail(&error),
     };
@@ -281,7 +289,7 @@ fn watch_group<T: Printable>(
     };
     printer.print::<T>(ctx, &items);
 
-    let path = kind.list_path(scope.list_namespace());
+    let path = client::with_selector(&kind.list_path(scope.list_namespace()), selector);
     let stream = match ctx.client.watch(&path, None) {
         Ok(stream) => stream,
         Err(error) => return ctx.fail(&error),

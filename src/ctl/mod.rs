@@ -55,6 +55,7 @@ macro_rules! dispatch {
 
 pub mod apply;
 pub mod client;
+pub mod create;
 pub mod edit;
 pub mod get;
 pub mod print;
@@ -92,6 +93,8 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// Display one or many resources.
     Get(GetArgs),
+    /// Create a namespace, or the objects of files that must not exist yet.
+    Create(CreateArgs),
     /// Apply a configuration by file name or folder.
     Apply(ApplyArgs),
     /// Delete resources by file names or by type and names.
@@ -128,6 +131,19 @@ pub struct GetArgs {
     /// After listing, watch for changes.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Label selector (`app=nginx`, `tier in (a,b)`, `!legacy`...).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A manifest file, a folder of them, or - for stdin; repeatable.
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<PathBuf>,
+    /// `namespace NAME` (or `ns NAME`).
+    #[arg(conflicts_with = "filenames", value_name = "namespace NAME")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +161,9 @@ pub struct DeleteArgs {
     /// TYPE NAME... or TYPE/NAME...
     #[arg(conflicts_with = "filenames")]
     pub args: Vec<String>,
+    /// Delete the objects of TYPE that this label selector selects.
+    #[arg(short = 'l', long, conflicts_with = "filenames")]
+    pub selector: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -299,7 +318,38 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             } else {
                 get::Scope::Namespace(ctx.namespace.clone())
             };
-            get::run(&mut ctx, &request, &scope, get.output, get.watch)
+            let selector = match get.selector.as_deref().map(parse_selector).transpose() {
+                Ok(selector) => selector,
+                Err(message) => return ctx.error(&message),
+            };
+            get::run(
+                &mut ctx,
+                &request,
+                &scope,
+                get.output,
+                get.watch,
+                selector.as_ref(),
+            )
+        }
+        CtlCommand::Create(create) => {
+            if !create.filenames.is_empty() {
+                create::files(&mut ctx, &create.filenames)
+            } else {
+                match create.args.as_slice() {
+                    [kind, name] if Kind::parse(kind) == Some(Kind::Namespace) => {
+                        create::namespace(&mut ctx, name)
+                    }
+                    [kind, ..] if Kind::parse(kind) == Some(Kind::Namespace) => {
+                        ctx.error("exactly one NAME is required, got 0 or several")
+                    }
+                    [] => ctx.error(
+                        "must specify one of -f and -k, or a subcommand: create namespace NAME",
+                    ),
+                    [kind, ..] => ctx.error(&format!(
+                        "ctl create makes namespaces (create ns NAME) or the objects of files (create -f FILE), not {kind}"
+                    )),
+                }
+            }
         }
         CtlCommand::Apply(apply) => apply::manifests(&mut ctx, &apply.filenames, "apply", "/apply"),
         CtlCommand::Delete(delete) => {
@@ -307,6 +357,21 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 apply::manifests(&mut ctx, &delete.filenames, "delete", "/delete")
             } else if delete.args.is_empty() {
                 ctx.error("You must provide one or more resources by argument or filename.")
+            } else if let Some(selector) = &delete.selector {
+                let selector = match parse_selector(selector) {
+                    Ok(selector) => selector,
+                    Err(message) => return ctx.error(&message),
+                };
+                match get::Request::parse(&delete.args) {
+                    Ok(request) if request.groups.iter().any(|(_, n)| !n.is_empty()) => {
+                        ctx.error("name cannot be provided when a selector is specified")
+                    }
+                    Ok(request) => {
+                        let kinds: Vec<Kind> = request.groups.iter().map(|(k, _)| *k).collect();
+                        apply::delete_selected(&mut ctx, &kinds, &selector)
+                    }
+                    Err(message) => ctx.error(&message),
+                }
             } else {
                 match parse_targets(&delete.args) {
                     Ok(targets) => apply::delete_named(&mut ctx, &targets),
@@ -414,6 +479,11 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<(Kind, String)>, String> {
         }
         Ok(args[1..].iter().map(|name| (kind, name.clone())).collect())
     }
+}
+
+/// `-l`: a label selector, checked before anything is sent.
+pub fn parse_selector(text: &str) -> Result<crate::selector::Selector, String> {
+    crate::selector::Selector::parse(text).map_err(|e| format!("unable to parse requirement: {e}"))
 }
 
 /// `--timeout`: a Go-style duration (`30s`, `1m30s`, `500ms`); `0` waits

@@ -25,6 +25,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+mod create;
+
 use super::manifest::{Object, state_from_objects};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
 use crate::model::ClusterState;
@@ -868,6 +870,15 @@ impl Cluster {
                 to_json(entry.sts)
             }
             Resource::Namespaces => {
+                if name == "default" || name.starts_with("kube-") {
+                    return Err(ApiError {
+                        code: 403,
+                        reason: "Forbidden",
+                        message: format!(
+                            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                        ),
+                    });
+                }
                 let ns = self.namespaces.remove(name).ok_or_else(not_found)?;
                 self.services.retain(|k, _| k.0 != name);
                 self.static_slices.retain(|k, _| k.0 != name);
@@ -876,6 +887,15 @@ impl Cluster {
                 for set in sets {
                     let _ = self.delete(Resource::StatefulSets, &set.0, &set.1, now);
                 }
+                // Everything else in it goes too: pods no set owns, and
+                // every claim whatever its set's retention policy said.
+                let pods: Vec<Key> = self.pods.keys().filter(|k| k.0 == name).cloned().collect();
+                for pod in pods {
+                    let _ = self.delete(Resource::Pods, &pod.0, &pod.1, now);
+                }
+                self.claims.retain(|k, _| k.0 != name);
+                self.events
+                    .retain(|e| e.metadata.namespace.as_deref() != Some(name));
                 to_json(ns)
             }
             Resource::Events => Err(ApiError::bad_request("events cannot be deleted here")),

@@ -9,6 +9,7 @@
 //! Each handler locks the cluster briefly (never the DNS path: the server
 //! answers from snapshots) and wakes the simulation loop.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 
 use super::cluster::{ApiError, Cluster, Fault, Resource};
 use super::manifest::parse_objects;
+use crate::selector::Selector;
 
 /// The cluster and the bell that wakes its simulation loop.
 #[derive(Clone)]
@@ -50,9 +52,18 @@ impl ClusterHandle {
 
 pub fn router(handle: ClusterHandle) -> Router {
     Router::new()
-        .route("/api/v1/{resource}", get(list_core))
-        .route("/api/v1/namespaces/{ns}", get(get_namespace))
-        .route("/api/v1/namespaces/{ns}/{resource}", get(list_core_ns))
+        .route(
+            "/api/v1/{resource}",
+            get(list_core).post(create_cluster_scoped),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}",
+            get(get_namespace).delete(delete_namespace),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/{resource}",
+            get(list_core_ns).post(create_core_ns),
+        )
         .route(
             "/api/v1/namespaces/{ns}/{resource}/{name}",
             get(get_core).delete(delete_core),
@@ -70,6 +81,7 @@ pub fn router(handle: ClusterHandle) -> Router {
                 .patch(patch_group),
         )
         .route("/apply", post(apply))
+        .route("/create", post(create_files))
         .route("/delete", post(delete_files))
         .route("/sim/v1/namespaces/{ns}/pods/{name}/fault", post(fault))
         .with_state(handle)
@@ -101,12 +113,31 @@ fn resource(group: &str, plural: &str) -> Result<Resource, Box<Response>> {
 #[derive(Deserialize, Default)]
 struct ListQuery {
     watch: Option<String>,
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
 }
 
 impl ListQuery {
     fn watching(&self) -> bool {
         matches!(self.watch.as_deref(), Some("true" | "1"))
     }
+
+    /// The `labelSelector`, parsed; a bad one is the API server's 400.
+    fn selector(&self) -> Result<Selector, ApiError> {
+        Selector::parse(self.label_selector.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
+    }
+}
+
+/// Whether a JSON object's `metadata.labels` satisfy `selector`.
+fn selected(selector: &Selector, object: &Value) -> bool {
+    if selector.is_empty() {
+        return true;
+    }
+    let labels: Option<BTreeMap<String, String>> = object
+        .pointer("/metadata/labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok());
+    selector.matches(labels.as_ref())
 }
 
 async fn list_core(
@@ -146,11 +177,16 @@ fn list(h: ClusterHandle, group: &str, plural: &str, ns: Option<String>, q: List
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    let selector = match q.selector() {
+        Ok(s) => s,
+        Err(e) => return error(e),
+    };
     if q.watching() {
-        return watch(h, r, ns);
+        return watch(h, r, ns, selector);
     }
     let cluster = h.lock();
-    let items = cluster.list(r, ns.as_deref());
+    let mut items = cluster.list(r, ns.as_deref());
+    items.retain(|o| selected(&selector, o));
     axum::Json(serde_json::json!({
         "apiVersion": r.api_version(),
         "kind": format!("{}List", r.kind()),
@@ -162,11 +198,12 @@ fn list(h: ClusterHandle, group: &str, plural: &str, ns: Option<String>, q: List
 
 /// `?watch=true`: an ADDED event for every object that exists, then every
 /// change, one JSON object per line, until the client goes away.
-fn watch(h: ClusterHandle, r: Resource, ns: Option<String>) -> Response {
-    let (initial, rx) = {
+fn watch(h: ClusterHandle, r: Resource, ns: Option<String>, selector: Selector) -> Response {
+    let (mut initial, rx) = {
         let cluster = h.lock();
         (cluster.list(r, ns.as_deref()), cluster.subscribe())
     };
+    initial.retain(|o| selected(&selector, o));
     let line = |kind: &str, object: &Value| {
         let mut text = serde_json::json!({"type": kind, "object": object}).to_string();
         text.push('\n');
@@ -175,12 +212,14 @@ fn watch(h: ClusterHandle, r: Resource, ns: Option<String>) -> Response {
     let first: Vec<_> = initial.iter().map(|o| line("ADDED", o)).collect();
     let changes = futures::stream::unfold(rx, move |mut rx| {
         let ns = ns.clone();
+        let selector = selector.clone();
         async move {
             loop {
                 match rx.recv().await {
                     Ok(event)
                         if event.resource == r
-                            && ns.as_ref().is_none_or(|n| *n == event.namespace) =>
+                            && ns.as_ref().is_none_or(|n| *n == event.namespace)
+                            && selected(&selector, &event.object) =>
                     {
                         let mut text =
                             serde_json::json!({"type": event.kind, "object": event.object})
@@ -209,6 +248,17 @@ fn watch(h: ClusterHandle, r: Resource, ns: Option<String>) -> Response {
 
 async fn get_namespace(State(h): State<ClusterHandle>, Path(name): Path<String>) -> Response {
     match h.lock().get(Resource::Namespaces, "", &name) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn delete_namespace(State(h): State<ClusterHandle>, Path(name): Path<String>) -> Response {
+    let result = h
+        .lock()
+        .delete(Resource::Namespaces, "", &name, Instant::now());
+    h.wake.notify_one();
+    match result {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error(e),
     }
@@ -373,6 +423,110 @@ async fn delete_files(State(h): State<ClusterHandle>, body: Bytes) -> Response {
         });
     }
     axum::Json(serde_json::json!({"results": results, "errors": missing})).into_response()
+}
+
+/// `POST /api/v1/namespaces`: a namespace from a JSON `Namespace`.
+async fn create_cluster_scoped(
+    State(h): State<ClusterHandle>,
+    Path(plural): Path<String>,
+    body: Bytes,
+) -> Response {
+    if plural != "namespaces" {
+        return error(ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: format!("only namespaces can be created here, not {plural}"),
+        });
+    }
+    let ns: k8s_openapi::api::core::v1::Namespace = match serde_json::from_slice(&body) {
+        Ok(ns) => ns,
+        Err(e) => {
+            return error(ApiError::bad_request(format!(
+                "Namespace in the request body: {e}"
+            )));
+        }
+    };
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let result = {
+        let mut cluster = h.lock();
+        cluster
+            .create(super::manifest::Object::Namespace(ns), "", Instant::now())
+            .and_then(|_| cluster.get(Resource::Namespaces, "", &name))
+    };
+    h.wake.notify_one();
+    match result {
+        Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+/// `POST /api/v1/namespaces/NS/pods`: a bare pod (`ctl run`).
+async fn create_core_ns(
+    State(h): State<ClusterHandle>,
+    Path((ns, plural)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if plural != "pods" {
+        return error(ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: format!(
+                "only pods can be created here, not {plural}; use ctl create -f for other objects"
+            ),
+        });
+    }
+    let pod: k8s_openapi::api::core::v1::Pod =
+        match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body)) {
+            Ok(pod) => pod,
+            Err(e) => {
+                return error(ApiError::bad_request(format!(
+                    "Pod in the request body: {}: {}",
+                    e.path(),
+                    e.inner()
+                )));
+            }
+        };
+    let result = h.lock().create_pod(&ns, pod, Instant::now());
+    h.wake.notify_one();
+    match result {
+        Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateQuery {
+    namespace: Option<String>,
+}
+
+/// `POST /create?namespace=NS` with one file's manifests: each object is
+/// created in turn (objects without a namespace in NS); one that exists or
+/// is invalid gets its `Status` and the rest go on, as `kubectl create -f`.
+/// Answers `{"items": [{"result": LINE} | {"error": STATUS}]}`.
+async fn create_files(
+    State(h): State<ClusterHandle>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> Response {
+    let objects = match manifest_text(&body) {
+        Ok(o) => o,
+        Err(e) => return error(e),
+    };
+    let namespace = q.namespace.unwrap_or_else(|| "default".to_owned());
+    let items: Vec<Value> = {
+        let mut cluster = h.lock();
+        objects
+            .into_iter()
+            .map(
+                |object| match cluster.create(object, &namespace, Instant::now()) {
+                    Ok(line) => serde_json::json!({"result": line}),
+                    Err(e) => serde_json::json!({"error": e.status()}),
+                },
+            )
+            .collect()
+    };
+    h.wake.notify_one();
+    axum::Json(serde_json::json!({"items": items})).into_response()
 }
 
 #[derive(Deserialize)]

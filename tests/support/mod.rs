@@ -6,3 +6,4 @@
 pub mod dns;
 pub mod kube_api;
 pub mod server;
+pub mod tutorial;

@@ -1,0 +1,260 @@
+//! The StatefulSet tutorials' commands, with `ctl` in place of `kubectl`,
+//! against the real binary's embedded cluster: each output is checked
+//! column by column against what kubectl prints.
+
+mod support;
+
+use support::tutorial::{SERVICE, Tutorial, cells, statefulset};
+
+/// `create ns demo`, `create -f` the Service and the StatefulSet, and wait
+/// for the rollout: the tutorial's first steps.
+fn demo(replicas: u32) -> Tutorial {
+    let t = Tutorial::start();
+    assert_eq!(t.ok(&["create", "ns", "demo"]), "namespace/demo created\n");
+    let svc = t.file("nginx-svc.yaml", SERVICE);
+    let sts = t.file("web.yaml", &statefulset(replicas));
+    let out = t.ok(&["create", "-f", svc.to_str().unwrap(), "-n", "demo"]);
+    assert_eq!(out, "service/nginx-demo created\n");
+    let out = t.ok(&["create", "-f", sts.to_str().unwrap(), "-n", "demo"]);
+    assert_eq!(out, "statefulset.apps/web-demo created\n");
+    t.rolled_out("sts/web-demo", "demo");
+    t
+}
+
+#[test]
+fn create_refuses_what_exists_in_kubectls_words() {
+    let t = demo(1);
+    let again = t.ctl(&["create", "ns", "demo"]);
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        again.err,
+        "Error from server (AlreadyExists): namespaces \"demo\" already exists\n"
+    );
+    // A folder: each file is created in name order, each error names its file.
+    let dir = t.path().join("dir");
+    t.file("dir/a-svc.yaml", SERVICE);
+    t.file("dir/b-web.yaml", &statefulset(1));
+    t.file(
+        "dir/c-other.yaml",
+        &SERVICE.replace("name: nginx-demo", "name: other"),
+    );
+    let out = t.ctl(&["create", "-f", dir.to_str().unwrap(), "-n", "demo"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.out, "service/other created\n");
+    let a = dir.join("a-svc.yaml");
+    let b = dir.join("b-web.yaml");
+    assert_eq!(
+        out.err,
+        format!(
+            "Error from server (AlreadyExists): error when creating \"{}\": services \"nginx-demo\" already exists\n\
+             Error from server (AlreadyExists): error when creating \"{}\": statefulsets.apps \"web-demo\" already exists\n",
+            a.display(),
+            b.display()
+        )
+    );
+    let bad = t.ctl(&["create", "ns", "Demo"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.err
+            .starts_with("Error from server (Invalid): Namespace \"Demo\" is invalid: metadata.name: Invalid value: \"Demo\": a lowercase RFC 1123 label"),
+        "{bad:?}"
+    );
+    let none = t.ctl(&["create", "deployment", "x"]);
+    assert_eq!(none.code, 1);
+    assert!(none.err.starts_with("error: "), "{none:?}");
+}
+
+#[test]
+fn label_selectors_on_get_and_delete() {
+    let t = demo(3);
+    let table = t.ok(&["get", "pod", "-l", "app=nginx", "-o", "wide", "-n", "demo"]);
+    let rows = cells(&table);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES"
+        ]
+    );
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["web-demo-0", "web-demo-1", "web-demo-2"]);
+    for row in &rows[1..] {
+        assert_eq!(&row[1..4], ["1/1", "Running", "0"], "{row:?}");
+        assert!(row[5].starts_with("10.244."), "{row:?}");
+        assert_eq!(&row[6..], ["embedded", "<none>", "<none>"], "{row:?}");
+    }
+    let pick = |selector: &str| -> Vec<String> {
+        let out = t.ok(&["get", "pods", "-n", "demo", "-l", selector, "-o", "name"]);
+        out.lines().map(str::to_owned).collect()
+    };
+    assert_eq!(
+        pick("apps.kubernetes.io/pod-index in (0,2)"),
+        ["pod/web-demo-0", "pod/web-demo-2"]
+    );
+    assert_eq!(
+        pick("apps.kubernetes.io/pod-index notin (0,2)"),
+        ["pod/web-demo-1"]
+    );
+    assert_eq!(
+        pick("app==nginx,statefulset.kubernetes.io/pod-name!=web-demo-1"),
+        ["pod/web-demo-0", "pod/web-demo-2"]
+    );
+    assert_eq!(pick("controller-revision-hash").len(), 3);
+    assert!(pick("!controller-revision-hash").is_empty());
+    let none = t.ctl(&["get", "pods", "-n", "demo", "-l", "app=db"]);
+    assert_eq!((none.code, none.out.as_str()), (0, ""));
+    assert_eq!(none.err, "No resources found in demo namespace.\n");
+    // Services and StatefulSets are selected by their own labels.
+    assert_eq!(
+        t.ok(&[
+            "get",
+            "svc,sts",
+            "-n",
+            "demo",
+            "-l",
+            "app=nginx",
+            "-o",
+            "name"
+        ]),
+        "service/nginx-demo\n"
+    );
+    let bad = t.ctl(&["get", "pods", "-n", "demo", "-l", "app in nginx"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.err.starts_with("error: unable to parse requirement: "),
+        "{bad:?}"
+    );
+    let named = t.ctl(&["get", "pods", "web-demo-0", "-n", "demo", "-l", "app=nginx"]);
+    assert_eq!(
+        named.err,
+        "error: name cannot be provided when a selector is specified\n"
+    );
+
+    let before = cells(&table);
+    let out = t.ok(&["delete", "pod", "-l", "app=nginx", "-n", "demo"]);
+    assert_eq!(
+        out,
+        "pod \"web-demo-0\" deleted\npod \"web-demo-1\" deleted\npod \"web-demo-2\" deleted\n"
+    );
+    // The set brings them back with the same names and new IPs.
+    t.rolled_out("sts/web-demo", "demo");
+    let after = t.until(&["get", "pods", "-n", "demo", "-o", "wide"], |out| {
+        let rows = cells(out);
+        rows.len() == 4 && rows[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running")
+    });
+    let after = cells(&after);
+    for (old, new) in before[1..].iter().zip(&after[1..]) {
+        assert_eq!(old[0], new[0]);
+        assert_ne!(old[5], new[5], "{} got a new IP", old[0]);
+    }
+    let nothing = t.ctl(&["delete", "pod", "-l", "app=db", "-n", "demo"]);
+    assert_eq!((nothing.code, nothing.out.as_str()), (0, ""));
+    assert_eq!(nothing.err, "No resources found\n");
+}
+
+#[test]
+fn delete_namespace_takes_everything_in_it() {
+    let t = demo(2);
+    assert!(!t.ok(&["get", "pvc", "-n", "demo"]).is_empty());
+    assert_eq!(
+        t.ok(&["delete", "ns", "demo"]),
+        "namespace \"demo\" deleted\n"
+    );
+    for kind in ["sts", "svc", "pvc", "endpointslices"] {
+        let out = t.ctl(&["get", kind, "-n", "demo"]);
+        assert_eq!(out.out, "", "{kind}: {out:?}");
+        assert_eq!(out.err, "No resources found in demo namespace.\n", "{kind}");
+    }
+    t.until(&["get", "pods", "-n", "demo", "-o", "name"], str::is_empty);
+    let gone = t.ctl(&["get", "ns", "demo"]);
+    assert_eq!(
+        gone.err,
+        "Error from server (NotFound): namespaces \"demo\" not found\n"
+    );
+    let default = t.ctl(&["delete", "ns", "default"]);
+    assert_eq!(
+        default.err,
+        "Error from server (Forbidden): namespaces \"default\" is forbidden: this namespace may not be deleted\n"
+    );
+}
+
+/// `get pod -w -l app=nginx` while the set is created: the tutorial's
+/// ordered creation, each pod first seen only after a row shows the one
+/// before it Running and Ready (true however late the watch started, since
+/// a listing is in name order); another set's pods never show.
+#[test]
+fn watch_with_a_selector_shows_ordered_creation() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let t = Tutorial::start();
+    t.ok(&["create", "ns", "demo"]);
+    let svc = t.file("nginx-svc.yaml", SERVICE);
+    t.ok(&["create", "-f", svc.to_str().unwrap(), "-n", "demo"]);
+    let mut watch = Command::new(support::server::BIN)
+        .args(["ctl", "--admin", &t.server.admin.to_string()])
+        .args(["get", "pod", "-w", "-l", "app=nginx", "-n", "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let web = t.file("web.yaml", &statefulset(3));
+    let db = t.file(
+        "db.yaml",
+        &statefulset(1)
+            .replace("name: web-demo", "name: db")
+            .replace("app: nginx", "app: db"),
+    );
+    t.ok(&["create", "-f", db.to_str().unwrap(), "-n", "demo"]);
+    t.ok(&["create", "-f", web.to_str().unwrap(), "-n", "demo"]);
+    let mut rows = Vec::new();
+    for line in lines {
+        let row = cells(&line.unwrap()).remove(0);
+        let done = row[0] == "web-demo-2" && row[1] == "1/1" && row[2] == "Running";
+        rows.push(row);
+        if done {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(
+        rows[0],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| !r[0].starts_with("db-")), "{rows:?}");
+    for n in 1..3 {
+        let first = rows
+            .iter()
+            .position(|r| r[0] == format!("web-demo-{n}"))
+            .unwrap();
+        let previous_ready = rows[..first]
+            .iter()
+            .any(|r| r[0] == format!("web-demo-{}", n - 1) && r[1] == "1/1" && r[2] == "Running");
+        assert!(
+            previous_ready,
+            "web-demo-{n} before web-demo-{} was Ready: {rows:?}",
+            n - 1
+        );
+    }
+    // ContainerCreating, then Running 0/1, then 1/1, as the tutorial shows.
+    let states: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r[0] == "web-demo-2")
+        .map(|r| (r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(
+        states.first(),
+        Some(&("0/1", "ContainerCreating")),
+        "{rows:?}"
+    );
+    assert_eq!(states.last(), Some(&("1/1", "Running")), "{rows:?}");
+}

@@ -1,0 +1,184 @@
+//! The embedded cluster for the tutorial tests: the real binary with fast
+//! simulated pods and no manifests (the test creates everything through
+//! `ctl`), and `ctl` run in-process through the real command-line parser.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use headless_dns::cli::{Cli, Command};
+
+use super::server::Server;
+
+/// A running server and the folder its config and the test's files live in.
+pub struct Tutorial {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+}
+
+/// What one `ctl` command did.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: u8,
+    pub out: String,
+    pub err: String,
+}
+
+impl Tutorial {
+    /// Starts `serve` on port 0 with pods that start and turn Ready in
+    /// 100 ms each.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir(&manifests).unwrap();
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            "source:\n  embedded:\n    manifests: [manifests]\n    watch: false\n    start_delay: 100ms\n    ready_delay: 100ms\n    terminate_delay: 100ms\n",
+        )
+        .unwrap();
+        let server = Server::start(&config);
+        Self { server, dir }
+    }
+
+    /// Writes `text` to `name` in the test's folder; returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `ctl --admin ADDR ARGS...` in-process.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let admin = self.server.admin.to_string();
+        let mut argv = vec!["headless-dns", "ctl", "--admin", admin.as_str()];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let Command::Ctl(args) = cli.command else {
+            panic!("not a ctl command")
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = headless_dns::ctl::execute(args, &mut out, &mut err);
+        Output {
+            code,
+            out: String::from_utf8(out).unwrap(),
+            err: String::from_utf8(err).unwrap(),
+        }
+    }
+
+    /// Runs a `ctl` command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.ctl(args);
+        assert_eq!(output.code, 0, "ctl {args:?} failed: {output:?}");
+        output.out
+    }
+
+    /// Runs `ctl ARGS` until `done(stdout)` holds (at most 30 s); returns
+    /// the last output.
+    pub fn until(&self, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = self.ctl(args);
+            if output.code == 0 && done(&output.out) {
+                return output.out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ctl {args:?} never got there; last: {output:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for `rollout status` of a set to report completion.
+    pub fn rolled_out(&self, set: &str, namespace: &str) {
+        let out = self.ok(&[
+            "rollout",
+            "status",
+            set,
+            "-n",
+            namespace,
+            "--timeout",
+            "60s",
+        ]);
+        assert!(out.contains("complete"), "{out}");
+    }
+
+    /// The path of the folder the test's files live in.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A table's rows as cells, split on runs of two or more spaces (kubectl's
+/// padding is at least 3), header first.
+pub fn cells(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// The demo's headless Service, as the tutorial's `nginx-svc.yaml`.
+pub const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: nginx-demo
+  labels:
+    app: nginx
+spec:
+  clusterIP: None
+  selector:
+    app: nginx
+  ports:
+    - name: web
+      port: 80
+";
+
+/// The demo's StatefulSet, as the tutorial's `web.yaml`, with `replicas`.
+pub fn statefulset(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web-demo
+spec:
+  serviceName: nginx-demo
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: nginx
+    spec:
+      containers:
+        - name: nginx
+          image: registry.k8s.io/nginx-slim:0.21
+          ports:
+            - containerPort: 80
+              name: web
+          volumeMounts:
+            - name: www
+              mountPath: /usr/share/nginx/html
+  volumeClaimTemplates:
+    - metadata:
+        name: www
+      spec:
+        accessModes: [\"ReadWriteOnce\"]
+        resources:
+          requests:
+            storage: 1Gi
+"
+    )
+}
