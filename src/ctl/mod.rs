@@ -57,10 +57,13 @@ pub mod apply;
 pub mod client;
 pub mod create;
 pub mod edit;
+pub mod exec;
 pub mod get;
 pub mod print;
+pub mod resolver;
 pub mod resource;
 pub mod rollout;
+pub mod shell;
 
 use apply::Fault;
 use client::{Client, Error};
@@ -115,6 +118,60 @@ pub enum CtlCommand {
     },
     /// Inject a fault into a simulated pod.
     Fault(FaultArgs),
+    /// Run a built-in command (hostname, nslookup, ...) in a simulated pod.
+    Exec(ExecArgs),
+    /// Create a bare pod, optionally attached to a built-in shell.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The pod: NAME or pod/NAME.
+    pub pod: String,
+    /// Read commands from stdin (with `sh`: a session until `exit`).
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a terminal: print the `/ # ` prompt.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The container (simulated pods share one view, so any is accepted).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// The DNS server the pod's lookups go to (default: what the admin API
+    /// reports).
+    #[arg(long, env = "HEADLESS_DNS_SERVER")]
+    pub dns: Option<String>,
+    /// The command, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pod's name.
+    pub name: String,
+    /// The container image.
+    #[arg(long, required = true)]
+    pub image: String,
+    /// Attach stdin: run the command, or a built-in shell until `exit`.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a terminal: print the `/ # ` prompt.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Delete the pod when the session ends.
+    #[arg(long)]
+    pub rm: bool,
+    /// The pod's restart policy.
+    #[arg(long, default_value = "Always", value_parser = ["Always", "OnFailure", "Never"])]
+    pub restart: String,
+    /// The DNS server the pod's lookups go to (default: what the admin API
+    /// reports).
+    #[arg(long, env = "HEADLESS_DNS_SERVER")]
+    pub dns: Option<String>,
+    /// The command, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +310,8 @@ pub struct FaultArgs {
 pub struct Ctx<'a> {
     pub client: Client,
     pub namespace: String,
+    /// Where `exec -i` and `run -i` read command lines.
+    input: &'a mut dyn std::io::BufRead,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -294,16 +353,30 @@ impl Ctx<'_> {
 pub fn run(args: CtlArgs) -> ExitCode {
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let code = execute(args, &mut out, &mut err);
+    let mut input = std::io::stdin().lock();
+    let code = execute_with_input(args, &mut input, &mut out, &mut err);
     let _ = out.flush();
     ExitCode::from(code)
 }
 
-/// Runs `ctl`, writing to `out` and `err`; returns the exit code.
+/// Runs `ctl`, writing to `out` and `err`, with no input; returns the exit
+/// code.
 pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    execute_with_input(args, &mut std::io::empty(), out, err)
+}
+
+/// Runs `ctl` reading `input` (for `exec -i`, `run -i`), writing to `out`
+/// and `err`; returns the exit code.
+pub fn execute_with_input(
+    args: CtlArgs,
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let mut ctx = Ctx {
         client: Client::new(&args.admin),
         namespace: args.namespace,
+        input,
         out,
         err,
     };
@@ -447,6 +520,34 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 None => fault.pod.clone(),
             };
             apply::fault(&mut ctx, fault.fault, &pod)
+        }
+        CtlCommand::Exec(exec) => {
+            let pod = match resource::split_type_name(&exec.pod) {
+                Some((kind, name)) if Kind::parse(kind) == Some(Kind::Pod) => name.to_string(),
+                Some((kind, _)) => {
+                    return ctx.error(&format!("exec works on pods, not {kind}"));
+                }
+                None => exec.pod.clone(),
+            };
+            let attach = exec::Attach {
+                stdin: exec.stdin,
+                tty: exec.tty,
+            };
+            exec::exec(&mut ctx, &pod, &exec.command, attach, exec.dns.as_deref())
+        }
+        CtlCommand::Run(run) => {
+            let request = exec::RunRequest {
+                name: run.name,
+                image: run.image,
+                restart: run.restart,
+                remove: run.rm,
+                attach: exec::Attach {
+                    stdin: run.stdin,
+                    tty: run.tty,
+                },
+                command: run.command,
+            };
+            exec::run(&mut ctx, &request, run.dns.as_deref())
         }
     };
     ctx.flush();

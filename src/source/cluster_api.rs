@@ -87,6 +87,27 @@ pub fn router(handle: ClusterHandle) -> Router {
         .with_state(handle)
 }
 
+/// Where the server answers DNS, for `ctl exec` and `ctl run`: their
+/// built-in `nslookup` asks it as a pod would ask the cluster DNS.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DnsInfo {
+    /// `IP:PORT` of every DNS listener.
+    pub servers: Vec<String>,
+    /// The cluster zone (`cluster.local`).
+    pub zone: String,
+}
+
+/// `GET /sim/v1/dns`: the [`DnsInfo`].
+pub fn dns_router(info: DnsInfo) -> Router {
+    Router::new().route(
+        "/sim/v1/dns",
+        get(move || {
+            let info = info.clone();
+            async move { axum::Json(info) }
+        }),
+    )
+}
+
 fn error(e: ApiError) -> Response {
     let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST);
     (code, axum::Json(e.status())).into_response()

@@ -53,6 +53,11 @@ impl Tutorial {
 
     /// Runs `ctl --admin ADDR ARGS...` in-process.
     pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_with_input(args, "")
+    }
+
+    /// The same, reading `input` (for `exec -i`, `run -i`).
+    pub fn ctl_with_input(&self, args: &[&str], input: &str) -> Output {
         let admin = self.server.admin.to_string();
         let mut argv = vec!["headless-dns", "ctl", "--admin", admin.as_str()];
         argv.extend_from_slice(args);
@@ -61,7 +66,8 @@ impl Tutorial {
             panic!("not a ctl command")
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = headless_dns::ctl::execute(args, &mut out, &mut err);
+        let mut input = input.as_bytes();
+        let code = headless_dns::ctl::execute_with_input(args, &mut input, &mut out, &mut err);
         Output {
             code,
             out: String::from_utf8(out).unwrap(),
