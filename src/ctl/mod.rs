@@ -49,6 +49,10 @@ macro_rules! dispatch {
                 type $T = k8s_openapi::api::core::v1::Namespace;
                 $body
             }
+            K::ControllerRevision => {
+                type $T = k8s_openapi::api::apps::v1::ControllerRevision;
+                $body
+            }
         }
     }};
 }
@@ -59,6 +63,7 @@ pub mod create;
 pub mod edit;
 pub mod exec;
 pub mod get;
+pub mod history;
 pub mod print;
 pub mod resolver;
 pub mod resource;
@@ -74,7 +79,7 @@ use resource::Kind;
 #[derive(Debug, Args)]
 #[command(
     about = "Talk to a running embedded cluster like kubectl: get, apply, delete, scale, set image, patch, rollout status, fault",
-    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns)."
+    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns), controllerrevisions."
 )]
 pub struct CtlArgs {
     /// Admin HTTP address of `headless-dns serve` (HOST:PORT or http://HOST:PORT).
@@ -273,6 +278,30 @@ pub struct PatchArgs {
 pub enum RolloutCommand {
     /// Show the status of a StatefulSet's rollout; wait for it to finish.
     Status(RolloutStatusArgs),
+    /// List a StatefulSet's revisions, or show one's pod template.
+    History(RolloutHistoryArgs),
+    /// Roll a StatefulSet back to an earlier revision.
+    Undo(RolloutUndoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutHistoryArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// Show the pod template of this revision.
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutUndoArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// The revision to roll back to; 0 is the one before the latest.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub to_revision: i64,
 }
 
 #[derive(Debug, Args)]
@@ -511,6 +540,18 @@ pub fn execute_with_input(
                 Err(message) => ctx.error(&message),
             }
         }
+        CtlCommand::Rollout {
+            command: RolloutCommand::History(history),
+        } => match one_statefulset(&history.args, "history viewer") {
+            Ok(name) => history::history(&mut ctx, &name, history.revision),
+            Err(message) => ctx.error(&message),
+        },
+        CtlCommand::Rollout {
+            command: RolloutCommand::Undo(undo),
+        } => match one_statefulset(&undo.args, "rollbacker") {
+            Ok(name) => history::undo(&mut ctx, &name, undo.to_revision),
+            Err(message) => ctx.error(&message),
+        },
         CtlCommand::Fault(fault) => {
             let pod = match resource::split_type_name(&fault.pod) {
                 Some((kind, name)) if Kind::parse(kind) == Some(Kind::Pod) => name.to_string(),
@@ -579,6 +620,20 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<(Kind, String)>, String> {
             ));
         }
         Ok(args[1..].iter().map(|name| (kind, name.clone())).collect())
+    }
+}
+
+/// The one StatefulSet a rollout verb names; `what` words kubectl's error
+/// for another kind (`no history viewer has been implemented for ...`).
+fn one_statefulset(args: &[String], what: &str) -> Result<String, String> {
+    let targets = parse_targets(args)?;
+    match targets.as_slice() {
+        [(Kind::StatefulSet, name)] => Ok(name.clone()),
+        [(kind, _)] => Err(format!("no {what} has been implemented for {kind}")),
+        _ => Err(format!(
+            "only one StatefulSet at a time: {} resources were given",
+            targets.len()
+        )),
     }
 }
 

@@ -8,6 +8,10 @@
 //! sorted keys as kubectl does for the unstructured objects it fetches; several
 //! objects go in a `v1 List`.
 
+pub mod describe;
+mod revision;
+pub mod template;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::Metadata;

@@ -14,11 +14,12 @@ pub enum Kind {
     PersistentVolumeClaim,
     Event,
     Namespace,
+    ControllerRevision,
 }
 
 impl Kind {
     /// Every kind, in the order `ctl get --help` lists them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Pod,
         Kind::StatefulSet,
         Kind::Service,
@@ -26,6 +27,7 @@ impl Kind {
         Kind::PersistentVolumeClaim,
         Kind::Event,
         Kind::Namespace,
+        Kind::ControllerRevision,
     ];
 
     /// Parses what a user types for a type, as kubectl does: the plural, the
@@ -47,6 +49,7 @@ impl Kind {
             }
             "events" | "event" | "ev" => Kind::Event,
             "namespaces" | "namespace" | "ns" => Kind::Namespace,
+            "controllerrevisions" | "controllerrevision" => Kind::ControllerRevision,
             _ => return None,
         };
         match group {
@@ -66,13 +69,14 @@ impl Kind {
             Kind::PersistentVolumeClaim => "persistentvolumeclaims",
             Kind::Event => "events",
             Kind::Namespace => "namespaces",
+            Kind::ControllerRevision => "controllerrevisions",
         }
     }
 
     /// The API group; empty for the core group.
     pub fn group(self) -> &'static str {
         match self {
-            Kind::StatefulSet => "apps",
+            Kind::StatefulSet | Kind::ControllerRevision => "apps",
             Kind::EndpointSlice => "discovery.k8s.io",
             _ => "",
         }
@@ -81,7 +85,7 @@ impl Kind {
     /// The path prefix of the group and version the admin API serves.
     fn api_prefix(self) -> &'static str {
         match self {
-            Kind::StatefulSet => "/apis/apps/v1",
+            Kind::StatefulSet | Kind::ControllerRevision => "/apis/apps/v1",
             Kind::EndpointSlice => "/apis/discovery.k8s.io/v1",
             _ => "/api/v1",
         }

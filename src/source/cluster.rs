@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 mod create;
+mod revisions;
 
 use super::manifest::{Object, state_from_objects};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
@@ -148,10 +149,11 @@ pub enum Resource {
     Endpoints,
     PersistentVolumeClaims,
     Events,
+    ControllerRevisions,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 8] = [
+    pub const ALL: [Resource; 9] = [
         Resource::Namespaces,
         Resource::Pods,
         Resource::Services,
@@ -160,6 +162,7 @@ impl Resource {
         Resource::Endpoints,
         Resource::PersistentVolumeClaims,
         Resource::Events,
+        Resource::ControllerRevisions,
     ];
 
     /// From the URL: API group (empty for core) and plural.
@@ -179,12 +182,13 @@ impl Resource {
             Resource::Endpoints => "endpoints",
             Resource::PersistentVolumeClaims => "persistentvolumeclaims",
             Resource::Events => "events",
+            Resource::ControllerRevisions => "controllerrevisions",
         }
     }
 
     pub fn group(self) -> &'static str {
         match self {
-            Resource::StatefulSets => "apps",
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps",
             Resource::EndpointSlices => "discovery.k8s.io",
             _ => "",
         }
@@ -192,7 +196,7 @@ impl Resource {
 
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::StatefulSets => "apps/v1",
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps/v1",
             Resource::EndpointSlices => "discovery.k8s.io/v1",
             _ => "v1",
         }
@@ -208,6 +212,7 @@ impl Resource {
             Resource::Endpoints => "Endpoints",
             Resource::PersistentVolumeClaims => "PersistentVolumeClaim",
             Resource::Events => "Event",
+            Resource::ControllerRevisions => "ControllerRevision",
         }
     }
 
@@ -278,11 +283,11 @@ impl SimPod {
     }
 }
 
-/// A StatefulSet and its revisions (ControllerRevisions, by name).
+/// A StatefulSet and its revisions (ControllerRevisions).
 #[derive(Clone, Debug)]
 struct SetEntry {
     sts: apps::StatefulSet,
-    revisions: BTreeMap<String, core::PodTemplateSpec>,
+    revisions: revisions::History,
 }
 
 /// Hands out pod IPs: in order from a cursor that never goes back, so a
@@ -701,7 +706,7 @@ impl Cluster {
                 sts.metadata.creation_timestamp = entry.sts.metadata.creation_timestamp.clone();
                 sts.metadata.uid = entry.sts.metadata.uid.clone();
                 sts.status = entry.sts.status.clone();
-                entry.revisions.insert(revision, template);
+                entry.revisions.record(revision, template);
                 entry.sts = sts;
                 Ok("configured")
             }
@@ -714,8 +719,8 @@ impl Cluster {
                     update_revision: Some(revision.clone()),
                     ..Default::default()
                 });
-                let mut revisions = BTreeMap::new();
-                revisions.insert(revision, template);
+                let mut revisions = revisions::History::default();
+                revisions.record(revision, template);
                 self.sets.insert(key, SetEntry { sts, revisions });
                 Ok("created")
             }
@@ -899,6 +904,9 @@ impl Cluster {
                 to_json(ns)
             }
             Resource::Events => Err(ApiError::bad_request("events cannot be deleted here")),
+            Resource::ControllerRevisions => Err(ApiError::bad_request(
+                "controllerrevisions belong to their StatefulSet's controller and cannot be deleted here",
+            )),
         }
     }
 
@@ -1396,13 +1404,12 @@ impl Cluster {
             status.update_revision = Some(st.update_revision);
             status.observed_generation = generation;
             // Revisions no pod uses and that are neither current nor update
-            // are history; keep the map from growing without bound.
-            let in_use: BTreeSet<String> = pods.iter().map(|p| p.revision.clone()).collect();
-            let current = st.current_revision;
-            let update = spec.update_revision;
-            entry
-                .revisions
-                .retain(|r, _| in_use.contains(r) || *r == current || *r == update);
+            // are history, kept up to revisionHistoryLimit.
+            let mut live: BTreeSet<String> = pods.iter().map(|p| p.revision.clone()).collect();
+            live.insert(st.current_revision);
+            live.insert(spec.update_revision);
+            let limit = revisions::history_limit(&entry.sts);
+            entry.revisions.prune(&live, limit);
         }
     }
 
@@ -1592,6 +1599,7 @@ impl Cluster {
                 .filter(|e| namespace.is_none_or(|ns| e.metadata.namespace.as_deref() == Some(ns)))
                 .filter_map(|o| serde_json::to_value(o).ok())
                 .collect(),
+            Resource::ControllerRevisions => self.revision_objects(namespace),
         };
         for object in &mut out {
             stamp(object, resource);
