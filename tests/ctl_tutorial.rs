@@ -784,3 +784,164 @@ fn undo_goes_through_partition_and_on_delete() {
         "OnDelete: not deleted, not replaced"
     );
 }
+
+#[test]
+fn claims_are_bound_to_volumes_that_follow_the_retention_policies() {
+    use support::tutorial::column;
+    let t = demo(3);
+    let pvc = t.ok(&["get", "pvc", "-n", "demo"]);
+    assert_eq!(
+        column(&pvc, "NAME"),
+        ["www-web-demo-0", "www-web-demo-1", "www-web-demo-2"]
+    );
+    assert!(column(&pvc, "STATUS").iter().all(|s| s == "Bound"), "{pvc}");
+    assert!(column(&pvc, "CAPACITY").iter().all(|s| s == "1Gi"), "{pvc}");
+    assert!(
+        column(&pvc, "ACCESS MODES").iter().all(|s| s == "RWO"),
+        "{pvc}"
+    );
+    assert!(
+        column(&pvc, "STORAGECLASS").iter().all(|s| s == "standard"),
+        "{pvc}"
+    );
+    let volumes = column(&pvc, "VOLUME");
+    assert!(
+        volumes
+            .iter()
+            .all(|v| v.starts_with("pvc-") && v.len() == 40),
+        "{volumes:?}"
+    );
+
+    let pv = t.ok(&["get", "pv"]);
+    assert_eq!(
+        cells(pv.lines().next().unwrap()).remove(0),
+        [
+            "NAME",
+            "CAPACITY",
+            "ACCESS MODES",
+            "RECLAIM POLICY",
+            "STATUS",
+            "CLAIM",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "REASON",
+            "AGE"
+        ]
+    );
+    let mut by_claim: Vec<(String, String)> = column(&pv, "CLAIM")
+        .into_iter()
+        .zip(column(&pv, "NAME"))
+        .collect();
+    by_claim.sort();
+    assert_eq!(
+        by_claim,
+        [
+            ("demo/www-web-demo-0".to_owned(), volumes[0].clone()),
+            ("demo/www-web-demo-1".to_owned(), volumes[1].clone()),
+            ("demo/www-web-demo-2".to_owned(), volumes[2].clone()),
+        ]
+    );
+    for (name, want) in [
+        ("CAPACITY", "1Gi"),
+        ("ACCESS MODES", "RWO"),
+        ("RECLAIM POLICY", "Delete"),
+        ("STATUS", "Bound"),
+        ("STORAGECLASS", "standard"),
+        ("VOLUMEATTRIBUTESCLASS", "<unset>"),
+        ("REASON", ""),
+    ] {
+        assert!(column(&pv, name).iter().all(|c| c == want), "{name}: {pv}");
+    }
+    assert_eq!(
+        cells(&t.ok(&["get", "sc"]))[1][..5],
+        [
+            "standard (default)",
+            "headless-dns.io/simulated",
+            "Delete",
+            "Immediate",
+            "false"
+        ]
+    );
+    assert_eq!(
+        column(
+            &t.ok(&["get", "persistentvolumes", "-o", "wide"]),
+            "VOLUMEMODE"
+        )[0],
+        "Filesystem"
+    );
+
+    // whenDeleted: Retain (the default): the claims and volumes survive the
+    // set, and a new set of the same name gets them back.
+    assert_eq!(
+        t.ok(&["delete", "statefulset", "web-demo", "-n", "demo"]),
+        "statefulset.apps \"web-demo\" deleted\n"
+    );
+    t.until(&["get", "pods", "-n", "demo", "-o", "name"], str::is_empty);
+    assert_eq!(
+        column(&t.ok(&["get", "pvc", "-n", "demo"]), "VOLUME"),
+        volumes
+    );
+    assert!(
+        column(&t.ok(&["get", "pv"]), "STATUS")
+            .iter()
+            .all(|s| s == "Bound")
+    );
+    let web = t.file("web.yaml", &statefulset(3));
+    t.ok(&["create", "-f", web.to_str().unwrap(), "-n", "demo"]);
+    t.rolled_out("sts/web-demo", "demo");
+    assert_eq!(
+        column(&t.ok(&["get", "pvc", "-n", "demo"]), "VOLUME"),
+        volumes
+    );
+
+    // whenScaled: Delete: scaling down takes the claims, and the Delete
+    // reclaim policy their volumes.
+    t.ok(&[
+        "patch", "sts", "web-demo", "-n", "demo", "-p",
+        r#"{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Delete","whenDeleted":"Delete"}}}"#,
+    ]);
+    t.ok(&["scale", "sts", "web-demo", "-n", "demo", "--replicas=1"]);
+    t.until(&["get", "pvc", "-n", "demo", "-o", "name"], |out| {
+        out == "persistentvolumeclaim/www-web-demo-0\n"
+    });
+    t.until(&["get", "pv", "-o", "name"], |out| {
+        out == format!("persistentvolume/{}\n", volumes[0])
+    });
+
+    // Retain on the volume: deleting the set (whenDeleted: Delete) takes
+    // the claim and leaves the volume Released, still naming its claim.
+    let patched = t.ok(&[
+        "patch",
+        "pv",
+        &volumes[0],
+        "-p",
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+    ]);
+    assert_eq!(
+        patched,
+        format!("persistentvolume/{} patched\n", volumes[0])
+    );
+    t.ok(&["delete", "sts", "web-demo", "-n", "demo"]);
+    let none = t.ctl(&["get", "pvc", "-n", "demo"]);
+    assert_eq!(none.err, "No resources found in demo namespace.\n");
+    let pv = t.ok(&["get", "pv"]);
+    assert_eq!(column(&pv, "STATUS"), ["Released"]);
+    assert_eq!(column(&pv, "RECLAIM POLICY"), ["Retain"]);
+    assert_eq!(column(&pv, "CLAIM"), ["demo/www-web-demo-0"]);
+    assert_eq!(
+        t.ok(&["delete", "pv", &volumes[0]]),
+        format!("persistentvolume \"{}\" deleted\n", volumes[0])
+    );
+    assert_eq!(t.ctl(&["get", "pv"]).err, "No resources found\n");
+    let bad = t.ctl(&[
+        "patch",
+        "pv",
+        "nope",
+        "-p",
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+    ]);
+    assert_eq!(
+        bad.err,
+        "Error from server (NotFound): persistentvolumes \"nope\" not found\n"
+    );
+}

@@ -97,7 +97,9 @@ pub fn patch(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], patch_text: &str) ->
         Err(message) => return ctx.error(&message),
     };
     for (kind, name) in targets {
-        if let Err(message) = statefulsets_only(*kind, "patch") {
+        if *kind != Kind::PersistentVolume
+            && let Err(message) = statefulsets_only(*kind, "patch")
+        {
             return ctx.error(&message);
         }
         let path = kind.item_path(&ctx.namespace, name);

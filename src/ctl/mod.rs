@@ -53,6 +53,14 @@ macro_rules! dispatch {
                 type $T = k8s_openapi::api::apps::v1::ControllerRevision;
                 $body
             }
+            K::PersistentVolume => {
+                type $T = k8s_openapi::api::core::v1::PersistentVolume;
+                $body
+            }
+            K::StorageClass => {
+                type $T = k8s_openapi::api::storage::v1::StorageClass;
+                $body
+            }
         }
     }};
 }
@@ -79,7 +87,7 @@ use resource::Kind;
 #[derive(Debug, Args)]
 #[command(
     about = "Talk to a running embedded cluster like kubectl: get, apply, delete, scale, set image, patch, rollout status, fault",
-    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns), controllerrevisions."
+    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns), controllerrevisions, persistentvolumes (pv), storageclasses (sc)."
 )]
 pub struct CtlArgs {
     /// Admin HTTP address of `headless-dns serve` (HOST:PORT or http://HOST:PORT).

@@ -10,6 +10,7 @@
 
 pub mod describe;
 mod revision;
+mod storage;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -776,7 +777,7 @@ impl Printable for PersistentVolumeClaim {
 }
 
 /// `GetAccessModesAsString`: RWO, ROX, RWX, RWOP in that order, each once.
-fn access_modes_string(modes: &[String]) -> String {
+pub(crate) fn access_modes_string(modes: &[String]) -> String {
     [
         ("ReadWriteOnce", "RWO"),
         ("ReadOnlyMany", "ROX"),

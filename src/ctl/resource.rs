@@ -15,11 +15,13 @@ pub enum Kind {
     Event,
     Namespace,
     ControllerRevision,
+    PersistentVolume,
+    StorageClass,
 }
 
 impl Kind {
     /// Every kind, in the order `ctl get --help` lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Pod,
         Kind::StatefulSet,
         Kind::Service,
@@ -28,6 +30,8 @@ impl Kind {
         Kind::Event,
         Kind::Namespace,
         Kind::ControllerRevision,
+        Kind::PersistentVolume,
+        Kind::StorageClass,
     ];
 
     /// Parses what a user types for a type, as kubectl does: the plural, the
@@ -50,6 +54,8 @@ impl Kind {
             "events" | "event" | "ev" => Kind::Event,
             "namespaces" | "namespace" | "ns" => Kind::Namespace,
             "controllerrevisions" | "controllerrevision" => Kind::ControllerRevision,
+            "persistentvolumes" | "persistentvolume" | "pv" => Kind::PersistentVolume,
+            "storageclasses" | "storageclass" | "sc" => Kind::StorageClass,
             _ => return None,
         };
         match group {
@@ -70,6 +76,8 @@ impl Kind {
             Kind::Event => "events",
             Kind::Namespace => "namespaces",
             Kind::ControllerRevision => "controllerrevisions",
+            Kind::PersistentVolume => "persistentvolumes",
+            Kind::StorageClass => "storageclasses",
         }
     }
 
@@ -78,6 +86,7 @@ impl Kind {
         match self {
             Kind::StatefulSet | Kind::ControllerRevision => "apps",
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::StorageClass => "storage.k8s.io",
             _ => "",
         }
     }
@@ -87,19 +96,26 @@ impl Kind {
         match self {
             Kind::StatefulSet | Kind::ControllerRevision => "/apis/apps/v1",
             Kind::EndpointSlice => "/apis/discovery.k8s.io/v1",
+            Kind::StorageClass => "/apis/storage.k8s.io/v1",
             _ => "/api/v1",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
-        self != Kind::Namespace
+        !matches!(
+            self,
+            Kind::Namespace | Kind::PersistentVolume | Kind::StorageClass
+        )
     }
 
     /// What kubectl prints before a name: `pod`, `statefulset.apps`,
     /// `endpointslice.discovery.k8s.io`.
     pub fn qualified(self) -> String {
-        let singular = self.plural().trim_end_matches('s');
+        let singular = match self {
+            Kind::StorageClass => "storageclass",
+            _ => self.plural().trim_end_matches('s'),
+        };
         match self.group() {
             "" => singular.to_string(),
             group => format!("{singular}.{group}"),

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 mod create;
 mod revisions;
+mod volumes;
 
 use super::manifest::{Object, state_from_objects};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
@@ -150,10 +151,12 @@ pub enum Resource {
     PersistentVolumeClaims,
     Events,
     ControllerRevisions,
+    PersistentVolumes,
+    StorageClasses,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 9] = [
+    pub const ALL: [Resource; 11] = [
         Resource::Namespaces,
         Resource::Pods,
         Resource::Services,
@@ -163,6 +166,8 @@ impl Resource {
         Resource::PersistentVolumeClaims,
         Resource::Events,
         Resource::ControllerRevisions,
+        Resource::PersistentVolumes,
+        Resource::StorageClasses,
     ];
 
     /// From the URL: API group (empty for core) and plural.
@@ -183,6 +188,8 @@ impl Resource {
             Resource::PersistentVolumeClaims => "persistentvolumeclaims",
             Resource::Events => "events",
             Resource::ControllerRevisions => "controllerrevisions",
+            Resource::PersistentVolumes => "persistentvolumes",
+            Resource::StorageClasses => "storageclasses",
         }
     }
 
@@ -190,6 +197,7 @@ impl Resource {
         match self {
             Resource::StatefulSets | Resource::ControllerRevisions => "apps",
             Resource::EndpointSlices => "discovery.k8s.io",
+            Resource::StorageClasses => "storage.k8s.io",
             _ => "",
         }
     }
@@ -198,6 +206,7 @@ impl Resource {
         match self {
             Resource::StatefulSets | Resource::ControllerRevisions => "apps/v1",
             Resource::EndpointSlices => "discovery.k8s.io/v1",
+            Resource::StorageClasses => "storage.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -213,6 +222,8 @@ impl Resource {
             Resource::PersistentVolumeClaims => "PersistentVolumeClaim",
             Resource::Events => "Event",
             Resource::ControllerRevisions => "ControllerRevision",
+            Resource::PersistentVolumes => "PersistentVolume",
+            Resource::StorageClasses => "StorageClass",
         }
     }
 
@@ -235,7 +246,10 @@ impl Resource {
     }
 
     fn namespaced(self) -> bool {
-        self != Resource::Namespaces
+        !matches!(
+            self,
+            Resource::Namespaces | Resource::PersistentVolumes | Resource::StorageClasses
+        )
     }
 }
 
@@ -362,6 +376,7 @@ pub struct Cluster {
     sets: BTreeMap<Key, SetEntry>,
     pods: BTreeMap<Key, SimPod>,
     claims: BTreeMap<Key, core::PersistentVolumeClaim>,
+    volumes: volumes::Volumes,
     /// User-managed slices and Endpoints (from manifests or `ctl apply`).
     static_slices: BTreeMap<Key, discovery::EndpointSlice>,
     static_endpoints: BTreeMap<Key, core::Endpoints>,
@@ -503,6 +518,7 @@ impl Cluster {
             sets: BTreeMap::new(),
             pods: BTreeMap::new(),
             claims: BTreeMap::new(),
+            volumes: volumes::Volumes::default(),
             static_slices: BTreeMap::new(),
             static_endpoints: BTreeMap::new(),
             generated: BTreeMap::new(),
@@ -575,10 +591,10 @@ impl Cluster {
             last_timestamp: Some(now),
             source: Some(core::EventSource {
                 component: Some(
-                    if kind == "StatefulSet" {
-                        "statefulset-controller"
-                    } else {
-                        "kubelet"
+                    match kind {
+                        "StatefulSet" => "statefulset-controller",
+                        "PersistentVolumeClaim" => "persistentvolume-controller",
+                        _ => "kubelet",
                     }
                     .to_owned(),
                 ),
@@ -844,7 +860,7 @@ impl Cluster {
                 to_json(self.static_endpoints.remove(&key).ok_or_else(not_found)?)
             }
             Resource::PersistentVolumeClaims => {
-                to_json(self.claims.remove(&key).ok_or_else(not_found)?)
+                to_json(self.remove_claim(&key).ok_or_else(not_found)?)
             }
             Resource::StatefulSets => {
                 let entry = self.sets.remove(&key).ok_or_else(not_found)?;
@@ -865,9 +881,9 @@ impl Cluster {
                     .and_then(|p| p.when_deleted.clone());
                 if when_deleted.as_deref() == Some("Delete") {
                     let templates = set_spec(&entry.sts).claim_templates;
-                    self.claims.retain(|(ns, claim), _| {
-                        ns != namespace
-                            || !templates
+                    self.remove_claims(|(ns, claim)| {
+                        ns == namespace
+                            && templates
                                 .iter()
                                 .any(|t| claim.starts_with(&format!("{t}-{name}-")))
                     });
@@ -898,7 +914,7 @@ impl Cluster {
                 for pod in pods {
                     let _ = self.delete(Resource::Pods, &pod.0, &pod.1, now);
                 }
-                self.claims.retain(|k, _| k.0 != name);
+                self.remove_claims(|k| k.0 == name);
                 self.events
                     .retain(|e| e.metadata.namespace.as_deref() != Some(name));
                 to_json(ns)
@@ -906,6 +922,10 @@ impl Cluster {
             Resource::Events => Err(ApiError::bad_request("events cannot be deleted here")),
             Resource::ControllerRevisions => Err(ApiError::bad_request(
                 "controllerrevisions belong to their StatefulSet's controller and cannot be deleted here",
+            )),
+            Resource::PersistentVolumes => self.delete_volume(name),
+            Resource::StorageClasses => Err(ApiError::bad_request(
+                "the embedded cluster's storage class cannot be deleted",
             )),
         }
     }
@@ -1201,7 +1221,7 @@ impl Cluster {
                     .unwrap_or_default();
                 let mut labels = template.metadata.labels.clone().unwrap_or_default();
                 labels.extend(self.selector_labels(set));
-                let claim = core::PersistentVolumeClaim {
+                let mut claim = core::PersistentVolumeClaim {
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
                         namespace: Some(namespace.to_owned()),
@@ -1209,23 +1229,11 @@ impl Cluster {
                         creation_timestamp: Some(now_time()),
                         ..ObjectMeta::default()
                     },
-                    spec: template.spec.clone().map(|mut spec| {
-                        // Bound at once to a simulated volume.
-                        spec.volume_name =
-                            Some(format!("pvc-{:016x}", fnv(&format!("{namespace}/{name}"))));
-                        spec
-                    }),
-                    status: Some(core::PersistentVolumeClaimStatus {
-                        phase: Some("Bound".to_owned()),
-                        access_modes: template.spec.as_ref().and_then(|s| s.access_modes.clone()),
-                        capacity: template
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.resources.as_ref())
-                            .and_then(|r| r.requests.clone()),
-                        ..Default::default()
-                    }),
+                    // The provisioner binds it (volumes.rs).
+                    spec: template.spec.clone(),
+                    status: None,
                 };
+                self.bind_claim(&mut claim);
                 self.claims
                     .insert((namespace.to_owned(), name.clone()), claim);
                 let pod = controller::pod_name(set_name, ordinal);
@@ -1237,7 +1245,7 @@ impl Cluster {
                 );
             }
             Action::DeleteClaim { name, .. } => {
-                self.claims.remove(&(namespace.to_owned(), name.clone()));
+                self.remove_claim(&(namespace.to_owned(), name.clone()));
                 self.event(
                     ("StatefulSet", namespace, set_name),
                     "Normal",
@@ -1600,6 +1608,8 @@ impl Cluster {
                 .filter_map(|o| serde_json::to_value(o).ok())
                 .collect(),
             Resource::ControllerRevisions => self.revision_objects(namespace),
+            Resource::PersistentVolumes => self.volume_objects(),
+            Resource::StorageClasses => self.class_objects(),
         };
         for object in &mut out {
             stamp(object, resource);

@@ -68,7 +68,17 @@ pub fn router(handle: ClusterHandle) -> Router {
             "/api/v1/namespaces/{ns}/{resource}/{name}",
             get(get_core).delete(delete_core),
         )
+        .route(
+            "/api/v1/{resource}/{name}",
+            get(get_cluster_scoped)
+                .delete(delete_cluster_scoped)
+                .patch(patch_cluster_scoped),
+        )
         .route("/apis/{group}/{version}/{resource}", get(list_group))
+        .route(
+            "/apis/{group}/{version}/{resource}/{name}",
+            get(get_group_cluster_scoped),
+        )
         .route(
             "/apis/{group}/{version}/namespaces/{ns}/{resource}",
             get(list_group_ns),
@@ -278,6 +288,52 @@ async fn delete_namespace(State(h): State<ClusterHandle>, Path(name): Path<Strin
     let result = h
         .lock()
         .delete(Resource::Namespaces, "", &name, Instant::now());
+    h.wake.notify_one();
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn get_cluster_scoped(
+    State(h): State<ClusterHandle>,
+    Path((plural, name)): Path<(String, String)>,
+) -> Response {
+    get_one(h, "", &plural, "", &name)
+}
+
+async fn get_group_cluster_scoped(
+    State(h): State<ClusterHandle>,
+    Path((group, _version, plural, name)): Path<(String, String, String, String)>,
+) -> Response {
+    get_one(h, &group, &plural, "", &name)
+}
+
+async fn delete_cluster_scoped(
+    State(h): State<ClusterHandle>,
+    Path((plural, name)): Path<(String, String)>,
+) -> Response {
+    delete_one(h, "", &plural, "", &name)
+}
+
+/// `PATCH /api/v1/persistentvolumes/NAME`: a JSON merge patch.
+async fn patch_cluster_scoped(
+    State(h): State<ClusterHandle>,
+    Path((plural, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if plural != "persistentvolumes" {
+        return error(ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: format!("only persistentvolumes can be patched here, not {plural}"),
+        });
+    }
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return error(ApiError::bad_request(format!("the patch is not JSON: {e}"))),
+    };
+    let result = h.lock().patch_volume(&name, &patch);
     h.wake.notify_one();
     match result {
         Ok(v) => axum::Json(v).into_response(),

@@ -188,3 +188,31 @@ spec:
 "
     )
 }
+
+/// One column of a table by its header, cut at the header's character
+/// positions as kubectl lays it out, so an empty cell reads as "".
+pub fn column(table: &str, header: &str) -> Vec<String> {
+    let mut lines = table.lines();
+    let head = lines.next().unwrap_or_default();
+    // The header as a whole cell: not "CLAIM" inside "RECLAIM POLICY".
+    let start = head
+        .match_indices(header)
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let after = &head[i + header.len()..];
+            (i == 0 || head[..i].ends_with(' ')) && (after.is_empty() || after.starts_with("  "))
+        })
+        .unwrap_or_else(|| panic!("no column {header:?} in {head:?}"));
+    let end = head[start + header.len()..]
+        .find(|c: char| c != ' ')
+        .map(|i| start + header.len() + i);
+    lines
+        .map(|line| {
+            let cut = match end {
+                Some(end) => line.get(start..end.min(line.len())),
+                None => line.get(start..),
+            };
+            cut.unwrap_or_default().trim().to_owned()
+        })
+        .collect()
+}
