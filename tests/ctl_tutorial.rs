@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::tutorial::{SERVICE, Tutorial, cells, statefulset};
+use support::tutorial::{SERVICE, Tutorial, cells, column, statefulset};
 
 /// `create ns demo`, `create -f` the Service and the StatefulSet, and wait
 /// for the rollout: the tutorial's first steps.
@@ -787,7 +787,6 @@ fn undo_goes_through_partition_and_on_delete() {
 
 #[test]
 fn claims_are_bound_to_volumes_that_follow_the_retention_policies() {
-    use support::tutorial::column;
     let t = demo(3);
     let pvc = t.ok(&["get", "pvc", "-n", "demo"]);
     assert_eq!(
@@ -943,5 +942,272 @@ fn claims_are_bound_to_volumes_that_follow_the_retention_policies() {
     assert_eq!(
         bad.err,
         "Error from server (NotFound): persistentvolumes \"nope\" not found\n"
+    );
+}
+
+/// kubectl's RFC 1123 form of an object's creationTimestamp.
+fn created(t: &Tutorial, args: &[&str]) -> String {
+    let mut argv = args.to_vec();
+    argv.extend(["-o", "json"]);
+    let object: serde_json::Value = serde_json::from_str(&t.ok(&argv)).unwrap();
+    let at: k8s_openapi::jiff::Timestamp = object["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    at.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+/// Splits a description at `Events:`; checks the table's header and
+/// returns its rows as (type, reason, from, message).
+fn split_events(text: &str) -> (String, Vec<[String; 4]>) {
+    let (body, events) = text.split_once("Events:").expect("an Events section");
+    let lines: Vec<&str> = events.lines().collect();
+    if lines[0].trim() == "<none>" {
+        return (body.to_owned(), Vec::new());
+    }
+    assert_eq!(
+        cells(lines[1])[0],
+        ["Type", "Reason", "Age", "From", "Message"]
+    );
+    assert_eq!(
+        cells(lines[2])[0],
+        ["----", "------", "----", "----", "-------"]
+    );
+    let rows = lines[3..]
+        .iter()
+        .map(|l| {
+            let c = cells(l).remove(0);
+            [c[0].clone(), c[1].clone(), c[3].clone(), c[4..].join("  ")]
+        })
+        .collect();
+    (body.to_owned(), rows)
+}
+
+#[test]
+fn describe_in_kubectls_layout_with_events() {
+    let t = demo(2);
+    let ips = pod_ips(&t);
+
+    let sts = t.ok(&["describe", "sts", "web-demo", "-n", "demo"]);
+    let (body, events) = split_events(&sts);
+    assert_eq!(
+        body,
+        format!(
+            "Name:               web-demo
+Namespace:          demo
+CreationTimestamp:  {}
+Selector:           app=nginx
+Labels:             <none>
+Annotations:        <none>
+Replicas:           2 desired | 2 total
+Update Strategy:    RollingUpdate
+  Partition:        0
+Pods Status:        2 Running / 0 Waiting / 0 Succeeded / 0 Failed
+Pod Template:
+  Labels:  app=nginx
+  Containers:
+   nginx:
+    Image:        {OLD}
+    Port:         80/TCP
+    Host Port:    0/TCP
+    Environment:  <none>
+    Mounts:
+      /usr/share/nginx/html from www (rw)
+  Volumes:         <none>
+  Node-Selectors:  <none>
+  Tolerations:     <none>
+Volume Claims:
+  Name:          www
+  StorageClass:  
+  Labels:        <none>
+  Annotations:   <none>
+  Capacity:      1Gi
+  Access Modes:  [ReadWriteOnce]
+",
+            created(&t, &["get", "sts", "web-demo", "-n", "demo"])
+        )
+    );
+    let messages: Vec<&str> = events.iter().map(|e| e[3].as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "create Claim www-web-demo-0 Pod web-demo-0 in StatefulSet web-demo success",
+            "create Pod web-demo-0 in StatefulSet web-demo successful",
+            "create Claim www-web-demo-1 Pod web-demo-1 in StatefulSet web-demo success",
+            "create Pod web-demo-1 in StatefulSet web-demo successful",
+        ]
+    );
+    assert!(events.iter().all(|e| e[0] == "Normal"
+        && e[1] == "SuccessfulCreate"
+        && e[2] == "statefulset-controller"));
+
+    // A prefix describes every pod it begins; the two are apart by a
+    // blank line.
+    let both = t.ok(&["describe", "pod", "web-demo", "-n", "demo"]);
+    let parts: Vec<&str> = both.split("\n\n\nName:").collect();
+    assert_eq!(parts.len(), 2, "{both}");
+    let pod = t.ok(&["describe", "pod", "web-demo-1", "-n", "demo"]);
+    assert!(
+        both.ends_with(&pod[5..]),
+        "the second description is web-demo-1's"
+    );
+    let (body, events) = split_events(&pod);
+    let lines: Vec<&str> = body.lines().collect();
+    let ip = &ips["web-demo-1"];
+    for (i, want) in [
+        (0, "Name:             web-demo-1".to_owned()),
+        (1, "Namespace:        demo".to_owned()),
+        (4, "Node:             embedded/127.0.0.1".to_owned()),
+        (6, "Labels:           app=nginx".to_owned()),
+        (
+            7,
+            "                  apps.kubernetes.io/pod-index=1".to_owned(),
+        ),
+        (11, "Status:           Running".to_owned()),
+        (12, format!("IP:               {ip}")),
+        (13, "IPs:".to_owned()),
+        (14, format!("  IP:           {ip}")),
+        (15, "Controlled By:  StatefulSet/web-demo".to_owned()),
+        (16, "Containers:".to_owned()),
+        (17, "  nginx:".to_owned()),
+    ] {
+        assert_eq!(lines[i], want, "line {i} of\n{body}");
+    }
+    for want in [
+        "    State:          Running",
+        "    Ready:          True",
+        "    Restart Count:  0",
+        "  Ready             True ",
+        "    ClaimName:   www-web-demo-1",
+        "QoS Class:       BestEffort",
+    ] {
+        assert!(lines.contains(&want), "no {want:?} in\n{body}");
+    }
+    let reasons: Vec<&str> = events.iter().map(|e| e[1].as_str()).collect();
+    assert_eq!(reasons, ["Scheduled", "Started"]);
+    assert_eq!(
+        events[0][3],
+        "Successfully assigned demo/web-demo-1 to embedded"
+    );
+
+    let svc = t.ok(&["describe", "svc", "nginx-demo", "-n", "demo"]);
+    assert_eq!(
+        svc,
+        format!(
+            "Name:                     nginx-demo
+Namespace:                demo
+Labels:                   app=nginx
+Annotations:              <none>
+Selector:                 app=nginx
+Type:                     ClusterIP
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       None
+IPs:                      None
+Port:                     web  80/TCP
+TargetPort:               80/TCP
+Endpoints:                {}:80,{}:80
+Session Affinity:         None
+Internal Traffic Policy:  Cluster
+Events:                   <none>
+",
+            ips["web-demo-0"], ips["web-demo-1"]
+        )
+    );
+
+    let pvc = t.ok(&["describe", "pvc", "www-web-demo-0", "-n", "demo"]);
+    let volume = column(
+        &t.ok(&["get", "pvc", "www-web-demo-0", "-n", "demo"]),
+        "VOLUME",
+    )
+    .remove(0);
+    let (body, events) = split_events(&pvc);
+    assert_eq!(
+        body,
+        format!(
+            "Name:          www-web-demo-0
+Namespace:     demo
+StorageClass:  standard
+Status:        Bound
+Volume:        {volume}
+Labels:        app=nginx
+Annotations:   pv.kubernetes.io/bind-completed=yes
+               pv.kubernetes.io/bound-by-controller=yes
+               volume.beta.kubernetes.io/storage-provisioner=headless-dns.io/simulated
+               volume.kubernetes.io/storage-provisioner=headless-dns.io/simulated
+Finalizers:    [kubernetes.io/pvc-protection]
+Capacity:      1Gi
+Access Modes:  RWO
+VolumeMode:    Filesystem
+Used By:       web-demo-0
+"
+        )
+    );
+    assert_eq!(
+        events,
+        [[
+            "Normal".to_owned(),
+            "ProvisioningSucceeded".to_owned(),
+            "persistentvolume-controller".to_owned(),
+            format!("Successfully provisioned volume {volume}"),
+        ]]
+    );
+
+    let pv = t.ok(&["describe", "pv", &volume]);
+    assert_eq!(
+        pv,
+        format!(
+            "Name:            {volume}
+Labels:          <none>
+Annotations:     pv.kubernetes.io/provisioned-by=headless-dns.io/simulated
+Finalizers:      [kubernetes.io/pv-protection]
+StorageClass:    standard
+Status:          Bound
+Claim:           demo/www-web-demo-0
+Reclaim Policy:  Delete
+Access Modes:    RWO
+VolumeMode:      Filesystem
+Capacity:        1Gi
+Node Affinity:   <none>
+Message:         
+Source:
+    Type:          HostPath (bare host directory volume)
+    Path:          /var/lib/headless-dns/volumes/{volume}
+    HostPathType:  DirectoryOrCreate
+Events:            <none>
+"
+        )
+    );
+
+    let slice = t.ok(&["describe", "endpointslices", "-n", "demo"]);
+    let (body, _) = split_events(&slice);
+    assert!(
+        body.contains(&format!(
+            "Endpoints:
+  - Addresses:  {}
+    Conditions:
+      Ready:    true
+    Hostname:   web-demo-0
+    TargetRef:  Pod/web-demo-0
+    NodeName:   embedded
+    Zone:       <unset>
+",
+            ips["web-demo-0"]
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "Ports:\n  Name  Port  Protocol\n  ----  ----  --------\n  web   80    TCP\n"
+        ),
+        "{body}"
+    );
+
+    let missing = t.ctl(&["describe", "pod", "nope", "-n", "demo"]);
+    assert_eq!(missing.code, 1);
+    assert_eq!(
+        missing.err,
+        "Error from server (NotFound): pods \"nope\" not found\n"
     );
 }

@@ -68,6 +68,7 @@ macro_rules! dispatch {
 pub mod apply;
 pub mod client;
 pub mod create;
+pub mod describe;
 pub mod edit;
 pub mod exec;
 pub mod get;
@@ -109,6 +110,8 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// Display one or many resources.
     Get(GetArgs),
+    /// Show details of objects and their events.
+    Describe(DescribeArgs),
     /// Create a namespace, or the objects of files that must not exist yet.
     Create(CreateArgs),
     /// Apply a configuration by file name or folder.
@@ -202,6 +205,16 @@ pub struct GetArgs {
     #[arg(short = 'w', long)]
     pub watch: bool,
     /// Label selector (`app=nginx`, `tier in (a,b)`, `!legacy`...).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// TYPE [NAME_PREFIX...], or TYPE/NAME...
+    #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME")]
+    pub args: Vec<String>,
+    /// Label selector.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
 }
@@ -440,6 +453,13 @@ pub fn execute_with_input(
                 get.watch,
                 selector.as_ref(),
             )
+        }
+        CtlCommand::Describe(describe) => {
+            let selector = match describe.selector.as_deref().map(parse_selector).transpose() {
+                Ok(selector) => selector,
+                Err(message) => return ctx.error(&message),
+            };
+            describe::run(&mut ctx, &describe.args, selector.as_ref())
         }
         CtlCommand::Create(create) => {
             if !create.filenames.is_empty() {

@@ -9,6 +9,8 @@
 //! objects go in a `v1 List`.
 
 pub mod describe;
+pub mod describe_other;
+pub mod describe_workload;
 mod revision;
 mod storage;
 pub mod template;

@@ -72,6 +72,22 @@ pub fn rfc1123(t: Timestamp) -> String {
     t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
+/// A description: `body` lined up, then the events. `Events:\t<none>` is
+/// part of the body's alignment; a table is lined up on its own, as
+/// kubectl flushes its tabwriter before writing one.
+pub fn finish(body: &str, evs: &[Event], now: Timestamp) -> String {
+    let mut body = body.to_owned();
+    if evs.is_empty() {
+        body.push_str("Events:\t<none>\n");
+        return tabbed(&body);
+    }
+    let mut table = String::new();
+    events(&mut table, evs, now);
+    let mut text = tabbed(&body);
+    text.push_str(&tabbed(&table));
+    text
+}
+
 /// `DescribeEvents`: `Events:\t<none>`, or the table of TYPE, REASON, AGE
 /// (`5s (x3 over 2m)` for repeats), FROM (the source component) and
 /// MESSAGE, oldest first.

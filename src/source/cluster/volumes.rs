@@ -91,6 +91,10 @@ impl Cluster {
         self.volumes.seq += 1;
         let claim_uid = uid(&format!("pvc/{namespace}/{name}/{}", self.volumes.seq));
         claim.metadata.uid = Some(claim_uid.clone());
+        claim
+            .metadata
+            .finalizers
+            .get_or_insert_with(|| vec!["kubernetes.io/pvc-protection".to_owned()]);
         let spec = claim.spec.get_or_insert_with(Default::default);
         let class = spec
             .storage_class_name
