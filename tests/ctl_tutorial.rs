@@ -1211,3 +1211,107 @@ Events:            <none>
         "Error from server (NotFound): pods \"nope\" not found\n"
     );
 }
+
+#[test]
+fn edit_goes_through_the_editor_like_kubectl() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    let t = demo(2);
+    let script = |name: &str, body: &str| {
+        let path = t.file(name, &format!("#!/bin/sh\nset -e\n{body}\n"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let edit = |editor: &std::path::Path| {
+        let out = Command::new(support::server::BIN)
+            .args(["ctl", "--admin", &t.server.admin.to_string()])
+            .args(["edit", "sts/web-demo", "-n", "demo"])
+            .env("EDITOR", editor)
+            .env_remove("KUBE_EDITOR")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let seen = t.path().join("seen.yaml");
+    let unchanged = script("unchanged.sh", &format!("cp \"$1\" {}", seen.display()));
+    assert_eq!(
+        edit(&unchanged),
+        (
+            Some(0),
+            String::new(),
+            "Edit cancelled, no changes made.\n".to_owned()
+        )
+    );
+    let first = std::fs::read_to_string(&seen).unwrap();
+    assert!(first.starts_with(
+        "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\napiVersion: apps/v1\nkind: StatefulSet\n"
+    ), "{first}");
+
+    let scale = script(
+        "scale.sh",
+        "sed -i 's/^  replicas: 2$/  replicas: 3/' \"$1\"",
+    );
+    assert_eq!(
+        edit(&scale),
+        (
+            Some(0),
+            "statefulset.apps/web-demo edited\n".to_owned(),
+            String::new()
+        )
+    );
+    t.rolled_out("sts/web-demo", "demo");
+    assert_eq!(cells(&t.ok(&["get", "sts", "-n", "demo"]))[1][1], "3/3");
+
+    // Invalid: the file comes back with the error on top; the fix is applied.
+    let counter = t.path().join("count");
+    let fix = script(
+        "fix.sh",
+        &format!(
+            "if [ ! -e {c} ]; then touch {c}; sed -i 's/^  replicas: 3$/  replicas: -1/' \"$1\"; else cp \"$1\" {s}; sed -i 's/^  replicas: -1$/  replicas: 1/' \"$1\"; fi",
+            c = counter.display(),
+            s = seen.display()
+        ),
+    );
+    assert_eq!(
+        edit(&fix),
+        (
+            Some(0),
+            "statefulset.apps/web-demo edited\n".to_owned(),
+            String::new()
+        )
+    );
+    let reopened = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        reopened.contains("# reopened with the relevant failures.\n#\n# statefulsets.apps \"web-demo\" was not valid:\n# * spec.replicas: Invalid value: -1: must be greater than or equal to 0\n#\napiVersion: apps/v1\n"),
+        "{reopened}"
+    );
+    assert!(
+        reopened.contains("\n  replicas: -1\n"),
+        "the user's edit is kept: {reopened}"
+    );
+    t.until(&["get", "pods", "-n", "demo", "-o", "name"], |out| {
+        out == "pod/web-demo-0\n"
+    });
+
+    // A syntax error saved twice ends the edit; an empty file cancels it.
+    let broken = script("broken.sh", "printf 'spec: [\\n' > \"$1\"");
+    let (code, out, err) = edit(&broken);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert_eq!(err, "error: Edit cancelled, no valid changes were saved.\n");
+    let empty = script("empty.sh", ": > \"$1\"");
+    assert_eq!(
+        edit(&empty),
+        (
+            Some(0),
+            String::new(),
+            "Edit cancelled, saved file was empty.\n".to_owned()
+        )
+    );
+    let pod = t.ctl(&["edit", "pod/web-demo-0", "-n", "demo"]);
+    assert_eq!(pod.code, 1);
+    assert!(pod.err.contains("statefulsets only"), "{pod:?}");
+}

@@ -70,6 +70,7 @@ pub mod client;
 pub mod create;
 pub mod describe;
 pub mod edit;
+pub mod editor;
 pub mod exec;
 pub mod get;
 pub mod history;
@@ -127,6 +128,8 @@ pub enum CtlCommand {
     },
     /// Update fields of a StatefulSet with a JSON merge patch.
     Patch(PatchArgs),
+    /// Edit a StatefulSet in $KUBE_EDITOR, $EDITOR or vi.
+    Edit(EditArgs),
     /// Manage the rollout of a StatefulSet.
     Rollout {
         #[command(subcommand)]
@@ -207,6 +210,13 @@ pub struct GetArgs {
     /// Label selector (`app=nginx`, `tier in (a,b)`, `!legacy`...).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +464,11 @@ pub fn execute_with_input(
                 selector.as_ref(),
             )
         }
+        CtlCommand::Edit(edit) => match parse_targets(&edit.args) {
+            Ok(targets) if targets.len() == 1 => editor::run(&mut ctx, targets[0].0, &targets[0].1),
+            Ok(_) => ctx.error("edit one object at a time"),
+            Err(message) => ctx.error(&message),
+        },
         CtlCommand::Describe(describe) => {
             let selector = match describe.selector.as_deref().map(parse_selector).transpose() {
                 Ok(selector) => selector,
