@@ -1315,3 +1315,106 @@ fn edit_goes_through_the_editor_like_kubectl() {
     assert_eq!(pod.code, 1);
     assert!(pod.err.contains("statefulsets only"), "{pod:?}");
 }
+
+#[test]
+fn get_all_and_every_output_form_of_the_new_kinds() {
+    let t = demo(2);
+    let all = t.ok(&["get", "all", "-n", "demo"]);
+    let blocks: Vec<&str> = all.split("\n\n").collect();
+    assert_eq!(blocks.len(), 3, "{all}");
+    let pods = cells(blocks[0]);
+    assert_eq!(pods[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(
+        pods[1..].iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["pod/web-demo-0", "pod/web-demo-1"]
+    );
+    let svc = cells(blocks[1]);
+    assert_eq!(
+        svc[0],
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        &svc[1][..5],
+        [
+            "service/nginx-demo",
+            "ClusterIP",
+            "None",
+            "<none>",
+            "80/TCP"
+        ]
+    );
+    let sts = cells(blocks[2]);
+    assert_eq!(sts[0], ["NAME", "READY", "AGE"]);
+    assert_eq!(&sts[1][..2], ["statefulset.apps/web-demo", "2/2"]);
+    assert_eq!(
+        t.ok(&["get", "all", "-n", "demo", "-o", "name"]),
+        "pod/web-demo-0\npod/web-demo-1\nservice/nginx-demo\nstatefulset.apps/web-demo\n"
+    );
+    // One type: no kind before the names.
+    assert_eq!(
+        cells(&t.ok(&["get", "sts", "-n", "demo"]))[1][0],
+        "web-demo"
+    );
+
+    let volume = column(
+        &t.ok(&["get", "pvc", "www-web-demo-0", "-n", "demo"]),
+        "VOLUME",
+    )
+    .remove(0);
+    let revision = cells(&t.ok(&["get", "controllerrevisions", "-n", "demo"]))[1][0].clone();
+    for (kind, name, qualified, api_version, object_kind) in [
+        (
+            "controllerrevisions",
+            revision.as_str(),
+            "controllerrevision.apps",
+            "apps/v1",
+            "ControllerRevision",
+        ),
+        (
+            "pv",
+            volume.as_str(),
+            "persistentvolume",
+            "v1",
+            "PersistentVolume",
+        ),
+        (
+            "sc",
+            "standard",
+            "storageclass.storage.k8s.io",
+            "storage.k8s.io/v1",
+            "StorageClass",
+        ),
+    ] {
+        let ns = ["-n", "demo"];
+        let args = |extra: &[&'static str]| {
+            let mut a = vec!["get", kind, name];
+            a.extend_from_slice(&ns);
+            a.extend_from_slice(extra);
+            a
+        };
+        assert_eq!(
+            t.ok(&args(&["-o", "name"])),
+            format!("{qualified}/{name}\n")
+        );
+        let json: serde_json::Value = serde_json::from_str(&t.ok(&args(&["-o", "json"]))).unwrap();
+        assert_eq!(
+            (json["apiVersion"].as_str(), json["kind"].as_str()),
+            (Some(api_version), Some(object_kind))
+        );
+        assert_eq!(json["metadata"]["name"], name);
+        let yaml = t.ok(&args(&["-o", "yaml"]));
+        assert!(yaml.contains(&format!("kind: {object_kind}\n")), "{yaml}");
+        let wide = t.ok(&args(&["-o", "wide"]));
+        assert!(
+            cells(&wide)[1][0] == name || cells(&wide)[1][0].starts_with(name),
+            "{wide}"
+        );
+    }
+}

@@ -31,7 +31,14 @@ pub enum OutputFormat {
 pub struct Request {
     /// Each type with the names asked for (empty: list them all).
     pub groups: Vec<(Kind, Vec<String>)>,
+    /// Several types were asked for (`svc,sts`, `all`): tables name
+    /// objects with their kind (`service/nginx`), as kubectl's do.
+    pub with_kind: bool,
 }
+
+/// What `all` stands for: kubectl's "all" category, of the kinds the
+/// embedded cluster has (pods, services, statefulsets, in kubectl's order).
+const ALL: [Kind; 3] = [Kind::Pod, Kind::Service, Kind::StatefulSet];
 
 impl Request {
     /// Parses `TYPE[,TYPE...] [NAME...]` or `TYPE/NAME...`, as kubectl does.
@@ -40,6 +47,7 @@ impl Request {
             return Err("You must specify the type of resource to get.".into());
         };
         let mut groups: Vec<(Kind, Vec<String>)> = Vec::new();
+        let mut with_kind = false;
         if first.contains('/') {
             for arg in args {
                 let Some((kind, name)) = resource::split_type_name(arg) else {
@@ -60,17 +68,25 @@ impl Request {
                     "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'ctl get resource/<resource_name>' instead of 'ctl get resource resource/<resource_name>'): {bad}"
                 ));
             }
-            for text in first.split(',').filter(|t| !t.is_empty()) {
-                let kind = Kind::parse(text).ok_or_else(|| resource::unknown_type(text))?;
-                if !groups.iter().any(|(k, _)| *k == kind) {
-                    groups.push((kind, names.clone()));
+            let types: Vec<&str> = first.split(',').filter(|t| !t.is_empty()).collect();
+            with_kind = types.len() > 1 || types.contains(&"all");
+            for text in types {
+                let kinds = if text == "all" {
+                    ALL.to_vec()
+                } else {
+                    vec![Kind::parse(text).ok_or_else(|| resource::unknown_type(text))?]
+                };
+                for kind in kinds {
+                    if !groups.iter().any(|(k, _)| *k == kind) {
+                        groups.push((kind, names.clone()));
+                    }
                 }
             }
             if groups.is_empty() {
                 return Err(resource::unknown_type(first));
             }
         }
-        Ok(Request { groups })
+        Ok(Request { groups, with_kind })
     }
 
     fn named_count(&self) -> usize {
@@ -161,13 +177,19 @@ pub fn run(
         }
         Some(OutputFormat::Wide) | None => {
             let mut first = true;
-            for group in rendered.iter().filter(|g| !g.rows.is_empty()) {
+            for (group, (kind, _)) in rendered.iter().zip(&request.groups) {
+                if group.rows.is_empty() {
+                    continue;
+                }
                 if !first {
                     ctx.print("\n");
                 }
                 first = false;
                 let mut rows = vec![group.header.clone()];
                 rows.extend(group.rows.iter().cloned());
+                if request.with_kind {
+                    with_kind_names(&mut rows, *kind);
+                }
                 ctx.print(&TableWriter::default().render(&rows));
             }
             if first && errors.is_empty() {
@@ -185,6 +207,21 @@ pub fn run(
         ctx.eprint(&format!("{}\n", error.to_kubectl()));
     }
     u8::from(!errors.is_empty())
+}
+
+/// Writes `kind/` before every name of a table's NAME column.
+fn with_kind_names(rows: &mut [Vec<String>], kind: Kind) {
+    let Some(column) = rows
+        .first()
+        .and_then(|header| header.iter().position(|h| h == "NAME"))
+    else {
+        return;
+    };
+    for row in rows.iter_mut().skip(1) {
+        if let Some(cell) = row.get_mut(column) {
+            *cell = format!("{}/{cell}", kind.qualified());
+        }
+    }
 }
 
 fn table_options(kind: Kind, scope: &Scope, output: Option<OutputFormat>) -> TableOptions {
