@@ -694,14 +694,39 @@ fn undo_goes_through_partition_and_on_delete() {
         "-p",
         r#"{"spec":{"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"partition":2}}}}"#,
     ]);
-    t.ok(&[
-        "set",
-        "image",
-        "sts/web-demo",
-        &format!("nginx={MID}"),
+    // The tutorial's image change: a JSON patch.
+    let json_patch = format!(
+        r#"[{{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value":"{MID}"}}]"#
+    );
+    assert_eq!(
+        t.ok(&[
+            "patch",
+            "statefulset",
+            "web-demo",
+            "-n",
+            "demo",
+            "--type=json",
+            &format!("-p={json_patch}")
+        ]),
+        "statefulset.apps/web-demo patched\n"
+    );
+    let bad = t.ctl(&[
+        "patch",
+        "statefulset",
+        "web-demo",
         "-n",
         "demo",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "replace", "path": "/spec/template/spec/containers/5/image", "value": "x"}]"#,
     ]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.err
+            .starts_with("Error from server (Invalid): the JSON patch does not apply: operation 0"),
+        "{bad:?}"
+    );
     let out = t.ok(&[
         "rollout",
         "status",

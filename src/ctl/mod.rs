@@ -74,6 +74,7 @@ pub mod editor;
 pub mod exec;
 pub mod get;
 pub mod history;
+pub mod jsonpatch;
 pub mod print;
 pub mod resolver;
 pub mod resource;
@@ -284,11 +285,11 @@ pub struct SetImageArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PatchType {
-    /// JSON merge patch (RFC 7386), the only type the admin API takes.
+    /// JSON merge patch (RFC 7386).
     Merge,
     /// Not supported by the admin API.
     Strategic,
-    /// Not supported by the admin API.
+    /// JSON patch (RFC 6902), applied by ctl and written back whole.
     Json,
 }
 
@@ -553,12 +554,15 @@ pub fn execute_with_input(
             }
         }
         CtlCommand::Patch(patch) => {
-            if patch.patch_type != PatchType::Merge {
+            if patch.patch_type == PatchType::Strategic {
                 return ctx.error(
-                    "the headless-dns admin API takes JSON merge patches only; use --type merge",
+                    "the headless-dns admin API takes JSON merge patches and JSON patches; use --type merge or --type json",
                 );
             }
             match parse_targets(&patch.args) {
+                Ok(targets) if patch.patch_type == PatchType::Json => {
+                    edit::json_patch(&mut ctx, &targets, &patch.patch)
+                }
                 Ok(targets) => edit::patch(&mut ctx, &targets, &patch.patch),
                 Err(message) => ctx.error(&message),
             }
