@@ -1443,3 +1443,76 @@ fn get_all_and_every_output_form_of_the_new_kinds() {
         );
     }
 }
+
+/// The tutorial's non-cascading delete: the pods outlive their set, and a
+/// new set adopts them instead of making new ones.
+#[test]
+fn delete_cascade_orphan_then_adoption() {
+    let t = demo(2);
+    let before = pod_ips(&t);
+    assert_eq!(
+        t.ok(&[
+            "delete",
+            "statefulset",
+            "web-demo",
+            "--cascade=orphan",
+            "-n",
+            "demo"
+        ]),
+        "statefulset.apps \"web-demo\" deleted\n"
+    );
+    assert_eq!(
+        t.ctl(&["get", "sts", "-n", "demo"]).err,
+        "No resources found in demo namespace.\n"
+    );
+    let pod: serde_json::Value =
+        serde_json::from_str(&t.ok(&["get", "pod", "web-demo-1", "-n", "demo", "-o", "json"]))
+            .unwrap();
+    assert!(pod["metadata"]["ownerReferences"].is_null(), "{pod}");
+    assert_eq!(pod_ips(&t), before, "orphans keep running");
+    t.ok(&["delete", "pod", "web-demo-0", "-n", "demo"]);
+    t.until(&["get", "pods", "-n", "demo", "-o", "name"], |out| {
+        out == "pod/web-demo-1\n"
+    });
+
+    // `apply -f web.yaml -n demo`, as the tutorial: web-demo-1 is adopted,
+    // web-demo-0 made anew.
+    let web = t.file("web.yaml", &statefulset(2));
+    assert_eq!(
+        t.ok(&["apply", "-f", web.to_str().unwrap(), "-n", "demo"]),
+        "statefulset.apps/web-demo created\n"
+    );
+    t.rolled_out("sts/web-demo", "demo");
+    let after = pod_ips(&t);
+    assert_eq!(
+        after["web-demo-1"], before["web-demo-1"],
+        "adopted, not recreated"
+    );
+    assert_ne!(after["web-demo-0"], before["web-demo-0"]);
+    let pod: serde_json::Value =
+        serde_json::from_str(&t.ok(&["get", "pod", "web-demo-1", "-n", "demo", "-o", "json"]))
+            .unwrap();
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], "web-demo");
+    let creations = t
+        .ok(&["get", "events", "-n", "demo"])
+        .matches("create Pod web-demo-1 in StatefulSet")
+        .count();
+    assert_eq!(
+        creations, 1,
+        "web-demo-1 was created once, before the orphaning"
+    );
+    let bad = <headless_dns::cli::Cli as clap::Parser>::try_parse_from([
+        "headless-dns",
+        "ctl",
+        "delete",
+        "sts",
+        "web-demo",
+        "--cascade=sometimes",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("[possible values: background, foreground, orphan]"),
+        "{bad}"
+    );
+}

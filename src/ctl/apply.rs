@@ -85,8 +85,18 @@ pub fn manifests(ctx: &mut Ctx<'_>, paths: &[PathBuf], verb: &str, endpoint: &st
         Ok(text) => text,
         Err(message) => return ctx.error(&message),
     };
-    let answer = ctx.client.post_manifests(endpoint, text);
-    print_results(ctx, endpoint, answer)
+    // Objects without a namespace go in `-n`'s; the server's default is
+    // `default`, so only another one needs saying.
+    let path = if ctx.namespace == "default" {
+        endpoint.to_string()
+    } else {
+        format!(
+            "{endpoint}?namespace={}",
+            super::client::query_escape(&ctx.namespace)
+        )
+    };
+    let answer = ctx.client.post_manifests(&path, text);
+    print_results(ctx, &path, answer)
 }
 
 /// Prints the `{"results": [...]}` answer of `/apply`, `/delete` and the
@@ -113,7 +123,7 @@ fn print_results(ctx: &mut Ctx<'_>, path: &str, answer: Result<Value, Error>) ->
 
 /// Runs `delete TYPE NAME...`: every name is tried; a missing one is
 /// reported and makes the exit code 1 at the end, as kubectl does.
-pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
+pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], cascade: &str) -> u8 {
     let mut code = 0;
     for (kind, name) in targets {
         if *kind == Kind::Event {
@@ -121,7 +131,7 @@ pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
                 "cannot delete {kind} through the headless-dns admin API"
             ));
         }
-        let path = kind.item_path(&ctx.namespace, name);
+        let path = cascade_path(kind.item_path(&ctx.namespace, name), cascade);
         match ctx.client.delete(&path) {
             Ok(_) => ctx.print(&format!("{} \"{name}\" deleted\n", kind.qualified())),
             Err(error @ Error::Server { .. }) => {
@@ -137,7 +147,12 @@ pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
 /// Runs `delete TYPE[,TYPE] -l SELECTOR`: lists what the selector selects
 /// and deletes each, as kubectl does; nothing selected is `No resources
 /// found` on stderr and exit code 0.
-pub fn delete_selected(ctx: &mut Ctx<'_>, kinds: &[Kind], selector: &Selector) -> u8 {
+pub fn delete_selected(
+    ctx: &mut Ctx<'_>,
+    kinds: &[Kind],
+    selector: &Selector,
+    cascade: &str,
+) -> u8 {
     let mut code = 0;
     let mut deleted = 0;
     for kind in kinds {
@@ -160,7 +175,10 @@ pub fn delete_selected(ctx: &mut Ctx<'_>, kinds: &[Kind], selector: &Selector) -
             .map(str::to_owned)
             .collect();
         for name in names {
-            match ctx.client.delete(&kind.item_path(&ctx.namespace, &name)) {
+            match ctx.client.delete(&cascade_path(
+                kind.item_path(&ctx.namespace, &name),
+                cascade,
+            )) {
                 Ok(_) => {
                     deleted += 1;
                     ctx.print(&format!("{} \"{name}\" deleted\n", kind.qualified()));
@@ -179,6 +197,15 @@ pub fn delete_selected(ctx: &mut Ctx<'_>, kinds: &[Kind], selector: &Selector) -
         ctx.eprint("No resources found\n");
     }
     code
+}
+
+/// `--cascade`: the API's `propagationPolicy` for a delete.
+fn cascade_path(path: String, cascade: &str) -> String {
+    match cascade {
+        "orphan" => format!("{path}?propagationPolicy=Orphan"),
+        "foreground" => format!("{path}?propagationPolicy=Foreground"),
+        _ => path,
+    }
 }
 
 /// The faults the simulated runtime takes.

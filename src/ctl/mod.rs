@@ -258,6 +258,10 @@ pub struct DeleteArgs {
     /// Delete the objects of TYPE that this label selector selects.
     #[arg(short = 'l', long, conflicts_with = "filenames")]
     pub selector: Option<String>,
+    /// What happens to a StatefulSet's pods: deleted with it (background,
+    /// foreground) or left running without owner (orphan).
+    #[arg(long, default_value = "background", value_parser = ["background", "foreground", "orphan"])]
+    pub cascade: String,
 }
 
 #[derive(Debug, Args)]
@@ -514,13 +518,13 @@ pub fn execute_with_input(
                     }
                     Ok(request) => {
                         let kinds: Vec<Kind> = request.groups.iter().map(|(k, _)| *k).collect();
-                        apply::delete_selected(&mut ctx, &kinds, &selector)
+                        apply::delete_selected(&mut ctx, &kinds, &selector, &delete.cascade)
                     }
                     Err(message) => ctx.error(&message),
                 }
             } else {
                 match parse_targets(&delete.args) {
-                    Ok(targets) => apply::delete_named(&mut ctx, &targets),
+                    Ok(targets) => apply::delete_named(&mut ctx, &targets, &delete.cascade),
                     Err(message) => ctx.error(&message),
                 }
             }

@@ -25,7 +25,9 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+mod adopt;
 mod create;
+pub use create::default_namespace;
 mod revisions;
 mod volumes;
 
@@ -1184,6 +1186,7 @@ impl Cluster {
         let mut acted = false;
         let keys: Vec<Key> = self.sets.keys().cloned().collect();
         for key in keys {
+            self.adopt_orphans(&key);
             let spec = set_spec(&self.sets[&key].sts);
             let pods = self.pod_views(&key);
             let claims: BTreeSet<String> = self

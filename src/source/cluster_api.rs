@@ -373,11 +373,32 @@ async fn delete_core(
     delete_one(h, "", &plural, &ns, &name)
 }
 
+#[derive(Deserialize, Default)]
+struct DeleteQuery {
+    #[serde(rename = "propagationPolicy")]
+    propagation_policy: Option<String>,
+}
+
 async fn delete_group(
     State(h): State<ClusterHandle>,
     Path((group, _version, ns, plural, name)): Path<(String, String, String, String, String)>,
+    Query(q): Query<DeleteQuery>,
 ) -> Response {
-    delete_one(h, &group, &plural, &ns, &name)
+    match q.propagation_policy.as_deref() {
+        None | Some("Background" | "Foreground") => delete_one(h, &group, &plural, &ns, &name),
+        Some("Orphan") if group == "apps" && plural == "statefulsets" => {
+            let result = h.lock().delete_set_orphaning(&ns, &name);
+            h.wake.notify_one();
+            match result {
+                Ok(v) => axum::Json(v).into_response(),
+                Err(e) => error(e),
+            }
+        }
+        Some("Orphan") => delete_one(h, &group, &plural, &ns, &name),
+        Some(other) => error(ApiError::bad_request(format!(
+            "propagationPolicy {other:?}: use Orphan, Background or Foreground"
+        ))),
+    }
 }
 
 fn delete_one(h: ClusterHandle, group: &str, plural: &str, ns: &str, name: &str) -> Response {
@@ -461,11 +482,22 @@ fn manifest_text(body: &Bytes) -> Result<Vec<super::manifest::Object>, ApiError>
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn apply(State(h): State<ClusterHandle>, body: Bytes) -> Response {
-    let objects = match manifest_text(&body) {
+/// `POST /apply[?namespace=NS]`: objects without a namespace go in NS
+/// (default `default`), as `kubectl apply -n NS` puts them.
+async fn apply(
+    State(h): State<ClusterHandle>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> Response {
+    let mut objects = match manifest_text(&body) {
         Ok(o) => o,
         Err(e) => return error(e),
     };
+    if let Some(ns) = &q.namespace {
+        for object in &mut objects {
+            super::cluster::default_namespace(object, ns);
+        }
+    }
     let result = h.lock().apply(objects, Instant::now());
     h.wake.notify_one();
     match result {
@@ -474,11 +506,20 @@ async fn apply(State(h): State<ClusterHandle>, body: Bytes) -> Response {
     }
 }
 
-async fn delete_files(State(h): State<ClusterHandle>, body: Bytes) -> Response {
-    let objects = match manifest_text(&body) {
+async fn delete_files(
+    State(h): State<ClusterHandle>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> Response {
+    let mut objects = match manifest_text(&body) {
         Ok(o) => o,
         Err(e) => return error(e),
     };
+    if let Some(ns) = &q.namespace {
+        for object in &mut objects {
+            super::cluster::default_namespace(object, ns);
+        }
+    }
     let mut results = Vec::new();
     let mut missing = Vec::new();
     {

@@ -36,6 +36,21 @@ fn check_label_name(kind: &str, name: &str) -> Result<(), ApiError> {
     )))
 }
 
+/// Puts a namespaced object that names no namespace in `namespace`, as
+/// kubectl does with `-n`.
+pub fn default_namespace(object: &mut Object, namespace: &str) {
+    let meta = match object {
+        Object::Namespace(_) => None,
+        Object::Service(o) => Some(&mut o.metadata),
+        Object::EndpointSlice(o) => Some(&mut o.metadata),
+        Object::Endpoints(o) => Some(&mut o.metadata),
+        Object::StatefulSet(o) => Some(&mut o.metadata),
+    };
+    if let Some(meta) = meta {
+        meta.namespace.get_or_insert_with(|| namespace.to_owned());
+    }
+}
+
 impl Cluster {
     /// Whether an object of `resource` is stored under `key`.
     fn exists(&self, resource: Resource, key: &Key) -> bool {
@@ -50,16 +65,7 @@ impl Cluster {
         namespace: &str,
         now: Instant,
     ) -> Result<String, ApiError> {
-        let meta = match &mut object {
-            Object::Namespace(_) => None,
-            Object::Service(o) => Some(&mut o.metadata),
-            Object::EndpointSlice(o) => Some(&mut o.metadata),
-            Object::Endpoints(o) => Some(&mut o.metadata),
-            Object::StatefulSet(o) => Some(&mut o.metadata),
-        };
-        if let Some(meta) = meta {
-            meta.namespace.get_or_insert_with(|| namespace.to_owned());
-        }
+        default_namespace(&mut object, namespace);
         let (resource, key) = object_id(&object);
         if key.1.is_empty() {
             return Err(ApiError::invalid(format!(
