@@ -89,7 +89,7 @@ use resource::Kind;
 /// `headless-dns ctl`: kubectl's verbs against the embedded cluster.
 #[derive(Debug, Args)]
 #[command(
-    about = "Talk to a running embedded cluster like kubectl: get, apply, delete, scale, set image, patch, rollout status, fault",
+    about = "Talk to a running embedded cluster like kubectl: get, describe, create, apply, delete, scale, set image, patch, edit, rollout status|history|undo, exec, run, fault",
     after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns), controllerrevisions, persistentvolumes (pv), storageclasses (sc)."
 )]
 pub struct CtlArgs {
