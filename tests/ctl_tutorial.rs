@@ -1516,3 +1516,42 @@ fn delete_cascade_orphan_then_adoption() {
         "{bad}"
     );
 }
+
+#[test]
+fn exec_it_sh_reads_commands_until_exit_and_watch_shows_volumes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let t = demo(1);
+    let session = t.ctl_with_input(
+        &["exec", "-it", "web-demo-0", "-n", "demo", "--", "sh"],
+        "hostname\n\ncat /etc/hostname\nsh -c 'hostname -f'\nexit\nhostname\n",
+    );
+    assert_eq!(session.code, 0, "{session:?}");
+    assert_eq!(
+        session.out,
+        "/ # web-demo-0\n/ # / # web-demo-0\n/ # web-demo-0.nginx-demo.demo.svc.cluster.local\n/ # \n"
+    );
+    // Without -i, `sh` has nothing to read and ends at once.
+    assert_eq!(t.ok(&["exec", "web-demo-0", "-n", "demo", "--", "sh"]), "");
+
+    let mut watch = Command::new(support::server::BIN)
+        .args(["ctl", "--admin", &t.server.admin.to_string()])
+        .args(["get", "pv", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let header = lines.next().unwrap().unwrap();
+    let row = lines.next().unwrap().unwrap();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        header.starts_with("NAME ") && header.contains("RECLAIM POLICY"),
+        "{header}"
+    );
+    assert!(
+        row.starts_with("pvc-") && row.contains(" demo/www-web-demo-0 "),
+        "{row}"
+    );
+}
