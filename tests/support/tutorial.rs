@@ -216,3 +216,128 @@ pub fn column(table: &str, header: &str) -> Vec<String> {
         })
         .collect()
 }
+
+// ---- the tutorial's steps and readings, shared by the ctl_* tests
+
+/// `create ns demo`, `create -f` the Service and the StatefulSet, and wait
+/// for the rollout: the tutorial's first steps.
+pub fn demo(replicas: u32) -> Tutorial {
+    let t = Tutorial::start();
+    assert_eq!(t.ok(&["create", "ns", "demo"]), "namespace/demo created\n");
+    let svc = t.file("nginx-svc.yaml", SERVICE);
+    let sts = t.file("web.yaml", &statefulset(replicas));
+    let out = t.ok(&["create", "-f", svc.to_str().unwrap(), "-n", "demo"]);
+    assert_eq!(out, "service/nginx-demo created\n");
+    let out = t.ok(&["create", "-f", sts.to_str().unwrap(), "-n", "demo"]);
+    assert_eq!(out, "statefulset.apps/web-demo created\n");
+    t.rolled_out("sts/web-demo", "demo");
+    t
+}
+
+/// Pod name → IP from `get pods -o wide`.
+pub fn pod_ips(t: &Tutorial) -> std::collections::BTreeMap<String, String> {
+    cells(&t.ok(&["get", "pods", "-n", "demo", "-o", "wide"]))[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[5].clone()))
+        .collect()
+}
+
+/// busybox 1.28's `nslookup NAME` answer for one address.
+pub fn nslookup_answer(server: &str, name: &str, ip: &str, fqdn: &str) -> String {
+    format!(
+        "Server:    {server}\nAddress 1: {server}\n\nName:      {name}\nAddress 1: {ip} {fqdn}\n"
+    )
+}
+
+/// Pod name → (image, controller-revision-hash), from `get pods -o json`.
+pub fn pod_images(t: &Tutorial) -> std::collections::BTreeMap<String, (String, String)> {
+    let list: serde_json::Value =
+        serde_json::from_str(&t.ok(&["get", "pods", "-n", "demo", "-o", "json"])).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap().to_owned(),
+                (
+                    p["spec"]["containers"][0]["image"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    p["metadata"]["labels"]["controller-revision-hash"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Waits until every pod of the set runs `image`, Ready.
+pub fn all_on(t: &Tutorial, replicas: usize, image: &str) {
+    t.until(&["get", "pods", "-n", "demo", "-o", "json"], |out| {
+        let list: serde_json::Value = serde_json::from_str(out).unwrap();
+        let items = list["items"].as_array().unwrap();
+        items.len() == replicas
+            && items.iter().all(|p| {
+                p["spec"]["containers"][0]["image"] == image
+                    && p["status"]["containerStatuses"][0]["ready"] == true
+                    && p["metadata"]["deletionTimestamp"].is_null()
+            })
+    });
+}
+
+/// The pods deleted by the controller, in order, from `get events`.
+pub fn deletions(t: &Tutorial) -> Vec<String> {
+    t.ok(&["get", "events", "-n", "demo"])
+        .lines()
+        .filter_map(|l| l.split_once("delete Pod ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub const OLD: &str = "registry.k8s.io/nginx-slim:0.21";
+pub const MID: &str = "registry.k8s.io/nginx-slim:0.22";
+pub const NEW: &str = "registry.k8s.io/nginx-slim:0.23";
+
+/// kubectl's RFC 1123 form of an object's creationTimestamp.
+pub fn created(t: &Tutorial, args: &[&str]) -> String {
+    let mut argv = args.to_vec();
+    argv.extend(["-o", "json"]);
+    let object: serde_json::Value = serde_json::from_str(&t.ok(&argv)).unwrap();
+    let at: k8s_openapi::jiff::Timestamp = object["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    at.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+/// Splits a description at `Events:`; checks the table's header and
+/// returns its rows as (type, reason, from, message).
+pub fn split_events(text: &str) -> (String, Vec<[String; 4]>) {
+    let (body, events) = text.split_once("Events:").expect("an Events section");
+    let lines: Vec<&str> = events.lines().collect();
+    if lines[0].trim() == "<none>" {
+        return (body.to_owned(), Vec::new());
+    }
+    assert_eq!(
+        cells(lines[1])[0],
+        ["Type", "Reason", "Age", "From", "Message"]
+    );
+    assert_eq!(
+        cells(lines[2])[0],
+        ["----", "------", "----", "----", "-------"]
+    );
+    let rows = lines[3..]
+        .iter()
+        .map(|l| {
+            let c = cells(l).remove(0);
+            [c[0].clone(), c[1].clone(), c[3].clone(), c[4..].join("  ")]
+        })
+        .collect();
+    (body.to_owned(), rows)
+}
