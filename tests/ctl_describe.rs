@@ -229,8 +229,10 @@ Volume Claims:
     let parts: Vec<&str> = both.split("\n\n\nName:").collect();
     assert_eq!(parts.len(), 2, "{both}");
     let pod = t.ok(&["describe", "pod", "web-demo-1", "-n", "demo"]);
+    // Ages may tick between the two calls: compare up to the events.
+    let before_events = |text: &str| text.split("Events:").next().unwrap_or("").to_owned();
     assert!(
-        both.ends_with(&pod[5..]),
+        before_events(&format!("Name:{}", parts[1])) == before_events(&pod),
         "the second description is web-demo-1's"
     );
     let (body, events) = split_events(&pod);
@@ -265,6 +267,14 @@ Volume Claims:
     ] {
         assert!(lines.contains(&want), "no {want:?} in\n{body}");
     }
+    let started = lines
+        .iter()
+        .position(|l| l.starts_with("    State:"))
+        .map(|i| lines[i + 1]);
+    assert!(
+        started.is_some_and(|l| l.starts_with("      Started:") && l.ends_with(" +0000")),
+        "{body}"
+    );
     let reasons: Vec<&str> = events.iter().map(|e| e[1].as_str()).collect();
     assert_eq!(reasons, ["Scheduled", "Started"]);
     assert_eq!(

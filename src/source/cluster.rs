@@ -1119,7 +1119,18 @@ impl Cluster {
                     }
                 } else if sim.started.is_some() {
                     core::ContainerState {
-                        running: Some(core::ContainerStateRunning { started_at: None }),
+                        // Wall time: the pod's creation plus the simulated
+                        // start delay.
+                        running: Some(core::ContainerStateRunning {
+                            started_at: sim.started.and_then(|started| {
+                                let created = sim.pod.metadata.creation_timestamp.as_ref()?.0;
+                                let delay = k8s_openapi::jiff::SignedDuration::try_from(
+                                    started.saturating_duration_since(sim.created),
+                                )
+                                .ok()?;
+                                Some(Time(created.checked_add(delay).ok()?))
+                            }),
+                        }),
                         ..Default::default()
                     }
                 } else {
