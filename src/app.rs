@@ -290,7 +290,19 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     ));
     let mut router = crate::admin::router(snapshots.clone(), metrics.clone());
     if let Some(api) = cluster_api {
-        router = router.merge(api);
+        let servers = sockets
+            .tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
+        let dns = source::cluster_api::DnsInfo {
+            servers,
+            zone: settings.zone.to_string().trim_end_matches('.').to_owned(),
+        };
+        router = router
+            .merge(api)
+            .merge(source::cluster_api::dns_router(dns));
     }
     let admin_shutdown = shutdown.clone();
     tasks.spawn(async move {

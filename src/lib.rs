@@ -18,6 +18,7 @@ pub mod index;
 pub mod metrics;
 pub mod model;
 pub mod names;
+pub mod selector;
 pub mod server;
 pub mod snapshot;
 pub mod source;

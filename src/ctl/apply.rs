@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Ctx;
-use super::client::Error;
+use super::client::{Error, with_selector};
 use super::resource::Kind;
+use crate::selector::Selector;
 
 /// The file endings kubectl picks up from a folder.
 const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
@@ -19,6 +20,17 @@ const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
 /// given, folders' `.yaml`/`.yml`/`.json` files in name order (not
 /// recursing), `-` from stdin. `verb` words the error when nothing was found.
 pub fn read_manifests(paths: &[PathBuf], verb: &str) -> Result<String, String> {
+    let files = read_manifest_files(paths, verb)?;
+    let documents: Vec<&str> = files.iter().map(|(_, text)| text.as_str()).collect();
+    let mut text = documents.join("\n---\n");
+    text.push('\n');
+    Ok(text)
+}
+
+/// Reads every manifest `paths` name, one (name as kubectl prints it, text)
+/// per file, in the order [`read_manifests`] joins them; files without
+/// documents are left out, and none at all is an error.
+pub fn read_manifest_files(paths: &[PathBuf], verb: &str) -> Result<Vec<(String, String)>, String> {
     let mut documents = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
@@ -26,7 +38,7 @@ pub fn read_manifests(paths: &[PathBuf], verb: &str) -> Result<String, String> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| format!("cannot read stdin: {e}"))?;
-            documents.push(text);
+            documents.push(("STDIN".to_string(), text));
             continue;
         }
         if !path.exists() {
@@ -40,23 +52,21 @@ pub fn read_manifests(paths: &[PathBuf], verb: &str) -> Result<String, String> {
                 .collect();
             files.sort();
             for file in files {
-                documents.push(read_file(&file)?);
+                documents.push((file.display().to_string(), read_file(&file)?));
             }
         } else {
-            documents.push(read_file(path)?);
+            documents.push((path.display().to_string(), read_file(path)?));
         }
     }
-    let documents: Vec<&str> = documents
-        .iter()
-        .map(|d| d.trim_end())
-        .filter(|d| !d.trim().is_empty())
+    let documents: Vec<(String, String)> = documents
+        .into_iter()
+        .map(|(name, text)| (name, text.trim_end().to_string()))
+        .filter(|(_, text)| !text.trim().is_empty())
         .collect();
     if documents.is_empty() {
         return Err(format!("no objects passed to {verb}"));
     }
-    let mut text = documents.join("\n---\n");
-    text.push('\n');
-    Ok(text)
+    Ok(documents)
 }
 
 fn has_manifest_extension(path: &Path) -> bool {
@@ -75,8 +85,18 @@ pub fn manifests(ctx: &mut Ctx<'_>, paths: &[PathBuf], verb: &str, endpoint: &st
         Ok(text) => text,
         Err(message) => return ctx.error(&message),
     };
-    let answer = ctx.client.post_manifests(endpoint, text);
-    print_results(ctx, endpoint, answer)
+    // Objects without a namespace go in `-n`'s; the server's default is
+    // `default`, so only another one needs saying.
+    let path = if ctx.namespace == "default" {
+        endpoint.to_string()
+    } else {
+        format!(
+            "{endpoint}?namespace={}",
+            super::client::query_escape(&ctx.namespace)
+        )
+    };
+    let answer = ctx.client.post_manifests(&path, text);
+    print_results(ctx, &path, answer)
 }
 
 /// Prints the `{"results": [...]}` answer of `/apply`, `/delete` and the
@@ -103,15 +123,15 @@ fn print_results(ctx: &mut Ctx<'_>, path: &str, answer: Result<Value, Error>) ->
 
 /// Runs `delete TYPE NAME...`: every name is tried; a missing one is
 /// reported and makes the exit code 1 at the end, as kubectl does.
-pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
+pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], cascade: &str) -> u8 {
     let mut code = 0;
     for (kind, name) in targets {
-        if !kind.namespaced() || *kind == Kind::Event {
+        if *kind == Kind::Event {
             return ctx.error(&format!(
                 "cannot delete {kind} through the headless-dns admin API"
             ));
         }
-        let path = kind.item_path(&ctx.namespace, name);
+        let path = cascade_path(kind.item_path(&ctx.namespace, name), cascade);
         match ctx.client.delete(&path) {
             Ok(_) => ctx.print(&format!("{} \"{name}\" deleted\n", kind.qualified())),
             Err(error @ Error::Server { .. }) => {
@@ -122,6 +142,70 @@ pub fn delete_named(ctx: &mut Ctx<'_>, targets: &[(Kind, String)]) -> u8 {
         }
     }
     code
+}
+
+/// Runs `delete TYPE[,TYPE] -l SELECTOR`: lists what the selector selects
+/// and deletes each, as kubectl does; nothing selected is `No resources
+/// found` on stderr and exit code 0.
+pub fn delete_selected(
+    ctx: &mut Ctx<'_>,
+    kinds: &[Kind],
+    selector: &Selector,
+    cascade: &str,
+) -> u8 {
+    let mut code = 0;
+    let mut deleted = 0;
+    for kind in kinds {
+        if *kind == Kind::Event {
+            return ctx.error(&format!(
+                "cannot delete {kind} through the headless-dns admin API"
+            ));
+        }
+        let path = with_selector(&kind.list_path(Some(&ctx.namespace)), Some(selector));
+        let list = match ctx.client.get_value(&path) {
+            Ok(list) => list,
+            Err(error) => return ctx.fail(&error),
+        };
+        let names: Vec<String> = list["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        for name in names {
+            match ctx.client.delete(&cascade_path(
+                kind.item_path(&ctx.namespace, &name),
+                cascade,
+            )) {
+                Ok(_) => {
+                    deleted += 1;
+                    ctx.print(&format!("{} \"{name}\" deleted\n", kind.qualified()));
+                }
+                // Gone between the list and the delete: not an error.
+                Err(error) if error.is_not_found() => {}
+                Err(error @ Error::Server { .. }) => {
+                    ctx.eprint(&format!("{}\n", error.to_kubectl()));
+                    code = 1;
+                }
+                Err(error) => return ctx.fail(&error),
+            }
+        }
+    }
+    if deleted == 0 && code == 0 {
+        ctx.eprint("No resources found\n");
+    }
+    code
+}
+
+/// `--cascade`: the API's `propagationPolicy` for a delete.
+fn cascade_path(path: String, cascade: &str) -> String {
+    match cascade {
+        "orphan" => format!("{path}?propagationPolicy=Orphan"),
+        "foreground" => format!("{path}?propagationPolicy=Foreground"),
+        _ => path,
+    }
 }
 
 /// The faults the simulated runtime takes.

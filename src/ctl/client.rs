@@ -211,7 +211,8 @@ impl Client {
     /// `timeout` bounds the whole stream; when it expires the iterator yields
     /// [`Error::Timeout`].
     pub fn watch(&self, list_path: &str, timeout: Option<Duration>) -> Result<WatchStream, Error> {
-        let path = format!("{list_path}?watch=true");
+        let separator = if list_path.contains('?') { '&' } else { '?' };
+        let path = format!("{list_path}{separator}watch=true");
         let response = self
             .agent
             .get(&self.url(&path))
@@ -236,6 +237,32 @@ impl Client {
             lines: BufReader::new(Box::new(body.into_reader())),
         })
     }
+}
+
+/// `list_path` with `?labelSelector=...` when a selector is given.
+pub fn with_selector(list_path: &str, selector: Option<&crate::selector::Selector>) -> String {
+    match selector {
+        Some(selector) if !selector.is_empty() => {
+            format!(
+                "{list_path}?labelSelector={}",
+                query_escape(&selector.to_string())
+            )
+        }
+        _ => list_path.to_string(),
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986: all but the unreserved set).
+pub fn query_escape(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 enum Method<'a> {
@@ -432,6 +459,16 @@ mod tests {
             status_error(500, "boom").to_kubectl(),
             "Error from server (InternalError): an error on the server (\"boom\") has prevented the request from succeeding"
         );
+    }
+
+    #[test]
+    fn selectors_go_in_the_query_escaped() {
+        let selector = crate::selector::Selector::parse("app=nginx, tier in (a,b)").unwrap();
+        assert_eq!(
+            with_selector("/api/v1/pods", Some(&selector)),
+            "/api/v1/pods?labelSelector=app%3Dnginx%2Ctier%20in%20%28a%2Cb%29"
+        );
+        assert_eq!(with_selector("/api/v1/pods", None), "/api/v1/pods");
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub fn patch(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], patch_text: &str) ->
         Err(message) => return ctx.error(&message),
     };
     for (kind, name) in targets {
-        if let Err(message) = statefulsets_only(*kind, "patch") {
+        if *kind != Kind::PersistentVolume
+            && let Err(message) = statefulsets_only(*kind, "patch")
+        {
             return ctx.error(&message);
         }
         let path = kind.item_path(&ctx.namespace, name);
@@ -112,6 +114,44 @@ pub fn patch(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], patch_text: &str) ->
         let suffix = if same_object(&before, &after) {
             " (no change)"
         } else {
+            ""
+        };
+        ctx.print(&format!("{}/{name} patched{suffix}\n", kind.qualified()));
+    }
+    0
+}
+
+/// Runs `patch --type json`: the RFC 6902 operations are applied to the
+/// object as fetched, and the result is written back with PUT.
+pub fn json_patch(ctx: &mut Ctx<'_>, targets: &[(Kind, String)], patch_text: &str) -> u8 {
+    let patch = match parse_patch(patch_text) {
+        Ok(patch) if patch.is_array() => patch,
+        Ok(_) => return ctx.error("a JSON patch (--type json) is a list of operations"),
+        Err(message) => return ctx.error(&message),
+    };
+    for (kind, name) in targets {
+        if let Err(message) = statefulsets_only(*kind, "patch --type json") {
+            return ctx.error(&message);
+        }
+        let path = kind.item_path(&ctx.namespace, name);
+        let before = match ctx.client.get_value(&path) {
+            Ok(object) => object,
+            Err(error) => return ctx.fail(&error),
+        };
+        let mut after = before.clone();
+        if let Err(message) = super::jsonpatch::apply(&mut after, &patch) {
+            return ctx.fail(&super::client::Error::Server {
+                code: 422,
+                reason: "Invalid".into(),
+                message: format!("the JSON patch does not apply: {message}"),
+            });
+        }
+        let suffix = if same_object(&before, &after) {
+            " (no change)"
+        } else {
+            if let Err(error) = ctx.client.put(&path, &after) {
+                return ctx.fail(&error);
+            }
             ""
         };
         ctx.print(&format!("{}/{name} patched{suffix}\n", kind.qualified()));

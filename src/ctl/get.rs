@@ -11,6 +11,7 @@ use super::Ctx;
 use super::client::{self, Error};
 use super::print::{self, Printable, TableOptions, TableWriter};
 use super::resource::{self, Kind};
+use crate::selector::Selector;
 
 /// How `get` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +31,14 @@ pub enum OutputFormat {
 pub struct Request {
     /// Each type with the names asked for (empty: list them all).
     pub groups: Vec<(Kind, Vec<String>)>,
+    /// Several types were asked for (`svc,sts`, `all`): tables name
+    /// objects with their kind (`service/nginx`), as kubectl's do.
+    pub with_kind: bool,
 }
+
+/// What `all` stands for: kubectl's "all" category, of the kinds the
+/// embedded cluster has (pods, services, statefulsets, in kubectl's order).
+const ALL: [Kind; 3] = [Kind::Pod, Kind::Service, Kind::StatefulSet];
 
 impl Request {
     /// Parses `TYPE[,TYPE...] [NAME...]` or `TYPE/NAME...`, as kubectl does.
@@ -39,6 +47,7 @@ impl Request {
             return Err("You must specify the type of resource to get.".into());
         };
         let mut groups: Vec<(Kind, Vec<String>)> = Vec::new();
+        let mut with_kind = false;
         if first.contains('/') {
             for arg in args {
                 let Some((kind, name)) = resource::split_type_name(arg) else {
@@ -59,17 +68,25 @@ impl Request {
                     "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'ctl get resource/<resource_name>' instead of 'ctl get resource resource/<resource_name>'): {bad}"
                 ));
             }
-            for text in first.split(',').filter(|t| !t.is_empty()) {
-                let kind = Kind::parse(text).ok_or_else(|| resource::unknown_type(text))?;
-                if !groups.iter().any(|(k, _)| *k == kind) {
-                    groups.push((kind, names.clone()));
+            let types: Vec<&str> = first.split(',').filter(|t| !t.is_empty()).collect();
+            with_kind = types.len() > 1 || types.contains(&"all");
+            for text in types {
+                let kinds = if text == "all" {
+                    ALL.to_vec()
+                } else {
+                    vec![Kind::parse(text).ok_or_else(|| resource::unknown_type(text))?]
+                };
+                for kind in kinds {
+                    if !groups.iter().any(|(k, _)| *k == kind) {
+                        groups.push((kind, names.clone()));
+                    }
                 }
             }
             if groups.is_empty() {
                 return Err(resource::unknown_type(first));
             }
         }
-        Ok(Request { groups })
+        Ok(Request { groups, with_kind })
     }
 
     fn named_count(&self) -> usize {
@@ -85,7 +102,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn list_namespace(&self) -> Option<&str> {
+    pub fn list_namespace(&self) -> Option<&str> {
         match self {
             Scope::Namespace(ns) => Some(ns),
             Scope::All => None,
@@ -108,24 +125,27 @@ pub fn run(
     scope: &Scope,
     output: Option<OutputFormat>,
     watch: bool,
+    selector: Option<&Selector>,
 ) -> u8 {
     if *scope == Scope::All && request.named_count() > 0 {
         return ctx.error("a resource cannot be retrieved by name across all namespaces");
+    }
+    if selector.is_some() && request.named_count() > 0 {
+        return ctx.error("name cannot be provided when a selector is specified");
     }
     if watch {
         if request.groups.len() != 1 {
             return ctx.error("you may only specify a single resource type");
         }
         let (kind, names) = &request.groups[0];
-        return dispatch!(*kind, T => watch_group::<T>(ctx, *kind, names, scope, output));
+        return dispatch!(*kind, T => watch_group::<T>(ctx, *kind, names, scope, output, selector));
     }
 
     let mut errors: Vec<Error> = Vec::new();
     let mut rendered = Vec::new();
     for (kind, names) in &request.groups {
         let options = table_options(*kind, scope, output);
-        let result =
-            dispatch!(*kind, T => fetch_group::<T>(ctx, *kind, names, scope, options, &mut errors));
+        let result = dispatch!(*kind, T => fetch_group::<T>(ctx, *kind, names, scope, selector, options, &mut errors));
         match result {
             Ok(group) => rendered.push(group),
             Err(error) => return ctx.fail(&error),
@@ -157,13 +177,19 @@ pub fn run(
         }
         Some(OutputFormat::Wide) | None => {
             let mut first = true;
-            for group in rendered.iter().filter(|g| !g.rows.is_empty()) {
+            for (group, (kind, _)) in rendered.iter().zip(&request.groups) {
+                if group.rows.is_empty() {
+                    continue;
+                }
                 if !first {
                     ctx.print("\n");
                 }
                 first = false;
                 let mut rows = vec![group.header.clone()];
                 rows.extend(group.rows.iter().cloned());
+                if request.with_kind {
+                    with_kind_names(&mut rows, *kind);
+                }
                 ctx.print(&TableWriter::default().render(&rows));
             }
             if first && errors.is_empty() {
@@ -183,6 +209,21 @@ pub fn run(
     u8::from(!errors.is_empty())
 }
 
+/// Writes `kind/` before every name of a table's NAME column.
+fn with_kind_names(rows: &mut [Vec<String>], kind: Kind) {
+    let Some(column) = rows
+        .first()
+        .and_then(|header| header.iter().position(|h| h == "NAME"))
+    else {
+        return;
+    };
+    for row in rows.iter_mut().skip(1) {
+        if let Some(cell) = row.get_mut(column) {
+            *cell = format!("{}/{cell}", kind.qualified());
+        }
+    }
+}
+
 fn table_options(kind: Kind, scope: &Scope, output: Option<OutputFormat>) -> TableOptions {
     TableOptions {
         wide: output == Some(OutputFormat::Wide),
@@ -197,22 +238,25 @@ fn fetch_group<T: Printable>(
     kind: Kind,
     names: &[String],
     scope: &Scope,
+    selector: Option<&Selector>,
     options: TableOptions,
     errors: &mut Vec<Error>,
 ) -> Result<Rendered, Error> {
-    let items = fetch::<T>(ctx, kind, names, scope, errors)?;
+    let items = fetch::<T>(ctx, kind, names, scope, selector, errors)?;
     Ok(render(&items, options, ctx.now()))
 }
 
-fn fetch<T: Printable>(
+/// Lists (with `selector`) or gets the named objects of one type.
+pub fn fetch<T: Printable>(
     ctx: &mut Ctx<'_>,
     kind: Kind,
     names: &[String],
     scope: &Scope,
+    selector: Option<&Selector>,
     errors: &mut Vec<Error>,
 ) -> Result<Vec<T>, Error> {
     if names.is_empty() {
-        let path = kind.list_path(scope.list_namespace());
+        let path = client::with_selector(&kind.list_path(scope.list_namespace()), selector);
         let list: k8s_openapi::List<T> = ctx.client.get(&path)?;
         let mut items = list.items;
         T::sort_for_listing(&mut items);
@@ -253,10 +297,11 @@ fn watch_group<T: Printable>(
     names: &[String],
     scope: &Scope,
     output: Option<OutputFormat>,
+    selector: Option<&Selector>,
 ) -> u8 {
     let options = table_options(kind, scope, output);
     let mut errors = Vec::new();
-    let items = match fetch::<T>(ctx, kind, names, scope, &mut errors) {
+    let items = match fetch::<T>(ctx, kind, names, scope, selector, &mut errors) {
         Ok(items) => items,
         Err(error) => return ctx.fail(&error),
     };
@@ -281,7 +326,7 @@ fn watch_group<T: Printable>(
     };
     printer.print::<T>(ctx, &items);
 
-    let path = kind.list_path(scope.list_namespace());
+    let path = client::with_selector(&kind.list_path(scope.list_namespace()), selector);
     let stream = match ctx.client.watch(&path, None) {
         Ok(stream) => stream,
         Err(error) => return ctx.fail(&error),

@@ -49,17 +49,37 @@ macro_rules! dispatch {
                 type $T = k8s_openapi::api::core::v1::Namespace;
                 $body
             }
+            K::ControllerRevision => {
+                type $T = k8s_openapi::api::apps::v1::ControllerRevision;
+                $body
+            }
+            K::PersistentVolume => {
+                type $T = k8s_openapi::api::core::v1::PersistentVolume;
+                $body
+            }
+            K::StorageClass => {
+                type $T = k8s_openapi::api::storage::v1::StorageClass;
+                $body
+            }
         }
     }};
 }
 
 pub mod apply;
 pub mod client;
+pub mod create;
+pub mod describe;
 pub mod edit;
+pub mod editor;
+pub mod exec;
 pub mod get;
+pub mod history;
+pub mod jsonpatch;
 pub mod print;
+pub mod resolver;
 pub mod resource;
 pub mod rollout;
+pub mod shell;
 
 use apply::Fault;
 use client::{Client, Error};
@@ -69,8 +89,8 @@ use resource::Kind;
 /// `headless-dns ctl`: kubectl's verbs against the embedded cluster.
 #[derive(Debug, Args)]
 #[command(
-    about = "Talk to a running embedded cluster like kubectl: get, apply, delete, scale, set image, patch, rollout status, fault",
-    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns)."
+    about = "Talk to a running embedded cluster like kubectl: get, describe, create, apply, delete, scale, set image, patch, edit, rollout status|history|undo, exec, run, fault",
+    after_help = "Resource types: pods (po), statefulsets (sts), services (svc), endpointslices, persistentvolumeclaims (pvc), events (ev), namespaces (ns), controllerrevisions, persistentvolumes (pv), storageclasses (sc)."
 )]
 pub struct CtlArgs {
     /// Admin HTTP address of `headless-dns serve` (HOST:PORT or http://HOST:PORT).
@@ -92,6 +112,10 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// Display one or many resources.
     Get(GetArgs),
+    /// Show details of objects and their events.
+    Describe(DescribeArgs),
+    /// Create a namespace, or the objects of files that must not exist yet.
+    Create(CreateArgs),
     /// Apply a configuration by file name or folder.
     Apply(ApplyArgs),
     /// Delete resources by file names or by type and names.
@@ -105,6 +129,8 @@ pub enum CtlCommand {
     },
     /// Update fields of a StatefulSet with a JSON merge patch.
     Patch(PatchArgs),
+    /// Edit a StatefulSet in $KUBE_EDITOR, $EDITOR or vi.
+    Edit(EditArgs),
     /// Manage the rollout of a StatefulSet.
     Rollout {
         #[command(subcommand)]
@@ -112,6 +138,60 @@ pub enum CtlCommand {
     },
     /// Inject a fault into a simulated pod.
     Fault(FaultArgs),
+    /// Run a built-in command (hostname, nslookup, ...) in a simulated pod.
+    Exec(ExecArgs),
+    /// Create a bare pod, optionally attached to a built-in shell.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The pod: NAME or pod/NAME.
+    pub pod: String,
+    /// Read commands from stdin (with `sh`: a session until `exit`).
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a terminal: print the `/ # ` prompt.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The container (simulated pods share one view, so any is accepted).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// The DNS server the pod's lookups go to (default: what the admin API
+    /// reports).
+    #[arg(long, env = "HEADLESS_DNS_SERVER")]
+    pub dns: Option<String>,
+    /// The command, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pod's name.
+    pub name: String,
+    /// The container image.
+    #[arg(long, required = true)]
+    pub image: String,
+    /// Attach stdin: run the command, or a built-in shell until `exit`.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a terminal: print the `/ # ` prompt.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Delete the pod when the session ends.
+    #[arg(long)]
+    pub rm: bool,
+    /// The pod's restart policy.
+    #[arg(long, default_value = "Always", value_parser = ["Always", "OnFailure", "Never"])]
+    pub restart: String,
+    /// The DNS server the pod's lookups go to (default: what the admin API
+    /// reports).
+    #[arg(long, env = "HEADLESS_DNS_SERVER")]
+    pub dns: Option<String>,
+    /// The command, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +208,36 @@ pub struct GetArgs {
     /// After listing, watch for changes.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Label selector (`app=nginx`, `tier in (a,b)`, `!legacy`...).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// TYPE [NAME_PREFIX...], or TYPE/NAME...
+    #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME")]
+    pub args: Vec<String>,
+    /// Label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A manifest file, a folder of them, or - for stdin; repeatable.
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<PathBuf>,
+    /// `namespace NAME` (or `ns NAME`).
+    #[arg(conflicts_with = "filenames", value_name = "namespace NAME")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +255,13 @@ pub struct DeleteArgs {
     /// TYPE NAME... or TYPE/NAME...
     #[arg(conflicts_with = "filenames")]
     pub args: Vec<String>,
+    /// Delete the objects of TYPE that this label selector selects.
+    #[arg(short = 'l', long, conflicts_with = "filenames")]
+    pub selector: Option<String>,
+    /// What happens to a StatefulSet's pods: deleted with it (background,
+    /// foreground) or left running without owner (orphan).
+    #[arg(long, default_value = "background", value_parser = ["background", "foreground", "orphan"])]
+    pub cascade: String,
 }
 
 #[derive(Debug, Args)]
@@ -172,11 +289,11 @@ pub struct SetImageArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PatchType {
-    /// JSON merge patch (RFC 7386), the only type the admin API takes.
+    /// JSON merge patch (RFC 7386).
     Merge,
     /// Not supported by the admin API.
     Strategic,
-    /// Not supported by the admin API.
+    /// JSON patch (RFC 6902), applied by ctl and written back whole.
     Json,
 }
 
@@ -197,6 +314,30 @@ pub struct PatchArgs {
 pub enum RolloutCommand {
     /// Show the status of a StatefulSet's rollout; wait for it to finish.
     Status(RolloutStatusArgs),
+    /// List a StatefulSet's revisions, or show one's pod template.
+    History(RolloutHistoryArgs),
+    /// Roll a StatefulSet back to an earlier revision.
+    Undo(RolloutUndoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutHistoryArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// Show the pod template of this revision.
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutUndoArgs {
+    /// sts/NAME, or sts NAME
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// The revision to roll back to; 0 is the one before the latest.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub to_revision: i64,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +375,8 @@ pub struct FaultArgs {
 pub struct Ctx<'a> {
     pub client: Client,
     pub namespace: String,
+    /// Where `exec -i` and `run -i` read command lines.
+    input: &'a mut dyn std::io::BufRead,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -275,16 +418,30 @@ impl Ctx<'_> {
 pub fn run(args: CtlArgs) -> ExitCode {
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let code = execute(args, &mut out, &mut err);
+    let mut input = std::io::stdin().lock();
+    let code = execute_with_input(args, &mut input, &mut out, &mut err);
     let _ = out.flush();
     ExitCode::from(code)
 }
 
-/// Runs `ctl`, writing to `out` and `err`; returns the exit code.
+/// Runs `ctl`, writing to `out` and `err`, with no input; returns the exit
+/// code.
 pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    execute_with_input(args, &mut std::io::empty(), out, err)
+}
+
+/// Runs `ctl` reading `input` (for `exec -i`, `run -i`), writing to `out`
+/// and `err`; returns the exit code.
+pub fn execute_with_input(
+    args: CtlArgs,
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let mut ctx = Ctx {
         client: Client::new(&args.admin),
         namespace: args.namespace,
+        input,
         out,
         err,
     };
@@ -299,7 +456,50 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             } else {
                 get::Scope::Namespace(ctx.namespace.clone())
             };
-            get::run(&mut ctx, &request, &scope, get.output, get.watch)
+            let selector = match get.selector.as_deref().map(parse_selector).transpose() {
+                Ok(selector) => selector,
+                Err(message) => return ctx.error(&message),
+            };
+            get::run(
+                &mut ctx,
+                &request,
+                &scope,
+                get.output,
+                get.watch,
+                selector.as_ref(),
+            )
+        }
+        CtlCommand::Edit(edit) => match parse_targets(&edit.args) {
+            Ok(targets) if targets.len() == 1 => editor::run(&mut ctx, targets[0].0, &targets[0].1),
+            Ok(_) => ctx.error("edit one object at a time"),
+            Err(message) => ctx.error(&message),
+        },
+        CtlCommand::Describe(describe) => {
+            let selector = match describe.selector.as_deref().map(parse_selector).transpose() {
+                Ok(selector) => selector,
+                Err(message) => return ctx.error(&message),
+            };
+            describe::run(&mut ctx, &describe.args, selector.as_ref())
+        }
+        CtlCommand::Create(create) => {
+            if !create.filenames.is_empty() {
+                create::files(&mut ctx, &create.filenames)
+            } else {
+                match create.args.as_slice() {
+                    [kind, name] if Kind::parse(kind) == Some(Kind::Namespace) => {
+                        create::namespace(&mut ctx, name)
+                    }
+                    [kind, ..] if Kind::parse(kind) == Some(Kind::Namespace) => {
+                        ctx.error("exactly one NAME is required, got 0 or several")
+                    }
+                    [] => ctx.error(
+                        "must specify one of -f and -k, or a subcommand: create namespace NAME",
+                    ),
+                    [kind, ..] => ctx.error(&format!(
+                        "ctl create makes namespaces (create ns NAME) or the objects of files (create -f FILE), not {kind}"
+                    )),
+                }
+            }
         }
         CtlCommand::Apply(apply) => apply::manifests(&mut ctx, &apply.filenames, "apply", "/apply"),
         CtlCommand::Delete(delete) => {
@@ -307,9 +507,24 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 apply::manifests(&mut ctx, &delete.filenames, "delete", "/delete")
             } else if delete.args.is_empty() {
                 ctx.error("You must provide one or more resources by argument or filename.")
+            } else if let Some(selector) = &delete.selector {
+                let selector = match parse_selector(selector) {
+                    Ok(selector) => selector,
+                    Err(message) => return ctx.error(&message),
+                };
+                match get::Request::parse(&delete.args) {
+                    Ok(request) if request.groups.iter().any(|(_, n)| !n.is_empty()) => {
+                        ctx.error("name cannot be provided when a selector is specified")
+                    }
+                    Ok(request) => {
+                        let kinds: Vec<Kind> = request.groups.iter().map(|(k, _)| *k).collect();
+                        apply::delete_selected(&mut ctx, &kinds, &selector, &delete.cascade)
+                    }
+                    Err(message) => ctx.error(&message),
+                }
             } else {
                 match parse_targets(&delete.args) {
-                    Ok(targets) => apply::delete_named(&mut ctx, &targets),
+                    Ok(targets) => apply::delete_named(&mut ctx, &targets, &delete.cascade),
                     Err(message) => ctx.error(&message),
                 }
             }
@@ -343,12 +558,15 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
         }
         CtlCommand::Patch(patch) => {
-            if patch.patch_type != PatchType::Merge {
+            if patch.patch_type == PatchType::Strategic {
                 return ctx.error(
-                    "the headless-dns admin API takes JSON merge patches only; use --type merge",
+                    "the headless-dns admin API takes JSON merge patches and JSON patches; use --type merge or --type json",
                 );
             }
             match parse_targets(&patch.args) {
+                Ok(targets) if patch.patch_type == PatchType::Json => {
+                    edit::json_patch(&mut ctx, &targets, &patch.patch)
+                }
                 Ok(targets) => edit::patch(&mut ctx, &targets, &patch.patch),
                 Err(message) => ctx.error(&message),
             }
@@ -373,6 +591,18 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 Err(message) => ctx.error(&message),
             }
         }
+        CtlCommand::Rollout {
+            command: RolloutCommand::History(history),
+        } => match one_statefulset(&history.args, "history viewer") {
+            Ok(name) => history::history(&mut ctx, &name, history.revision),
+            Err(message) => ctx.error(&message),
+        },
+        CtlCommand::Rollout {
+            command: RolloutCommand::Undo(undo),
+        } => match one_statefulset(&undo.args, "rollbacker") {
+            Ok(name) => history::undo(&mut ctx, &name, undo.to_revision),
+            Err(message) => ctx.error(&message),
+        },
         CtlCommand::Fault(fault) => {
             let pod = match resource::split_type_name(&fault.pod) {
                 Some((kind, name)) if Kind::parse(kind) == Some(Kind::Pod) => name.to_string(),
@@ -382,6 +612,34 @@ pub fn execute(args: CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 None => fault.pod.clone(),
             };
             apply::fault(&mut ctx, fault.fault, &pod)
+        }
+        CtlCommand::Exec(exec) => {
+            let pod = match resource::split_type_name(&exec.pod) {
+                Some((kind, name)) if Kind::parse(kind) == Some(Kind::Pod) => name.to_string(),
+                Some((kind, _)) => {
+                    return ctx.error(&format!("exec works on pods, not {kind}"));
+                }
+                None => exec.pod.clone(),
+            };
+            let attach = exec::Attach {
+                stdin: exec.stdin,
+                tty: exec.tty,
+            };
+            exec::exec(&mut ctx, &pod, &exec.command, attach, exec.dns.as_deref())
+        }
+        CtlCommand::Run(run) => {
+            let request = exec::RunRequest {
+                name: run.name,
+                image: run.image,
+                restart: run.restart,
+                remove: run.rm,
+                attach: exec::Attach {
+                    stdin: run.stdin,
+                    tty: run.tty,
+                },
+                command: run.command,
+            };
+            exec::run(&mut ctx, &request, run.dns.as_deref())
         }
     };
     ctx.flush();
@@ -414,6 +672,25 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<(Kind, String)>, String> {
         }
         Ok(args[1..].iter().map(|name| (kind, name.clone())).collect())
     }
+}
+
+/// The one StatefulSet a rollout verb names; `what` words kubectl's error
+/// for another kind (`no history viewer has been implemented for ...`).
+fn one_statefulset(args: &[String], what: &str) -> Result<String, String> {
+    let targets = parse_targets(args)?;
+    match targets.as_slice() {
+        [(Kind::StatefulSet, name)] => Ok(name.clone()),
+        [(kind, _)] => Err(format!("no {what} has been implemented for {kind}")),
+        _ => Err(format!(
+            "only one StatefulSet at a time: {} resources were given",
+            targets.len()
+        )),
+    }
+}
+
+/// `-l`: a label selector, checked before anything is sent.
+pub fn parse_selector(text: &str) -> Result<crate::selector::Selector, String> {
+    crate::selector::Selector::parse(text).map_err(|e| format!("unable to parse requirement: {e}"))
 }
 
 /// `--timeout`: a Go-style duration (`30s`, `1m30s`, `500ms`); `0` waits

@@ -8,6 +8,13 @@
 //! sorted keys as kubectl does for the unstructured objects it fetches; several
 //! objects go in a `v1 List`.
 
+pub mod describe;
+pub mod describe_other;
+pub mod describe_workload;
+mod revision;
+mod storage;
+pub mod template;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::Metadata;
@@ -772,7 +779,7 @@ impl Printable for PersistentVolumeClaim {
 }
 
 /// `GetAccessModesAsString`: RWO, ROX, RWX, RWOP in that order, each once.
-fn access_modes_string(modes: &[String]) -> String {
+pub(crate) fn access_modes_string(modes: &[String]) -> String {
     [
         ("ReadWriteOnce", "RWO"),
         ("ReadOnlyMany", "ROX"),

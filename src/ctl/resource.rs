@@ -14,11 +14,14 @@ pub enum Kind {
     PersistentVolumeClaim,
     Event,
     Namespace,
+    ControllerRevision,
+    PersistentVolume,
+    StorageClass,
 }
 
 impl Kind {
     /// Every kind, in the order `ctl get --help` lists them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Pod,
         Kind::StatefulSet,
         Kind::Service,
@@ -26,6 +29,9 @@ impl Kind {
         Kind::PersistentVolumeClaim,
         Kind::Event,
         Kind::Namespace,
+        Kind::ControllerRevision,
+        Kind::PersistentVolume,
+        Kind::StorageClass,
     ];
 
     /// Parses what a user types for a type, as kubectl does: the plural, the
@@ -47,6 +53,9 @@ impl Kind {
             }
             "events" | "event" | "ev" => Kind::Event,
             "namespaces" | "namespace" | "ns" => Kind::Namespace,
+            "controllerrevisions" | "controllerrevision" => Kind::ControllerRevision,
+            "persistentvolumes" | "persistentvolume" | "pv" => Kind::PersistentVolume,
+            "storageclasses" | "storageclass" | "sc" => Kind::StorageClass,
             _ => return None,
         };
         match group {
@@ -66,14 +75,18 @@ impl Kind {
             Kind::PersistentVolumeClaim => "persistentvolumeclaims",
             Kind::Event => "events",
             Kind::Namespace => "namespaces",
+            Kind::ControllerRevision => "controllerrevisions",
+            Kind::PersistentVolume => "persistentvolumes",
+            Kind::StorageClass => "storageclasses",
         }
     }
 
     /// The API group; empty for the core group.
     pub fn group(self) -> &'static str {
         match self {
-            Kind::StatefulSet => "apps",
+            Kind::StatefulSet | Kind::ControllerRevision => "apps",
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::StorageClass => "storage.k8s.io",
             _ => "",
         }
     }
@@ -81,21 +94,28 @@ impl Kind {
     /// The path prefix of the group and version the admin API serves.
     fn api_prefix(self) -> &'static str {
         match self {
-            Kind::StatefulSet => "/apis/apps/v1",
+            Kind::StatefulSet | Kind::ControllerRevision => "/apis/apps/v1",
             Kind::EndpointSlice => "/apis/discovery.k8s.io/v1",
+            Kind::StorageClass => "/apis/storage.k8s.io/v1",
             _ => "/api/v1",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
-        self != Kind::Namespace
+        !matches!(
+            self,
+            Kind::Namespace | Kind::PersistentVolume | Kind::StorageClass
+        )
     }
 
     /// What kubectl prints before a name: `pod`, `statefulset.apps`,
     /// `endpointslice.discovery.k8s.io`.
     pub fn qualified(self) -> String {
-        let singular = self.plural().trim_end_matches('s');
+        let singular = match self {
+            Kind::StorageClass => "storageclass",
+            _ => self.plural().trim_end_matches('s'),
+        };
         match self.group() {
             "" => singular.to_string(),
             group => format!("{singular}.{group}"),

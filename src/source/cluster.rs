@@ -25,6 +25,12 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+mod adopt;
+mod create;
+pub use create::default_namespace;
+mod revisions;
+mod volumes;
+
 use super::manifest::{Object, state_from_objects};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
 use crate::model::ClusterState;
@@ -153,10 +159,13 @@ pub enum Resource {
     Endpoints,
     PersistentVolumeClaims,
     Events,
+    ControllerRevisions,
+    PersistentVolumes,
+    StorageClasses,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 8] = [
+    pub const ALL: [Resource; 11] = [
         Resource::Namespaces,
         Resource::Pods,
         Resource::Services,
@@ -165,6 +174,9 @@ impl Resource {
         Resource::Endpoints,
         Resource::PersistentVolumeClaims,
         Resource::Events,
+        Resource::ControllerRevisions,
+        Resource::PersistentVolumes,
+        Resource::StorageClasses,
     ];
 
     /// From the URL: API group (empty for core) and plural.
@@ -184,21 +196,26 @@ impl Resource {
             Resource::Endpoints => "endpoints",
             Resource::PersistentVolumeClaims => "persistentvolumeclaims",
             Resource::Events => "events",
+            Resource::ControllerRevisions => "controllerrevisions",
+            Resource::PersistentVolumes => "persistentvolumes",
+            Resource::StorageClasses => "storageclasses",
         }
     }
 
     pub fn group(self) -> &'static str {
         match self {
-            Resource::StatefulSets => "apps",
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps",
             Resource::EndpointSlices => "discovery.k8s.io",
+            Resource::StorageClasses => "storage.k8s.io",
             _ => "",
         }
     }
 
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::StatefulSets => "apps/v1",
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps/v1",
             Resource::EndpointSlices => "discovery.k8s.io/v1",
+            Resource::StorageClasses => "storage.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -213,6 +230,9 @@ impl Resource {
             Resource::Endpoints => "Endpoints",
             Resource::PersistentVolumeClaims => "PersistentVolumeClaim",
             Resource::Events => "Event",
+            Resource::ControllerRevisions => "ControllerRevision",
+            Resource::PersistentVolumes => "PersistentVolume",
+            Resource::StorageClasses => "StorageClass",
         }
     }
 
@@ -235,7 +255,10 @@ impl Resource {
     }
 
     fn namespaced(self) -> bool {
-        self != Resource::Namespaces
+        !matches!(
+            self,
+            Resource::Namespaces | Resource::PersistentVolumes | Resource::StorageClasses
+        )
     }
 }
 
@@ -285,11 +308,11 @@ impl SimPod {
     }
 }
 
-/// A StatefulSet and its revisions (ControllerRevisions, by name).
+/// A StatefulSet and its revisions (ControllerRevisions).
 #[derive(Clone, Debug)]
 struct SetEntry {
     sts: apps::StatefulSet,
-    revisions: BTreeMap<String, core::PodTemplateSpec>,
+    revisions: revisions::History,
 }
 
 /// Hands out pod IPs: in order from a cursor that never goes back, so a
@@ -367,6 +390,7 @@ pub struct Cluster {
     sets: BTreeMap<Key, SetEntry>,
     pods: BTreeMap<Key, SimPod>,
     claims: BTreeMap<Key, core::PersistentVolumeClaim>,
+    volumes: volumes::Volumes,
     /// User-managed slices and Endpoints (from manifests or `ctl apply`).
     static_slices: BTreeMap<Key, discovery::EndpointSlice>,
     static_endpoints: BTreeMap<Key, core::Endpoints>,
@@ -513,6 +537,7 @@ impl Cluster {
             sets: BTreeMap::new(),
             pods: BTreeMap::new(),
             claims: BTreeMap::new(),
+            volumes: volumes::Volumes::default(),
             static_slices: BTreeMap::new(),
             static_endpoints: BTreeMap::new(),
             generated: BTreeMap::new(),
@@ -586,10 +611,10 @@ impl Cluster {
             last_timestamp: Some(now),
             source: Some(core::EventSource {
                 component: Some(
-                    if kind == "StatefulSet" {
-                        "statefulset-controller"
-                    } else {
-                        "kubelet"
+                    match kind {
+                        "StatefulSet" => "statefulset-controller",
+                        "PersistentVolumeClaim" => "persistentvolume-controller",
+                        _ => "kubelet",
                     }
                     .to_owned(),
                 ),
@@ -839,7 +864,7 @@ impl Cluster {
                 sts.metadata.creation_timestamp = entry.sts.metadata.creation_timestamp.clone();
                 sts.metadata.uid = entry.sts.metadata.uid.clone();
                 sts.status = entry.sts.status.clone();
-                entry.revisions.insert(revision, template);
+                entry.revisions.record(revision, template);
                 entry.sts = sts;
                 Ok("configured")
             }
@@ -852,8 +877,8 @@ impl Cluster {
                     update_revision: Some(revision.clone()),
                     ..Default::default()
                 });
-                let mut revisions = BTreeMap::new();
-                revisions.insert(revision, template);
+                let mut revisions = revisions::History::default();
+                revisions.record(revision, template);
                 self.sets.insert(key, SetEntry { sts, revisions });
                 Ok("created")
             }
@@ -977,7 +1002,7 @@ impl Cluster {
                 to_json(self.static_endpoints.remove(&key).ok_or_else(not_found)?)
             }
             Resource::PersistentVolumeClaims => {
-                to_json(self.claims.remove(&key).ok_or_else(not_found)?)
+                to_json(self.remove_claim(&key).ok_or_else(not_found)?)
             }
             Resource::StatefulSets => {
                 let entry = self.sets.remove(&key).ok_or_else(not_found)?;
@@ -998,9 +1023,9 @@ impl Cluster {
                     .and_then(|p| p.when_deleted.clone());
                 if when_deleted.as_deref() == Some("Delete") {
                     let templates = set_spec(&entry.sts).claim_templates;
-                    self.claims.retain(|(ns, claim), _| {
-                        ns != namespace
-                            || !templates
+                    self.remove_claims(|(ns, claim)| {
+                        ns == namespace
+                            && templates
                                 .iter()
                                 .any(|t| claim.starts_with(&format!("{t}-{name}-")))
                     });
@@ -1008,6 +1033,15 @@ impl Cluster {
                 to_json(entry.sts)
             }
             Resource::Namespaces => {
+                if name == "default" || name.starts_with("kube-") {
+                    return Err(ApiError {
+                        code: 403,
+                        reason: "Forbidden",
+                        message: format!(
+                            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                        ),
+                    });
+                }
                 let ns = self.namespaces.remove(name).ok_or_else(not_found)?;
                 self.services.retain(|k, _| k.0 != name);
                 self.static_slices.retain(|k, _| k.0 != name);
@@ -1016,9 +1050,25 @@ impl Cluster {
                 for set in sets {
                     let _ = self.delete(Resource::StatefulSets, &set.0, &set.1, now);
                 }
+                // Everything else in it goes too: pods no set owns, and
+                // every claim whatever its set's retention policy said.
+                let pods: Vec<Key> = self.pods.keys().filter(|k| k.0 == name).cloned().collect();
+                for pod in pods {
+                    let _ = self.delete(Resource::Pods, &pod.0, &pod.1, now);
+                }
+                self.remove_claims(|k| k.0 == name);
+                self.events
+                    .retain(|e| e.metadata.namespace.as_deref() != Some(name));
                 to_json(ns)
             }
             Resource::Events => Err(ApiError::bad_request("events cannot be deleted here")),
+            Resource::ControllerRevisions => Err(ApiError::bad_request(
+                "controllerrevisions belong to their StatefulSet's controller and cannot be deleted here",
+            )),
+            Resource::PersistentVolumes => self.delete_volume(name),
+            Resource::StorageClasses => Err(ApiError::bad_request(
+                "the embedded cluster's storage class cannot be deleted",
+            )),
         }
     }
 
@@ -1225,7 +1275,18 @@ impl Cluster {
                     }
                 } else if sim.started.is_some() {
                     core::ContainerState {
-                        running: Some(core::ContainerStateRunning { started_at: None }),
+                        // Wall time: the pod's creation plus the simulated
+                        // start delay.
+                        running: Some(core::ContainerStateRunning {
+                            started_at: sim.started.and_then(|started| {
+                                let created = sim.pod.metadata.creation_timestamp.as_ref()?.0;
+                                let delay = k8s_openapi::jiff::SignedDuration::try_from(
+                                    started.saturating_duration_since(sim.created),
+                                )
+                                .ok()?;
+                                Some(Time(created.checked_add(delay).ok()?))
+                            }),
+                        }),
                         ..Default::default()
                     }
                 } else {
@@ -1292,6 +1353,7 @@ impl Cluster {
         let mut acted = false;
         let keys: Vec<Key> = self.sets.keys().cloned().collect();
         for key in keys {
+            self.adopt_orphans(&key);
             let spec = set_spec(&self.sets[&key].sts);
             let pods = self.pod_views(&key);
             let claims: BTreeSet<String> = self
@@ -1356,7 +1418,7 @@ impl Cluster {
                     .unwrap_or_default();
                 let mut labels = template.metadata.labels.clone().unwrap_or_default();
                 labels.extend(self.selector_labels(set));
-                let claim = core::PersistentVolumeClaim {
+                let mut claim = core::PersistentVolumeClaim {
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
                         namespace: Some(namespace.to_owned()),
@@ -1364,23 +1426,11 @@ impl Cluster {
                         creation_timestamp: Some(now_time()),
                         ..ObjectMeta::default()
                     },
-                    spec: template.spec.clone().map(|mut spec| {
-                        // Bound at once to a simulated volume.
-                        spec.volume_name =
-                            Some(format!("pvc-{:016x}", fnv(&format!("{namespace}/{name}"))));
-                        spec
-                    }),
-                    status: Some(core::PersistentVolumeClaimStatus {
-                        phase: Some("Bound".to_owned()),
-                        access_modes: template.spec.as_ref().and_then(|s| s.access_modes.clone()),
-                        capacity: template
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.resources.as_ref())
-                            .and_then(|r| r.requests.clone()),
-                        ..Default::default()
-                    }),
+                    // The provisioner binds it (volumes.rs).
+                    spec: template.spec.clone(),
+                    status: None,
                 };
+                self.bind_claim(&mut claim);
                 self.claims
                     .insert((namespace.to_owned(), name.clone()), claim);
                 let pod = controller::pod_name(set_name, ordinal);
@@ -1392,7 +1442,7 @@ impl Cluster {
                 );
             }
             Action::DeleteClaim { name, .. } => {
-                self.claims.remove(&(namespace.to_owned(), name.clone()));
+                self.remove_claim(&(namespace.to_owned(), name.clone()));
                 self.event(
                     ("StatefulSet", namespace, set_name),
                     "Normal",
@@ -1562,13 +1612,12 @@ impl Cluster {
             status.update_revision = Some(st.update_revision);
             status.observed_generation = generation;
             // Revisions no pod uses and that are neither current nor update
-            // are history; keep the map from growing without bound.
-            let in_use: BTreeSet<String> = pods.iter().map(|p| p.revision.clone()).collect();
-            let current = st.current_revision;
-            let update = spec.update_revision;
-            entry
-                .revisions
-                .retain(|r, _| in_use.contains(r) || *r == current || *r == update);
+            // are history, kept up to revisionHistoryLimit.
+            let mut live: BTreeSet<String> = pods.iter().map(|p| p.revision.clone()).collect();
+            live.insert(st.current_revision);
+            live.insert(spec.update_revision);
+            let limit = revisions::history_limit(&entry.sts);
+            entry.revisions.prune(&live, limit);
         }
     }
 
@@ -1758,6 +1807,9 @@ impl Cluster {
                 .filter(|e| namespace.is_none_or(|ns| e.metadata.namespace.as_deref() == Some(ns)))
                 .filter_map(|o| serde_json::to_value(o).ok())
                 .collect(),
+            Resource::ControllerRevisions => self.revision_objects(namespace),
+            Resource::PersistentVolumes => self.volume_objects(),
+            Resource::StorageClasses => self.class_objects(),
         };
         for object in &mut out {
             stamp(object, resource);

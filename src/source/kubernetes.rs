@@ -24,7 +24,6 @@
 //! routine and relists without a gap.
 
 mod liveness;
-mod selector;
 mod watch;
 
 use std::collections::HashMap;
@@ -48,7 +47,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use selector::check_label_selector;
+pub use crate::selector::check_label_selector;
 pub use watch::{Kind, Watch, Watched, lift};
 
 use crate::config::KubernetesConfig;

@@ -6,4 +6,5 @@
 pub mod dns;
 pub mod kube_api;
 pub mod server;
+pub mod tutorial;
 pub mod zone;
