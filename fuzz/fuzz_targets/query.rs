@@ -31,7 +31,8 @@ use arc_swap::ArcSwap;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
-    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
+    Endpoint, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Port, Protocol, Service,
+    ServiceKind,
 };
 use headless_dns::server::cookie::Cookies;
 use headless_dns::server::fast::{self, Outcome};
@@ -152,6 +153,11 @@ fn settings(u: &mut Unstructured<'_>) -> Result<ZoneSettings> {
         ttl: u.arbitrary()?,
         negative_ttl: u.arbitrary()?,
         nameserver_addresses,
+        pod_records: match u.int_in_range(0..=2u8)? {
+            0 => PodRecords::Disabled,
+            1 => PodRecords::Insecure,
+            _ => PodRecords::Verified,
+        },
     })
 }
 
@@ -166,7 +172,11 @@ fn arbitrary_index(u: &mut Unstructured<'_>, now: Instant) -> Result<ClusterInde
             key: key(u, SERVICES)?,
             kind: match u.int_in_range(0..=7u8)? {
                 0 => ServiceKind::ClusterIp(vec![IpAddr::V4([10, 96, 0, u.arbitrary()?].into())]),
-                1 => ServiceKind::ExternalName(if u.arbitrary()? { "web.demo.svc.cluster.local".into() } else { "example.com".into() }),
+                1 => ServiceKind::ExternalName(if u.arbitrary()? {
+                    "web.demo.svc.cluster.local".into()
+                } else {
+                    "example.com".into()
+                }),
                 _ => ServiceKind::Headless,
             },
             publish_not_ready: u.arbitrary()?,
@@ -229,6 +239,7 @@ fn demo_index(now: Instant) -> ClusterIndex {
         ttl: 5,
         negative_ttl: 5,
         nameserver_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        pod_records: PodRecords::Insecure,
     });
     let mut index = ClusterIndex::new(settings, Duration::from_secs(30));
     let web = Port {

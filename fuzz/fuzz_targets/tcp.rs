@@ -27,7 +27,9 @@ use arc_swap::ArcSwap;
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
-use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind};
+use headless_dns::model::{
+    Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
+};
 use headless_dns::server::handler::DnsHandler;
 use headless_dns::server::tcp::connection;
 use headless_dns::snapshot::{Snapshot, ZoneSettings};

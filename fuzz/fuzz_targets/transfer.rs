@@ -28,7 +28,9 @@ use arc_swap::ArcSwap;
 use headless_dns::config::{AllowEntry, Config, TransferConfig};
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
-use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind};
+use headless_dns::model::{
+    Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
+};
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
 use headless_dns::snapshot::{Snapshot, ZoneSettings};
 use headless_dns::transfer::keys::{Algorithm, Key, KeyRing};
