@@ -304,12 +304,6 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             .merge(api)
             .merge(source::cluster_api::dns_router(dns));
     }
-    let admin_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        if let Err(error) = crate::admin::serve(admin_listener, router, admin_shutdown).await {
-            tracing::error!("admin server stopped: {error:#}");
-        }
-    });
     // Zone transfer: always answered (REFUSED unless `transfer.allow`
     // matches); the watcher keeps the IXFR journal and sends NOTIFY.
     let transfer = Arc::new(Transfer::new(
@@ -356,6 +350,14 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         transfer,
     };
     tasks.spawn(reload.run(hangup, shutdown.clone()));
+    // The admin endpoints answer only once the handler carries its
+    // settings, so /metrics never shows a limit not yet in force.
+    let admin_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) = crate::admin::serve(admin_listener, router, admin_shutdown).await {
+            tracing::error!("admin server stopped: {error:#}");
+        }
+    });
     let tcp = TcpSettings {
         idle_timeout: config.dns.tcp_idle_timeout,
         max_connections: config.dns.tcp_max_connections,
