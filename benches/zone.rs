@@ -25,7 +25,7 @@ fn settings() -> Arc<ZoneSettings> {
         std::path::Path::new("bench.yaml"),
     )
     .expect("config");
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 fn ip(i: usize, j: usize) -> std::net::IpAddr {

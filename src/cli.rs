@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Ctl(args) => return crate::ctl::run(args),
         Command::ExportZone { config, zone } => {
-            crate::transfer::export::export_zone(&config, zone).map(|text| print!("{text}"))
+            crate::app::export_zone(&config, zone).map(|text| print!("{text}"))
         }
     };
     match result {

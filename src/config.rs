@@ -178,19 +178,6 @@ impl Default for RrlConfig {
     }
 }
 
-impl RrlConfig {
-    /// The limiter's settings, when enabled.
-    pub fn settings(&self) -> Option<crate::server::rrl::RrlSettings> {
-        self.enabled.then_some(crate::server::rrl::RrlSettings {
-            responses_per_second: self.responses_per_second,
-            window: self.window,
-            slip: self.slip,
-            ipv4_prefix: self.ipv4_prefix,
-            ipv6_prefix: self.ipv6_prefix,
-        })
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
@@ -834,7 +821,7 @@ impl KubernetesConfig {
             ));
         }
         for (i, namespace) in self.namespaces.iter().enumerate() {
-            if !crate::source::kubernetes::is_dns_label(namespace) {
+            if !crate::names::is_dns_label(namespace) {
                 return Err(invalid(
                     "source.kubernetes.namespaces",
                     format!(
@@ -850,7 +837,7 @@ impl KubernetesConfig {
             }
         }
         if let Some(selector) = &self.label_selector {
-            crate::source::kubernetes::check_label_selector(selector)
+            crate::selector::check_label_selector(selector)
                 .map_err(|e| invalid("source.kubernetes.label_selector", e))?;
         }
         Ok(())
@@ -1182,7 +1169,6 @@ mod tests {
         let c = parse("source: {embedded: {manifests: [a]}}\n").unwrap();
         assert_eq!(c.dns.rrl, RrlConfig::default());
         assert!(!c.dns.rrl.enabled);
-        assert_eq!(c.dns.rrl.settings(), None);
         assert_eq!(c.dns.rrl.responses_per_second, 20);
         assert_eq!(c.dns.rrl.window, Duration::from_secs(15));
         assert_eq!(c.dns.rrl.slip, 2);
@@ -1198,7 +1184,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.dns.nsid.as_deref(), Some("dns-1.eu"));
-        let s = c.dns.rrl.settings().unwrap();
+        let s = &c.dns.rrl;
+        assert!(s.enabled);
         assert_eq!(s.responses_per_second, 5);
         assert_eq!(s.window, Duration::from_secs(3));
         assert_eq!(s.slip, 0);

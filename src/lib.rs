@@ -23,3 +23,4 @@ pub mod server;
 pub mod snapshot;
 pub mod source;
 pub mod transfer;
+pub mod wire;

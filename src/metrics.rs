@@ -162,6 +162,11 @@ pub struct Metrics {
     /// The sources' event queue to the driver: its length now, sampled at
     /// scrape time, and its bound. Set once at startup.
     pub event_queue: std::sync::OnceLock<QueueProbe>,
+    /// Bound of each TCP connection's answer queue, set by whoever runs
+    /// the server (`server::tcp::ANSWER_QUEUE`).
+    pub tcp_answer_queue_capacity: AtomicU64,
+    /// UDP workers restarted after a panic.
+    pub udp_worker_restarts: AtomicU64,
 }
 
 /// Reads a queue's current length, for a gauge.
@@ -205,6 +210,8 @@ impl Default for Metrics {
             cookies: Default::default(),
             rrl_rate: AtomicU64::new(0),
             event_queue: std::sync::OnceLock::new(),
+            tcp_answer_queue_capacity: AtomicU64::new(0),
+            udp_worker_restarts: AtomicU64::new(0),
         }
     }
 }
@@ -404,6 +411,12 @@ impl Collector for Metrics {
         )?;
         counter(
             &mut encoder,
+            "headless_dns_udp_worker_restarts",
+            "UDP workers restarted on their socket after a panic (a bug; the log says where).",
+            &self.udp_worker_restarts,
+        )?;
+        counter(
+            &mut encoder,
             "headless_dns_config_reloads",
             "Config reloads (SIGHUP) applied.",
             &self.reloads,
@@ -466,7 +479,7 @@ impl Collector for Metrics {
             &mut encoder,
             "headless_dns_tcp_answer_queue_capacity",
             "Bound of each TCP connection's answer queue.",
-            crate::server::tcp::ANSWER_QUEUE as i64,
+            self.tcp_answer_queue_capacity.load(Ordering::Relaxed) as i64,
         )?;
         Ok(())
     }

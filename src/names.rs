@@ -5,6 +5,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::Name;
 
+/// A DNS label (RFC 1123), as namespace names are: at most 63 of `[a-z0-9-]`,
+/// beginning and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
 /// Parses a configured zone or host name into a lowercase, fully qualified
 /// name. The error says what is wrong, for the config error to wrap.
 pub fn parse_zone(text: &str) -> Result<Name, String> {
@@ -226,6 +238,16 @@ fn parse_octet(label: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        for ok in ["a", "demo", "kube-system", "a1", &"x".repeat(63)] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", &"x".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn reverse_zones_cover_a_cidr_on_label_boundaries() {

@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::names::is_dns_label;
+
 /// A parsed label selector: every requirement must hold. An empty selector
 /// selects everything.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -264,18 +266,6 @@ fn check_key(key: &str) -> Result<(), String> {
         return Err(format!("key {key:?} has no name"));
     }
     check_name(name).map_err(|e| format!("key {key:?}: {e}"))
-}
-
-/// A DNS label (RFC 1123): at most 63 of `[a-z0-9-]`, alphanumeric at both
-/// ends.
-fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
 }
 
 /// A label value: empty, or a label name.

@@ -46,40 +46,6 @@ pub struct ZoneSettings {
 }
 
 impl ZoneSettings {
-    /// Settings from a validated config. Glue defaults to the listen
-    /// addresses that are not wildcards.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        let zone = names::parse_zone(&config.zone).unwrap_or_else(|_| Name::root());
-        let nameserver = match &config.dns.nameserver {
-            Some(ns) => names::parse_zone(ns).unwrap_or_else(|_| Name::root()),
-            None => Name::from_ascii("ns.dns")
-                .and_then(|n| n.append_domain(&zone))
-                .unwrap_or_else(|_| zone.clone()),
-        };
-        let mut nameserver_addresses = config.dns.nameserver_addresses.clone();
-        if nameserver_addresses.is_empty() {
-            for addr in &config.dns.listen {
-                if !addr.ip().is_unspecified() && !nameserver_addresses.contains(&addr.ip()) {
-                    nameserver_addresses.push(addr.ip());
-                }
-            }
-        }
-        Self {
-            zone,
-            reverse_zones: config
-                .dns
-                .served_reverse_zones()
-                .iter()
-                .filter_map(|z| names::parse_zone(z).ok())
-                .collect(),
-            ttl: config.dns.ttl,
-            negative_ttl: config.dns.negative_ttl,
-            nameserver,
-            nameserver_addresses,
-            pod_records: config.dns.pod_records,
-        }
-    }
-
     /// `text` as an absolute name (`db.example.com` → `db.example.com.`),
     /// lowercase; `None` when it is not a valid name.
     pub fn absolute_name(&self, text: &str) -> Option<Name> {

@@ -29,7 +29,7 @@ fn settings() -> Arc<ZoneSettings> {
         std::path::Path::new("test.yaml"),
     )
     .unwrap();
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 fn service(ns: &str, name: &str) -> Service {
@@ -351,7 +351,10 @@ async fn negative_ttl_is_min_of_soa_ttl_and_minimum() {
         std::path::Path::new("t.yaml"),
     )
     .unwrap();
-    let mut index = ClusterIndex::new(Arc::new(ZoneSettings::from_config(&config)), GRACE);
+    let mut index = ClusterIndex::new(
+        Arc::new(headless_dns::app::settings::zone_settings(&config)),
+        GRACE,
+    );
     index.set_synced(true);
     let zone = Zone::new(index);
     let m = zone.q(&fq("x.svc"), RecordType::A).await;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Service, ServiceKind};
-use headless_dns::snapshot::{self, Snapshot, ZoneSettings};
+use headless_dns::snapshot::{self, Snapshot};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use support::dns::{addresses, query, udp};
@@ -59,7 +59,7 @@ fn ask(snap: &Snapshot, name: &str) -> (ResponseCode, usize, Option<u32>) {
 #[test]
 fn the_index_declares_two_billion_ordinals_by_rule() {
     let config = Config::from_str("source: {kubernetes: {}}\n", Path::new("t.yaml")).unwrap();
-    let settings = Arc::new(ZoneSettings::from_config(&config));
+    let settings = Arc::new(headless_dns::app::settings::zone_settings(&config));
     let mut index = ClusterIndex::new(settings, Duration::from_secs(30));
     index.set_synced(true);
     index.apply_service(Service {

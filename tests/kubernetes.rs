@@ -43,7 +43,7 @@ const GRACE: Duration = Duration::from_secs(30);
 
 fn settings() -> Arc<ZoneSettings> {
     let config = Config::from_str("source: {kubernetes: {}}\n", Path::new("test.yaml")).unwrap();
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 /// What a question gets: rcode, addresses, and the negative TTL (the

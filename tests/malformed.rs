@@ -788,7 +788,7 @@ fn settings() -> Arc<ZoneSettings> {
         Path::new("test.yaml"),
     )
     .unwrap();
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 fn handler(nsid: Option<&str>) -> DnsHandler {

@@ -63,7 +63,7 @@ fn settings() -> Arc<ZoneSettings> {
         Path::new("test.yaml"),
     )
     .unwrap();
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 /// The walkthrough's zone plus a service large enough to overflow 512

@@ -19,7 +19,6 @@ use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use support::dns::addresses;
@@ -29,7 +28,7 @@ fn index_with(dns: &str) -> ClusterIndex {
     let text = format!("dns: {{{dns}}}\nsource: {{embedded: {{manifests: [x]}}}}\n");
     let config = Config::from_str(&text, Path::new("t.yaml")).unwrap();
     let mut index = ClusterIndex::new(
-        Arc::new(ZoneSettings::from_config(&config)),
+        Arc::new(headless_dns::app::settings::zone_settings(&config)),
         Duration::from_secs(30),
     );
     index.set_synced(true);

@@ -46,7 +46,7 @@ fn settings() -> Arc<ZoneSettings> {
         Path::new("test.yaml"),
     )
     .unwrap();
-    Arc::new(ZoneSettings::from_config(&config))
+    Arc::new(headless_dns::app::settings::zone_settings(&config))
 }
 
 fn service(ns: &str, name: &str) -> Service {

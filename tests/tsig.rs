@@ -22,7 +22,7 @@ use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::message::MAX_MESSAGE;
 use headless_dns::transfer::tsig::{self, Checked};
 use headless_dns::transfer::{Auth, Outcome, Transfer};
@@ -106,7 +106,7 @@ fn fixture(pods: u32) -> Fixture {
     )
     .unwrap();
     let mut index = ClusterIndex::new(
-        Arc::new(ZoneSettings::from_config(&settings)),
+        Arc::new(headless_dns::app::settings::zone_settings(&settings)),
         Duration::from_secs(30),
     );
     index.set_synced(true);

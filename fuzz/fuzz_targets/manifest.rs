@@ -29,7 +29,7 @@ thread_local! {
             Path::new("fuzz.yaml"),
         )
         .expect("a config");
-        Arc::new(ZoneSettings::from_config(&config))
+        Arc::new(headless_dns::app::settings::zone_settings(&config))
     };
 }
 

@@ -52,7 +52,7 @@ fn world() -> World {
     )
     .expect("a config");
     let mut index = ClusterIndex::new(
-        Arc::new(ZoneSettings::from_config(&config)),
+        Arc::new(headless_dns::app::settings::zone_settings(&config)),
         Duration::from_secs(30),
     );
     index.set_synced(true);
@@ -137,7 +137,7 @@ fn messages(stream: &[u8]) -> (usize, bool) {
         let Some(message) = stream.get(at + 2..at + 2 + len) else {
             break;
         };
-        transfer |= headless_dns::transfer::transfer_type(message).is_some();
+        transfer |= headless_dns::wire::transfer_type(message).is_some();
         count += 1;
         at += 2 + len;
     }

@@ -87,7 +87,7 @@ fn world() -> World {
     )
     .expect("a config");
     let mut index = ClusterIndex::new(
-        Arc::new(ZoneSettings::from_config(&settings)),
+        Arc::new(headless_dns::app::settings::zone_settings(&settings)),
         Duration::from_secs(30),
     );
     index.set_synced(true);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::Ctx;
 use super::client::{Error, with_selector};
+use super::context::Ctx;
 use super::resource::Kind;
 use crate::selector::Selector;
 

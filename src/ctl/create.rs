@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::Ctx;
 use super::apply::read_manifest_files;
 use super::client::{Error, query_escape};
+use super::context::Ctx;
 use super::resource::Kind;
 
 /// Runs `create namespace NAME`.

@@ -13,8 +13,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::Ctx;
 use super::client::{self, Error};
+use super::context::Ctx;
 use super::get::Request;
 use super::print::{Printable, describe_other, describe_workload};
 use super::resource::Kind;

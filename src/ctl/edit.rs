@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::Ctx;
+use super::context::Ctx;
 use super::resource::Kind;
 
 /// Runs `scale`; returns the exit code.

@@ -15,8 +15,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::Ctx;
 use super::client::Error;
+use super::context::Ctx;
 use super::print;
 use super::resource::Kind;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::Ctx;
 use super::client::{self, Error};
+use super::context::Ctx;
 use super::resolver::Udp;
 use super::resource::Kind;
 use super::shell::{self, PodEnv};

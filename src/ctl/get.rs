@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use super::Ctx;
 use super::client::{self, Error};
+use super::context::Ctx;
 use super::print::{self, Printable, TableOptions, TableWriter};
 use super::resource::{self, Kind};
 use crate::selector::Selector;

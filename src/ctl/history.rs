@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 
-use super::Ctx;
+use super::context::Ctx;
 use super::print::template;
 use super::resource::Kind;
 

@@ -67,6 +67,7 @@ macro_rules! dispatch {
 
 pub mod apply;
 pub mod client;
+mod context;
 pub mod create;
 pub mod describe;
 pub mod edit;
@@ -82,7 +83,8 @@ pub mod rollout;
 pub mod shell;
 
 use apply::Fault;
-use client::{Client, Error};
+use client::Client;
+use context::Ctx;
 use get::OutputFormat;
 use resource::Kind;
 
@@ -368,50 +370,6 @@ pub struct FaultArgs {
     pub fault: Fault,
     /// The pod: pod/NAME or NAME.
     pub pod: String,
-}
-
-/// What every verb works with: the client, the namespace, the two output
-/// streams and the clock.
-pub struct Ctx<'a> {
-    pub client: Client,
-    pub namespace: String,
-    /// Where `exec -i` and `run -i` read command lines.
-    input: &'a mut dyn std::io::BufRead,
-    out: &'a mut dyn Write,
-    err: &'a mut dyn Write,
-}
-
-impl Ctx<'_> {
-    fn print(&mut self, text: &str) {
-        // A closed stdout (`| head`) is not an error worth reporting.
-        let _ = self.out.write_all(text.as_bytes());
-    }
-
-    fn eprint(&mut self, text: &str) {
-        let _ = self.err.write_all(text.as_bytes());
-    }
-
-    fn flush(&mut self) {
-        let _ = self.out.flush();
-    }
-
-    /// Prints a request error as kubectl does; returns exit code 1.
-    fn fail(&mut self, error: &Error) -> u8 {
-        self.flush();
-        self.eprint(&format!("{}\n", error.to_kubectl()));
-        1
-    }
-
-    /// Prints `error: MESSAGE`; returns exit code 1.
-    fn error(&mut self, message: &str) -> u8 {
-        self.flush();
-        self.eprint(&format!("error: {message}\n"));
-        1
-    }
-
-    fn now(&self) -> k8s_openapi::jiff::Timestamp {
-        k8s_openapi::jiff::Timestamp::now()
-    }
 }
 
 /// Runs `ctl` against the process's stdout and stderr.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 
-use super::Ctx;
 use super::client::{self, Error};
+use super::context::Ctx;
 use super::resource::Kind;
 
 /// How often the poll fallback asks again.

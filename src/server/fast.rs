@@ -15,6 +15,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::snapshot::{self, Answer, MAX_LABELS, Snapshot};
+use crate::wire::{EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD};
 
 /// What the fast path made of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +31,6 @@ pub enum Outcome {
     /// Not to be answered at all (a response, or shorter than a header).
     Drop,
 }
-
-const HEADER: usize = 12;
-const MIN_UDP_PAYLOAD: u16 = 512;
 
 /// The parsed parts of a plain query.
 struct Query {
@@ -124,14 +122,20 @@ fn parse(
 
 /// Answers `packet` from `snap` into `out` (cleared first). `udp_limit` is
 /// `Some(our maximum payload)` over UDP and `None` over TCP (where the OPT
-/// then advertises 1232; [`respond_advertising`] says what to advertise).
+/// then advertises [`EDNS_PAYLOAD`]; [`respond_advertising`] says what to advertise).
 pub fn respond(
     snap: &Snapshot,
     packet: &[u8],
     out: &mut Vec<u8>,
     udp_limit: Option<u16>,
 ) -> Outcome {
-    respond_advertising(snap, packet, out, udp_limit, udp_limit.unwrap_or(1232))
+    respond_advertising(
+        snap,
+        packet,
+        out,
+        udp_limit,
+        udp_limit.unwrap_or(EDNS_PAYLOAD),
+    )
 }
 
 /// [`respond`], with the UDP payload size our OPT advertises given

@@ -29,7 +29,7 @@ use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCod
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -44,9 +44,7 @@ use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
 use crate::transfer::keys::{Key, KeyRing};
 use crate::transfer::tsig;
-
-/// The smallest UDP payload every client accepts (RFC 1035).
-const MIN_UDP_PAYLOAD: u16 = 512;
+use crate::wire::{self, MIN_UDP_PAYLOAD, counts_fit, format_error, question_points_back};
 
 /// Answers queries from the snapshot currently in `snapshot`. Cheap to
 /// clone: everything is shared.
@@ -438,77 +436,6 @@ impl ResponseHandler for ChannelResponse {
     }
 }
 
-/// A FORMERR for a packet whose header parsed but whose body did not.
-pub fn format_error(raw: &[u8]) -> Option<Vec<u8>> {
-    let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
-    if header.metadata.message_type == MessageType::Response {
-        return None;
-    }
-    let mut metadata = Metadata::response_from_request(&header.metadata);
-    metadata.response_code = ResponseCode::FormErr;
-    let reply = Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    };
-    reply.to_bytes().ok()
-}
-
-/// Whether the header's section counts could fit in the packet at all (a
-/// question takes at least 5 bytes, a record 11). hickory reserves room for
-/// QDCOUNT questions before reading them, so a 12-byte datagram claiming
-/// 65,535 questions would cost a multi-megabyte allocation each; such a
-/// packet is FORMERR before hickory sees it.
-fn counts_fit(raw: &[u8]) -> bool {
-    let Some(header) = raw.get(..12) else {
-        return true;
-    };
-    let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
-    count(4) * 5 + (count(6) + count(8) + count(10)) * 11 <= raw.len() - 12
-}
-
-/// Whether a question's name holds a compression pointer that does not
-/// point back at an earlier question: into the header, at itself, or
-/// forward. hickory would accept one into the header and echo the
-/// questions' raw bytes (in a FORMERR too), whose pointer then reads the
-/// *response's* header: the client gets a different question back, or one
-/// that does not parse (the fuzzer found this for the first question, and
-/// the transfer target for the second of two). Such a packet is FORMERR.
-fn question_points_back(raw: &[u8]) -> bool {
-    let Some(header) = raw.get(..12) else {
-        return false;
-    };
-    let questions = u16::from_be_bytes([header[4], header[5]]);
-    let mut pos = 12;
-    for _ in 0..questions {
-        loop {
-            let Some(&len) = raw.get(pos) else {
-                return false;
-            };
-            match len {
-                0 => {
-                    pos += 1;
-                    break;
-                }
-                0xc0..=0xff => {
-                    let Some(&low) = raw.get(pos + 1) else {
-                        return false;
-                    };
-                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
-                    if target < 12 || target >= pos {
-                        return true;
-                    }
-                    pos += 2;
-                    break;
-                }
-                _ => pos += 1 + usize::from(len),
-            }
-        }
-        // QTYPE and QCLASS.
-        pos += 4;
-    }
-    false
-}
-
 /// Handles one raw query the way the server does — the fast path first,
 /// the full handler for what it declines — and returns the raw response
 /// (`None` = silence). Used by our TCP loop and by tests that need no
@@ -594,7 +521,7 @@ pub async fn handle_bytes_slow(
     // IXFR over UDP from a range whose `allow` entry needs a key, unsigned
     // or with another key: NOTAUTH as over TCP (`transfer/mod.rs`).
     if let Some(auth) = &auth
-        && crate::transfer::transfer_type(&raw) == Some(RecordType::IXFR)
+        && wire::transfer_type(&raw) == Some(RecordType::IXFR)
     {
         let key = verified.as_ref().map(|v| &*v.key);
         match auth.check(src.ip(), key) {

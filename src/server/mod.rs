@@ -31,6 +31,34 @@ pub struct Sockets {
     pub tcp: Vec<TcpListener>,
 }
 
+/// Runs one UDP worker on `socket` until shutdown. A panic in the worker
+/// (a bug: the answer path is meant to be total) is logged with its
+/// message, counted, and the worker restarts on the same socket, so the
+/// socket is never left bound with nobody reading it.
+fn serve_udp(worker: &udp::Worker, socket: &std::net::UdpSocket, index: usize) {
+    loop {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.serve(socket)));
+        match run {
+            Ok(()) => return,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_owned());
+                worker
+                    .metrics
+                    .udp_worker_restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(
+                    worker = index,
+                    "UDP worker panicked: {message}; restarting it on the same socket"
+                );
+            }
+        }
+    }
+}
+
 /// Serves until `shutdown` is cancelled, then drains: UDP stops, TCP stops
 /// accepting and finishes the queries in hand.
 pub async fn run(
@@ -54,7 +82,7 @@ pub async fn run(
         threads.push(
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || worker.serve(socket))?,
+                .spawn(move || serve_udp(&worker, &socket, i))?,
         );
     }
     let mut tasks = tokio::task::JoinSet::new();

@@ -27,6 +27,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire;
+
 /// Buckets in the table. A power of two.
 pub const TABLE_SLOTS: usize = 1 << 16;
 
@@ -173,8 +175,7 @@ impl Rrl {
 
     /// Decides the fate of one answer of `class` to `ip` at `now`.
     pub fn check(&self, ip: IpAddr, class: ResponseClass, now: Instant) -> Verdict {
-        #[allow(deprecated)] // SipHash-2-4; see cookie.rs.
-        let mut hasher = std::hash::SipHasher::new_with_keys(self.key.0, self.key.1);
+        let mut hasher = siphasher::sip::SipHasher24::new_with_keys(self.key.0, self.key.1);
         hasher.write(&self.prefix(ip));
         hasher.write_u8(class.code());
         let hash = hasher.finish();
@@ -229,63 +230,11 @@ pub fn class_of(response: &[u8]) -> ResponseClass {
     let rcode = response[3] & 0x0f;
     let answers = u16::from_be_bytes([response[6], response[7]]);
     match rcode {
-        0 if extended_rcode(response) != 0 => ResponseClass::Error,
+        0 if wire::extended_rcode(response) != 0 => ResponseClass::Error,
         0 if answers > 0 => ResponseClass::Positive,
         0 => ResponseClass::NoData,
         3 => ResponseClass::NxDomain,
         _ => ResponseClass::Error,
-    }
-}
-
-/// Skips a (possibly compressed) name at `pos`; returns the offset after it.
-fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
-    loop {
-        let len = *packet.get(pos)?;
-        match len {
-            0 => return Some(pos + 1),
-            1..=63 => pos += 1 + usize::from(len),
-            0xc0..=0xff => return Some(pos + 2).filter(|end| *end <= packet.len()),
-            _ => return None,
-        }
-    }
-}
-
-/// Offsets of a response's parts: the end of the question section, and the
-/// OPT record's byte range if there is one.
-fn layout(packet: &[u8]) -> Option<(usize, Option<(usize, usize)>)> {
-    let count = |i: usize| usize::from(u16::from_be_bytes([packet[i], packet[i + 1]]));
-    if packet.len() < 12 {
-        return None;
-    }
-    let mut pos = 12;
-    for _ in 0..count(4) {
-        pos = skip_name(packet, pos)? + 4;
-    }
-    let question_end = pos;
-    let mut opt = None;
-    let records = count(6) + count(8) + count(10);
-    for i in 0..records {
-        let start = pos;
-        pos = skip_name(packet, pos)?;
-        let fixed = packet.get(pos..pos + 10)?;
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        pos += 10 + rdlen;
-        if pos > packet.len() {
-            return None;
-        }
-        if rtype == 41 && i >= count(6) + count(8) {
-            opt = Some((start, pos));
-        }
-    }
-    (question_end <= packet.len()).then_some((question_end, opt))
-}
-
-fn extended_rcode(packet: &[u8]) -> u8 {
-    match layout(packet) {
-        // OPT: name (root, 1 byte), type, class, then TTL's first byte.
-        Some((_, Some((start, _)))) => packet.get(start + 5).copied().unwrap_or(0),
-        _ => 0,
     }
 }
 
@@ -296,7 +245,7 @@ pub fn slip(response: &mut Vec<u8>) {
     if response.len() < 12 {
         return;
     }
-    match layout(response) {
+    match wire::layout(response) {
         Some((question_end, opt)) => {
             let opt_bytes = opt.map(|(start, end)| response[start..end].to_vec());
             response.truncate(question_end);

@@ -161,7 +161,7 @@ pub async fn connection<R, W>(
             }
             // AXFR and IXFR answer with a stream of messages (`transfer/`).
             if let Some(transfer) = handler.transfer()
-                && crate::transfer::transfer_type(&message).is_some()
+                && crate::wire::transfer_type(&message).is_some()
             {
                 if transfer.respond(&message, peer, &tx).await.is_err() {
                     return;

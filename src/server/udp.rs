@@ -83,14 +83,16 @@ impl Worker {
     }
 
     /// Serves `socket` until shutdown. Runs on its own thread.
-    pub fn serve(self, socket: UdpSocket) {
+    pub fn serve(&self, socket: &UdpSocket) {
         if let Err(error) = socket.set_read_timeout(Some(POLL)) {
             tracing::error!(%error, "UDP socket cannot take a read timeout; worker stops");
             return;
         }
         let fd = socket.as_raw_fd();
         let mut queries = vec![[0u8; MAX_QUERY]; BATCH];
-        let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+        let mut answers: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| Vec::with_capacity(usize::from(crate::wire::EDNS_PAYLOAD)))
+            .collect();
         let mut received: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
         let mut reply_to: Vec<Option<SockaddrStorage>> = Vec::with_capacity(BATCH);
         let mut reply_idx: Vec<usize> = Vec::with_capacity(BATCH);

@@ -137,20 +137,11 @@ pub async fn watch(
         // Let the burst of writes settle.
         tokio::time::sleep(QUIET).await;
         while rx.try_recv().is_ok() {}
-        let paths = manifests.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_objects(&paths)).await?;
-        let applied = loaded.map_err(|e| e.to_string()).and_then(|objects| {
-            handle
-                .lock()
-                .apply_manifests(objects, Instant::now())
-                .map_err(|e| format!("manifests rejected: {e}"))
-        });
-        match applied {
+        match reload_manifests(&handle, manifests.clone()).await {
             Ok(results) => {
                 for line in &results {
                     tracing::info!("manifest reload: {line}");
                 }
-                handle.wake.notify_one();
             }
             Err(error) => {
                 metrics.source_errors.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +149,38 @@ pub async fn watch(
             }
         }
     }
+}
+
+/// A simulated cluster for `embedded` with its manifests applied at `now`:
+/// what `serve`, `check-config` and `export-zone` start from. Returns the
+/// cluster and one line per object applied.
+pub fn load_cluster(
+    embedded: &crate::config::EmbeddedConfig,
+    now: Instant,
+) -> anyhow::Result<(super::cluster::Cluster, Vec<String>)> {
+    let objects = load_objects(&embedded.manifests)?;
+    let mut cluster =
+        super::cluster::Cluster::new(super::cluster::SimSettings::from_config(embedded));
+    let results = cluster
+        .apply_manifests(objects, now)
+        .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+    Ok((cluster, results))
+}
+
+/// Re-reads the manifest files `paths` into the running cluster (what
+/// changed is applied, what left the files is deleted) and wakes it.
+/// Returns one line per change.
+pub async fn reload_manifests(
+    handle: &ClusterHandle,
+    paths: Vec<PathBuf>,
+) -> anyhow::Result<Vec<String>> {
+    let objects = tokio::task::spawn_blocking(move || load_objects(&paths)).await??;
+    let results = handle
+        .lock()
+        .apply_manifests(objects, Instant::now())
+        .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+    handle.wake.notify_one();
+    Ok(results)
 }
 
 pub(crate) fn unix_now() -> u64 {

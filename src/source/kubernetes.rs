@@ -47,7 +47,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::selector::check_label_selector;
 pub use watch::{Kind, Watch, Watched, lift};
 
 use crate::config::KubernetesConfig;
@@ -85,18 +84,6 @@ pub enum KubernetesError {
     },
     #[error("cannot build the Kubernetes client: {0}")]
     Client(#[source] kube::Error),
-}
-
-/// A DNS label (RFC 1123), as namespace names are: at most 63 of `[a-z0-9-]`,
-/// beginning and ending alphanumeric.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
 }
 
 /// The kinds watched for a config, in the order their watches start.
@@ -478,16 +465,6 @@ fn hint(error: &watcher::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_names_are_dns_labels() {
-        for ok in ["a", "demo", "kube-system", "a1", &"x".repeat(63)] {
-            assert!(is_dns_label(ok), "{ok}");
-        }
-        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", &"x".repeat(64)] {
-            assert!(!is_dns_label(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn paths_are_the_api_servers() {

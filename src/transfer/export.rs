@@ -4,19 +4,14 @@
 //! One record per line, absolute names (no `$ORIGIN`, no relative names),
 //! `name TTL IN TYPE RDATA` separated by tabs, the SOA first and the rest in
 //! canonical order (RFC 4034 §6), so two exports of the same zone compare
-//! equal line by line. [`export_zone`] builds the zone from a config file
+//! equal line by line. `app::offline` builds the zone from a config file
 //! the way `serve` does, without serving it.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record};
 
-use crate::config::{Config, SourceConfig};
-use crate::index::ClusterIndex;
-use crate::snapshot::{Snapshot, ZoneSettings};
-use crate::source;
+use crate::snapshot::Snapshot;
 
 /// Which zones to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -108,68 +103,6 @@ pub fn master_files(snap: &Snapshot, zones: ZoneChoice) -> String {
         .into_iter()
         .filter_map(|origin| master_file(snap, origin))
         .collect()
-}
-
-/// The most simulation steps to settle the embedded cluster.
-const MAX_STEPS: usize = 100_000;
-
-/// Builds the zone a `serve --config FILE` would serve once its embedded
-/// cluster has settled (every pod Running and Ready): the manifests are
-/// applied to a simulated cluster whose clock then jumps from one timer to
-/// the next until none is left.
-pub fn snapshot_from_config(path: &Path) -> anyhow::Result<Snapshot> {
-    let config = Config::load(path)?;
-    let embedded = match &config.source {
-        SourceConfig::Embedded(embedded) => embedded,
-        SourceConfig::Kubernetes(_) => anyhow::bail!(
-            "{}: export-zone does not support the Kubernetes source yet (it needs a running \
-             watch); run `headless-dns serve --config {}` and GET /zone on its admin address",
-            path.display(),
-            path.display()
-        ),
-    };
-    let objects = source::manifest::load_objects(&embedded.manifests)?;
-    let mut cluster =
-        source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
-    let mut now = tokio::time::Instant::now();
-    cluster
-        .apply_manifests(objects, now)
-        .map_err(|e| anyhow::anyhow!("{}: manifests rejected: {e}", path.display()))?;
-    let mut state = None;
-    let mut settled = false;
-    for _ in 0..MAX_STEPS {
-        if let Some(next) = cluster.step(now) {
-            state = Some(next);
-        }
-        match cluster.next_wakeup() {
-            // Time moves on to the next timer.
-            Some(at) if at > now => now = at,
-            // Nothing left to happen, or nothing can (a pod stuck Pending
-            // on an exhausted pod CIDR stays due forever).
-            _ => {
-                settled = true;
-                break;
-            }
-        }
-    }
-    anyhow::ensure!(
-        settled,
-        "{}: the simulated cluster did not settle within {MAX_STEPS} steps",
-        path.display()
-    );
-    let settings = Arc::new(ZoneSettings::from_config(&config));
-    let mut index = ClusterIndex::new(settings, config.dns.stable_name_grace);
-    if let Some(state) = state {
-        index.reset_all(state);
-    }
-    index.set_synced(true);
-    index.publish(std::time::Instant::now());
-    Ok(index.snapshot().clone())
-}
-
-/// `headless-dns export-zone --config FILE [--zone forward|reverse]`.
-pub fn export_zone(path: &Path, zones: ZoneChoice) -> anyhow::Result<String> {
-    Ok(master_files(&snapshot_from_config(path)?, zones))
 }
 
 #[cfg(test)]

@@ -73,12 +73,17 @@ mod tests {
     use crate::snapshot::ZoneSettings;
 
     fn snapshot(serial: u32) -> Arc<Snapshot> {
-        let config = crate::config::Config::from_str(
-            "source: {embedded: {manifests: [x]}}\n",
-            std::path::Path::new("test.yaml"),
-        )
-        .unwrap();
-        let mut snap = Snapshot::empty(Arc::new(ZoneSettings::from_config(&config)), serial);
+        let zone = hickory_proto::rr::Name::from_ascii("cluster.local.").unwrap();
+        let settings = ZoneSettings {
+            nameserver: hickory_proto::rr::Name::from_ascii("ns.dns.cluster.local.").unwrap(),
+            zone,
+            reverse_zones: Vec::new(),
+            ttl: 5,
+            negative_ttl: 5,
+            nameserver_addresses: Vec::new(),
+            pod_records: crate::model::PodRecords::Insecure,
+        };
+        let mut snap = Snapshot::empty(Arc::new(settings), serial);
         snap.synced = true;
         Arc::new(snap)
     }

@@ -47,42 +47,7 @@ pub use journal::Journal;
 
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
-
-/// The OPT we answer with when the query had one: the payload size is
-/// meaningless over TCP but must be there.
-const EDNS_PAYLOAD: u16 = 1232;
-
-/// The transfer type of a raw query, from its header and question alone:
-/// `Some(AXFR | IXFR)` for a well-formed-looking QUERY with one question of
-/// that type, `None` for everything else (which the query handler answers).
-/// Cheap, so the TCP loop can ask it of every message.
-pub fn transfer_type(raw: &[u8]) -> Option<RecordType> {
-    let header = raw.get(..12)?;
-    let query = header[2] & 0x80 == 0;
-    let opcode = (header[2] >> 3) & 0x0f;
-    let questions = u16::from_be_bytes([header[4], header[5]]);
-    if !query || opcode != 0 || questions != 1 {
-        return None;
-    }
-    let mut at = 12;
-    loop {
-        let len = usize::from(*raw.get(at)?);
-        at += 1;
-        match len {
-            0 => break,
-            // A compression pointer has no business in the first name.
-            l if l & 0xc0 != 0 => return None,
-            l => at += l,
-        }
-    }
-    // QTYPE, then QCLASS must be there too.
-    raw.get(at + 3)?;
-    match u16::from_be_bytes([raw[at], raw[at + 1]]) {
-        251 => Some(RecordType::IXFR),
-        252 => Some(RecordType::AXFR),
-        _ => None,
-    }
-}
+use crate::wire;
 
 /// The connection went away before the transfer was sent.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +145,7 @@ impl Transfer {
             tsig::Checked::Malformed => {
                 return Checked::Answered(
                     Outcome::Error(ResponseCode::FormErr),
-                    crate::server::handler::format_error(raw),
+                    wire::format_error(raw),
                 );
             }
             tsig::Checked::Rejected(rejected) => {
@@ -245,7 +210,7 @@ impl Transfer {
         let snap = self.snapshot.load_full();
         let Some(reply) = self.reply(&snap, &raw, allowed) else {
             // Unparseable: a FORMERR when the header could be read.
-            if let Some(formerr) = crate::server::handler::format_error(&raw) {
+            if let Some(formerr) = wire::format_error(&raw) {
                 out.send(formerr).await.map_err(|_| Closed)?;
             }
             return Ok(Outcome::Error(ResponseCode::FormErr));
@@ -292,9 +257,7 @@ impl Transfer {
             }
             None => (
                 Outcome::Error(ResponseCode::FormErr),
-                crate::server::handler::format_error(raw)
-                    .into_iter()
-                    .collect(),
+                wire::format_error(raw).into_iter().collect(),
             ),
         }
     }
@@ -351,7 +314,7 @@ impl Transfer {
             query: request.queries.first().cloned(),
             edns: request.edns.as_ref().map(|_| {
                 let mut edns = Edns::new();
-                edns.set_max_payload(EDNS_PAYLOAD);
+                edns.set_max_payload(wire::EDNS_PAYLOAD);
                 edns.set_version(0);
                 edns
             }),
@@ -462,47 +425,5 @@ impl Reply<'_> {
             &self.records,
         )
         .reserve(if signed { tsig::MAX_TSIG_LEN } else { 0 })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(name: &str, qtype: RecordType) -> Vec<u8> {
-        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-        m.add_query(Query::query(
-            hickory_proto::rr::Name::from_ascii(name).unwrap(),
-            qtype,
-        ));
-        m.to_vec().unwrap()
-    }
-
-    #[test]
-    fn transfer_type_peeks_at_the_question() {
-        assert_eq!(
-            transfer_type(&raw("cluster.local.", RecordType::AXFR)),
-            Some(RecordType::AXFR)
-        );
-        assert_eq!(
-            transfer_type(&raw("Cluster.Local.", RecordType::IXFR)),
-            Some(RecordType::IXFR)
-        );
-        assert_eq!(transfer_type(&raw("cluster.local.", RecordType::SOA)), None);
-        assert_eq!(transfer_type(&raw(".", RecordType::A)), None);
-        // Responses, other opcodes, truncated packets, two questions: no.
-        let mut response = raw("cluster.local.", RecordType::AXFR);
-        response[2] |= 0x80;
-        assert_eq!(transfer_type(&response), None);
-        let mut notify = raw("cluster.local.", RecordType::AXFR);
-        notify[2] |= 4 << 3;
-        assert_eq!(transfer_type(&notify), None);
-        let full = raw("cluster.local.", RecordType::AXFR);
-        for cut in 0..full.len() {
-            assert_eq!(transfer_type(&full[..cut]), None, "cut at {cut}");
-        }
-        let mut two = full.clone();
-        two[5] = 2;
-        assert_eq!(transfer_type(&two), None);
     }
 }

@@ -136,48 +136,9 @@ pub enum Checked {
     Malformed,
 }
 
-/// Where the last record of `raw` starts, and its type; `None` when the
-/// message has no additional record or cannot be walked.
-fn last_additional(raw: &[u8]) -> Option<(usize, u16)> {
-    let count = |i: usize| usize::from(u16::from_be_bytes([raw[i], raw[i + 1]]));
-    if raw.len() < 12 || count(10) == 0 {
-        return None;
-    }
-    let skip_name = |mut at: usize| -> Option<usize> {
-        loop {
-            let len = *raw.get(at)?;
-            match len {
-                0 => return Some(at + 1),
-                l if l & 0xc0 == 0xc0 => return Some(at + 2),
-                l if l & 0xc0 != 0 => return None,
-                l => at += 1 + usize::from(l),
-            }
-        }
-    };
-    let mut at = 12;
-    for _ in 0..count(4) {
-        at = skip_name(at)? + 4;
-    }
-    let records = count(6) + count(8) + count(10);
-    let mut last = None;
-    for _ in 0..records {
-        let start = at;
-        let after_name = skip_name(at)?;
-        let fixed = raw.get(after_name..after_name + 10)?;
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        at = after_name + 10 + rdlen;
-        if at > raw.len() {
-            return None;
-        }
-        last = Some((start, rtype));
-    }
-    last
-}
-
 /// Finds and verifies a request's TSIG at `now` (seconds since the epoch).
 pub fn check(keys: &KeyRing, raw: &[u8], now: u64) -> Checked {
-    let Some((offset, TSIG_TYPE)) = last_additional(raw) else {
+    let Some((offset, TSIG_TYPE)) = crate::wire::last_additional(raw) else {
         return Checked::Unsigned;
     };
     let mut decoder = BinDecoder::new(raw);

@@ -28,7 +28,7 @@ impl ApiError {
 
 /// apimachinery's `IsDNS1123Label` message for a name that is not one.
 fn check_label_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    if crate::source::kubernetes::is_dns_label(name) {
+    if crate::names::is_dns_label(name) {
         return Ok(());
     }
     Err(ApiError::invalid(format!(

@@ -18,81 +18,20 @@ use crate::index::ClusterIndex;
 use crate::metrics::{Metrics, QueueProbe};
 use crate::server::rrl::Rrl;
 use crate::server::{self, DnsHandler, Sockets, TcpSettings};
-use crate::snapshot::{Snapshot, ZoneSettings};
+use crate::snapshot::Snapshot;
 use crate::source;
 use crate::transfer::{self, Transfer};
+
+mod offline;
+pub mod settings;
+
+pub use offline::{check_config, export_zone, snapshot_from_config};
 
 /// Command-line overrides of the config file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
-}
-
-/// Loads and checks a config file and the state it points at; returns a
-/// one-line summary.
-pub fn check_config(path: &Path) -> anyhow::Result<String> {
-    let config = Config::load(path)?;
-    // The key file and the names in `allow` and `notify`; the cookie secret.
-    transfer::Auth::from_config(&config.transfer, path)?;
-    if let Some(secret) = &config.dns.cookie_secret_file {
-        crate::server::cookie::read_secret_file(secret).map_err(|e| anyhow::anyhow!(e))?;
-    }
-    match &config.source {
-        SourceConfig::Embedded(embedded) => {
-            let objects = source::manifest::load_objects(&embedded.manifests)?;
-            // Apply to a scratch cluster so invalid objects fail here too.
-            let mut cluster =
-                source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
-            cluster
-                .apply_manifests(objects.clone(), tokio::time::Instant::now())
-                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
-            let state = source::manifest::state_from_objects(&objects);
-            let headless = state.services.iter().filter(|s| s.is_headless()).count();
-            Ok(format!(
-                "{}: OK: zone {}, {} services ({} headless), {} EndpointSlices, {} Endpoints, {} StatefulSets",
-                path.display(),
-                config.zone,
-                state.services.len(),
-                headless,
-                state.slices.len(),
-                state.endpoints.len(),
-                state.sets.len()
-            ))
-        }
-        SourceConfig::Kubernetes(kubernetes) => {
-            // Credentials are loaded (so a bad kubeconfig shows here); the
-            // API server is not contacted.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(source::kubernetes::KubernetesSource::connect(kubernetes))?;
-            let kinds: Vec<&str> = source::kubernetes::kinds(kubernetes)
-                .into_iter()
-                .map(source::kubernetes::Kind::plural)
-                .collect();
-            let namespaces = if kubernetes.namespaces.is_empty() {
-                "all namespaces".to_owned()
-            } else {
-                format!("namespaces {}", kubernetes.namespaces.join(", "))
-            };
-            Ok(format!(
-                "{}: OK: zone {}, Kubernetes source ({}): watches {} in {}{}",
-                path.display(),
-                config.zone,
-                kubernetes.kubeconfig.as_ref().map_or_else(
-                    || "in-cluster or $KUBECONFIG".to_owned(),
-                    |k| format!("kubeconfig {}", k.display())
-                ),
-                kinds.join(", "),
-                namespaces,
-                kubernetes
-                    .label_selector
-                    .as_ref()
-                    .map_or_else(String::new, |s| format!(", labels {s}")),
-            ))
-        }
-    }
 }
 
 /// A UDP socket on `addr` with `SO_REUSEPORT`, so several workers can
@@ -171,7 +110,7 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         .context("cannot listen for SIGHUP")?;
 
     let metrics = Arc::new(Metrics::default());
-    let settings = Arc::new(ZoneSettings::from_config(&config));
+    let settings = Arc::new(settings::zone_settings(&config));
     let mut index = ClusterIndex::new(settings.clone(), config.dns.stable_name_grace);
     let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty(
         settings.clone(),
@@ -186,6 +125,10 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
                 .map_or(0, |tx| tx.max_capacity() - tx.capacity())
         }),
     });
+    metrics.tcp_answer_queue_capacity.store(
+        crate::server::tcp::ANSWER_QUEUE as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut tasks = tokio::task::JoinSet::new();
     // The embedded cluster's API for `ctl`, served beside /metrics.
     let mut cluster_api: Option<axum::Router> = None;
@@ -194,16 +137,11 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     match &config.source {
         SourceConfig::Embedded(embedded) => {
             let started = Instant::now();
-            let paths = embedded.manifests.clone();
-            let objects =
-                tokio::task::spawn_blocking(move || source::manifest::load_objects(&paths))
-                    .await??;
-            let mut cluster =
-                source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
             let now = tokio::time::Instant::now();
-            let results = cluster
-                .apply_manifests(objects, now)
-                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+            let config = embedded.clone();
+            let (mut cluster, results) =
+                tokio::task::spawn_blocking(move || source::embedded::load_cluster(&config, now))
+                    .await??;
             tracing::info!(
                 objects = results.len(),
                 "manifests applied to the embedded cluster"
@@ -318,11 +256,7 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         transfer::notify::NotifySettings::from_config(&config.transfer),
         shutdown.clone(),
     ));
-    let rrl = config
-        .dns
-        .rrl
-        .settings()
-        .map(|settings| Arc::new(Rrl::new(settings)));
+    let rrl = settings::rrl_settings(&config.dns.rrl).map(|settings| Arc::new(Rrl::new(settings)));
     let handler = DnsHandler::new(snapshots, config.dns.max_udp_payload, metrics.clone())
         .with_transfer(transfer.clone())
         .with_nsid(config.dns.nsid.as_deref())
@@ -447,21 +381,17 @@ impl Reload {
         {
             // The files the running config lists (the watcher watches those;
             // a new list takes a restart).
-            let paths = running.manifests.clone();
-            let objects =
-                tokio::task::spawn_blocking(move || source::manifest::load_objects(&paths))
-                    .await??;
-            let results = handle
-                .lock()
-                .apply_manifests(objects, tokio::time::Instant::now())
-                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
-            handle.wake.notify_one();
+            let results =
+                source::embedded::reload_manifests(handle, running.manifests.clone()).await?;
             summary.push(format!("manifests re-read, {} changes", results.len()));
             for line in &results {
                 tracing::info!("manifest reload: {line}");
             }
         }
-        if self.live.set_rrl(config.dns.rrl.settings(), &self.metrics) {
+        if self
+            .live
+            .set_rrl(settings::rrl_settings(&config.dns.rrl), &self.metrics)
+        {
             let rrl = &config.dns.rrl;
             tracing::info!(
                 enabled = rrl.enabled,

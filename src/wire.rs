@@ -1,0 +1,317 @@
+//! Packet peeks: what the server, zone transfer and response rate limiting
+//! read from raw DNS messages before (or instead of) a full parse. The
+//! header's counts, the first question's transfer type, a walk over the
+//! records of any section, and the FORMERR reply to a packet whose body does
+//! not parse. Also the payload sizes that every part agrees on. Nothing here
+//! allocates but the FORMERR reply; nothing here panics on any input (the
+//! fuzz targets feed it arbitrary bytes).
+
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
+use hickory_proto::rr::RecordType;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
+
+/// Length of the fixed DNS header (RFC 1035 §4.1.1).
+pub const HEADER: usize = 12;
+
+/// The smallest UDP payload every client accepts (RFC 1035 §4.2.1).
+pub const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// The EDNS payload size of DNS Flag Day 2020: our default UDP limit, and
+/// what an OPT says over TCP, where the size means nothing but must be
+/// there.
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// Type code of OPT (RFC 6891).
+pub const OPT: u16 = 41;
+
+/// The header's count at byte `offset` (4 QD, 6 AN, 8 NS, 10 AR); the
+/// caller has checked that the header is there.
+fn count(packet: &[u8], offset: usize) -> usize {
+    usize::from(u16::from_be_bytes([packet[offset], packet[offset + 1]]))
+}
+
+/// Skips a (possibly compressed) name at `pos`; returns the offset after
+/// it, or `None` for a reserved label type or a name that runs off the end.
+pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *packet.get(pos)?;
+        match len {
+            0 => return Some(pos + 1),
+            1..=63 => pos += 1 + usize::from(len),
+            0xc0..=0xff => return Some(pos + 2).filter(|end| *end <= packet.len()),
+            _ => return None,
+        }
+    }
+}
+
+/// Walks every question and record of `packet`. Calls `record(i, start,
+/// rtype, end)` for the i-th record of the answer, authority and additional
+/// sections in order (byte range `start..end`), and returns the offset where
+/// the question section ends; `None` when the packet cannot be walked.
+pub fn walk(packet: &[u8], mut record: impl FnMut(usize, usize, u16, usize)) -> Option<usize> {
+    packet.get(..HEADER)?;
+    let mut pos = HEADER;
+    for _ in 0..count(packet, 4) {
+        pos = skip_name(packet, pos)? + 4;
+    }
+    if pos > packet.len() {
+        return None;
+    }
+    let question_end = pos;
+    let records = count(packet, 6) + count(packet, 8) + count(packet, 10);
+    for i in 0..records {
+        let start = pos;
+        pos = skip_name(packet, pos)?;
+        let fixed = packet.get(pos..pos + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        pos += 10 + rdlen;
+        if pos > packet.len() {
+            return None;
+        }
+        record(i, start, rtype, pos);
+    }
+    Some(question_end)
+}
+
+/// The end of the question section and the OPT record's byte range, if
+/// the additional section has one.
+pub fn layout(packet: &[u8]) -> Option<(usize, Option<(usize, usize)>)> {
+    let additional_from = packet
+        .get(..HEADER)
+        .map(|_| count(packet, 6) + count(packet, 8))?;
+    let mut opt = None;
+    let question_end = walk(packet, |i, start, rtype, end| {
+        if rtype == OPT && i >= additional_from {
+            opt = Some((start, end));
+        }
+    })?;
+    Some((question_end, opt))
+}
+
+/// Where the last record of `packet` starts, and its type; `None` when the
+/// message has no additional record or cannot be walked. (A TSIG must be
+/// that record, RFC 8945 §5.1.)
+pub fn last_additional(packet: &[u8]) -> Option<(usize, u16)> {
+    if packet.get(..HEADER).is_none_or(|_| count(packet, 10) == 0) {
+        return None;
+    }
+    let mut last = None;
+    walk(packet, |_, start, rtype, _| last = Some((start, rtype)))?;
+    last
+}
+
+/// The upper eight bits of a response's RCODE, from its OPT (0 without one).
+pub fn extended_rcode(packet: &[u8]) -> u8 {
+    match layout(packet) {
+        // OPT: name (root, 1 byte), type, class, then TTL's first byte.
+        Some((_, Some((start, _)))) => packet.get(start + 5).copied().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The transfer type of a raw query, from its header and question alone:
+/// `Some(AXFR | IXFR)` for a well-formed-looking QUERY with one question of
+/// that type, `None` for everything else (which the query handler answers).
+/// Cheap, so the TCP loop can ask it of every message.
+pub fn transfer_type(raw: &[u8]) -> Option<RecordType> {
+    let header = raw.get(..HEADER)?;
+    let query = header[2] & 0x80 == 0;
+    let opcode = (header[2] >> 3) & 0x0f;
+    if !query || opcode != 0 || count(raw, 4) != 1 {
+        return None;
+    }
+    let mut at = HEADER;
+    loop {
+        let len = usize::from(*raw.get(at)?);
+        at += 1;
+        match len {
+            0 => break,
+            // A compression pointer has no business in the first name.
+            l if l & 0xc0 != 0 => return None,
+            l => at += l,
+        }
+    }
+    // QTYPE, then QCLASS must be there too.
+    raw.get(at + 3)?;
+    match u16::from_be_bytes([raw[at], raw[at + 1]]) {
+        251 => Some(RecordType::IXFR),
+        252 => Some(RecordType::AXFR),
+        _ => None,
+    }
+}
+
+/// A FORMERR for a packet whose header parsed but whose body did not.
+/// `None` for a response (never answered) or a packet shorter than a header.
+pub fn format_error(raw: &[u8]) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
+    if header.metadata.message_type == MessageType::Response {
+        return None;
+    }
+    let mut metadata = Metadata::response_from_request(&header.metadata);
+    metadata.response_code = ResponseCode::FormErr;
+    let reply = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    reply.to_bytes().ok()
+}
+
+/// Whether the header's section counts could fit in the packet at all (a
+/// question takes at least 5 bytes, a record 11). hickory reserves room for
+/// QDCOUNT questions before reading them, so a 12-byte datagram claiming
+/// 65,535 questions would cost a multi-megabyte allocation each; such a
+/// packet is FORMERR before hickory sees it.
+pub fn counts_fit(raw: &[u8]) -> bool {
+    if raw.len() < HEADER {
+        return true;
+    }
+    count(raw, 4) * 5 + (count(raw, 6) + count(raw, 8) + count(raw, 10)) * 11 <= raw.len() - HEADER
+}
+
+/// Whether a question's name holds a compression pointer that does not
+/// point back at an earlier question: into the header, at itself, or
+/// forward. hickory would accept one into the header and echo the
+/// questions' raw bytes (in a FORMERR too), whose pointer then reads the
+/// *response's* header: the client gets a different question back, or one
+/// that does not parse (the fuzzer found this for the first question, and
+/// the transfer target for the second of two). Such a packet is FORMERR.
+pub fn question_points_back(raw: &[u8]) -> bool {
+    if raw.len() < HEADER {
+        return false;
+    }
+    let mut pos = HEADER;
+    for _ in 0..count(raw, 4) {
+        loop {
+            let Some(&len) = raw.get(pos) else {
+                return false;
+            };
+            match len {
+                0 => {
+                    pos += 1;
+                    break;
+                }
+                0xc0..=0xff => {
+                    let Some(&low) = raw.get(pos + 1) else {
+                        return false;
+                    };
+                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                    if target < HEADER || target >= pos {
+                        return true;
+                    }
+                    pos += 2;
+                    break;
+                }
+                _ => pos += 1 + usize::from(len),
+            }
+        }
+        // QTYPE and QCLASS.
+        pos += 4;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, OpCode, Query};
+
+    use super::*;
+
+    fn raw(name: &str, qtype: RecordType) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            hickory_proto::rr::Name::from_ascii(name).unwrap(),
+            qtype,
+        ));
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn transfer_type_peeks_at_the_question() {
+        assert_eq!(
+            transfer_type(&raw("cluster.local.", RecordType::AXFR)),
+            Some(RecordType::AXFR)
+        );
+        assert_eq!(
+            transfer_type(&raw("Cluster.Local.", RecordType::IXFR)),
+            Some(RecordType::IXFR)
+        );
+        assert_eq!(transfer_type(&raw("cluster.local.", RecordType::SOA)), None);
+        assert_eq!(transfer_type(&raw(".", RecordType::A)), None);
+        // Responses, other opcodes, truncated packets, two questions: no.
+        let mut response = raw("cluster.local.", RecordType::AXFR);
+        response[2] |= 0x80;
+        assert_eq!(transfer_type(&response), None);
+        let mut notify = raw("cluster.local.", RecordType::AXFR);
+        notify[2] |= 4 << 3;
+        assert_eq!(transfer_type(&notify), None);
+        let full = raw("cluster.local.", RecordType::AXFR);
+        for cut in 0..full.len() {
+            assert_eq!(transfer_type(&full[..cut]), None, "cut at {cut}");
+        }
+        let mut two = full.clone();
+        two[5] = 2;
+        assert_eq!(transfer_type(&two), None);
+    }
+
+    #[test]
+    fn walk_finds_every_record_and_stops_on_a_cut() {
+        let mut m = Message::new(9, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(
+            hickory_proto::rr::Name::from_ascii("a.cluster.local.").unwrap(),
+            RecordType::A,
+        ));
+        for last in [1u8, 2] {
+            m.add_answer(hickory_proto::rr::Record::from_rdata(
+                hickory_proto::rr::Name::from_ascii("a.cluster.local.").unwrap(),
+                5,
+                hickory_proto::rr::RData::A(std::net::Ipv4Addr::new(10, 0, 0, last).into()),
+            ));
+        }
+        let mut edns = hickory_proto::op::Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        m.set_edns(edns);
+        let bytes = m.to_vec().unwrap();
+        let mut seen = Vec::new();
+        let question_end = walk(&bytes, |i, _, rtype, _| seen.push((i, rtype))).unwrap();
+        assert_eq!(question_end, HEADER + "a.cluster.local.".len() + 1 + 4);
+        assert_eq!(seen, [(0, 1), (1, 1), (2, OPT)]);
+        let (_, opt) = layout(&bytes).unwrap();
+        assert_eq!(opt, Some((bytes.len() - 11, bytes.len())));
+        assert_eq!(last_additional(&bytes), Some((bytes.len() - 11, OPT)));
+        assert_eq!(extended_rcode(&bytes), 0);
+        for cut in 0..bytes.len() {
+            assert_eq!(layout(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn format_error_answers_queries_only() {
+        let query = raw("x.cluster.local.", RecordType::A);
+        let reply = format_error(&query).unwrap();
+        assert_eq!(reply.len(), HEADER);
+        assert_eq!(reply[..2], query[..2], "same ID");
+        assert_eq!(reply[3] & 0x0f, 1, "FORMERR");
+        let mut response = query.clone();
+        response[2] |= 0x80;
+        assert_eq!(format_error(&response), None);
+        assert_eq!(format_error(&query[..11]), None);
+    }
+
+    #[test]
+    fn counts_that_cannot_fit_and_pointers_that_do_not_point_back() {
+        let mut header = vec![0u8; HEADER];
+        header[4..6].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert!(!counts_fit(&header));
+        assert!(counts_fit(&raw("x.", RecordType::A)));
+        // One question whose name is a pointer into the header.
+        let mut pointing = vec![0u8; HEADER];
+        pointing[5] = 1;
+        pointing.extend_from_slice(&[0xc0, 2, 0, 1, 0, 1]);
+        assert!(question_points_back(&pointing));
+        assert!(!question_points_back(&raw(
+            "x.cluster.local.",
+            RecordType::A
+        )));
+    }
+}
