@@ -126,12 +126,9 @@ fn hash(secret: &[u8; 16], client: &[u8; 8], head: &[u8], ip: IpAddr) -> [u8; 8]
     {
         let k0 = u64::from_le_bytes(secret[..8].try_into().unwrap_or_default());
         let k1 = u64::from_le_bytes(secret[8..].try_into().unwrap_or_default());
-        // std's SipHasher is SipHash-2-4 (deprecated only because HashMap
-        // moved to SipHash-1-3); fed with one byte stream through `write`,
-        // it is the plain function RFC 9018 names, as its test vectors
-        // below confirm.
-        #[allow(deprecated)]
-        let mut hasher = std::hash::SipHasher::new_with_keys(k0, k1);
+        // SipHash-2-4, fed with one byte stream through `write`: the plain
+        // function RFC 9018 names, as its test vectors below confirm.
+        let mut hasher = siphasher::sip::SipHasher24::new_with_keys(k0, k1);
         let mut input = [0u8; 8 + 8 + 16];
         input[..8].copy_from_slice(client);
         input[8..16].copy_from_slice(head);
@@ -249,15 +246,12 @@ pub fn unix_now() -> u32 {
         .map_or(0, |d| d.as_secs() as u32)
 }
 
-/// 16 random bytes from the kernel; if `/dev/urandom` cannot be read, from
-/// std's per-process random hash keys (still unpredictable off the host).
+/// 16 random bytes from the operating system. Without a random source
+/// (never on Linux since 3.17), from std's per-process random hash keys,
+/// which are still unpredictable off the host.
 pub fn random_secret() -> [u8; 16] {
-    use std::io::Read;
     let mut secret = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut secret))
-        .is_ok()
-    {
+    if getrandom::fill(&mut secret).is_ok() {
         return secret;
     }
     use std::hash::BuildHasher;

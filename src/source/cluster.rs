@@ -920,7 +920,7 @@ impl Cluster {
         };
         let mut doc =
             serde_json::to_value(&entry.sts).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        merge_patch(&mut doc, patch);
+        json_patch::merge(&mut doc, patch);
         let sts: apps::StatefulSet = serde_path_to_error::deserialize(doc).map_err(|e| {
             ApiError::invalid(format!(
                 "StatefulSet.apps \"{name}\" is invalid: {}: {}",
@@ -1994,25 +1994,6 @@ fn service_ports(spec: &core::ServiceSpec, pod: &core::Pod) -> Vec<discovery::En
         .collect()
 }
 
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
-    }
-    let Value::Object(map) = target else { return };
-    for (key, value) in patch {
-        if value.is_null() {
-            map.remove(key);
-        } else {
-            merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2283,16 +2264,6 @@ spec:
         // The Service leaves the files: it is deleted.
         let results = c.apply_manifests(objects[1..].to_vec(), now).unwrap();
         assert_eq!(results, ["service \"nginx-demo\" deleted"]);
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc_7386() {
-        let mut doc = serde_json::json!({"a": {"b": 1, "c": 2}, "d": [1]});
-        merge_patch(
-            &mut doc,
-            &serde_json::json!({"a": {"b": null, "e": 3}, "d": [2]}),
-        );
-        assert_eq!(doc, serde_json::json!({"a": {"c": 2, "e": 3}, "d": [2]}));
     }
 
     #[test]

@@ -129,8 +129,12 @@ pub fn message(id: u16, soa: &Record) -> Message {
     message
 }
 
-/// A query ID nobody can guess: from the process's random hash keys.
+/// A query ID nobody can guess (RFC 5452 §9.2): from the OS's random
+/// source, else from the process's random hash keys and the clock.
 fn random_id() -> u16 {
+    if let Ok(id) = getrandom::u32() {
+        return id as u16;
+    }
     use std::hash::BuildHasher;
     let seed = std::time::SystemTime::now();
     std::collections::hash_map::RandomState::new().hash_one(seed) as u16

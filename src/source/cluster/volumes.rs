@@ -256,7 +256,7 @@ impl Cluster {
             .get(name)
             .ok_or_else(|| ApiError::not_found("persistentvolumes", name))?;
         let mut doc = serde_json::to_value(pv).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        super::merge_patch(&mut doc, patch);
+        json_patch::merge(&mut doc, patch);
         let mut patched: core::PersistentVolume =
             serde_path_to_error::deserialize(doc).map_err(|e| {
                 ApiError::invalid(format!(
