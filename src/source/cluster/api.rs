@@ -1,0 +1,198 @@
+//! The embedded cluster's API vocabulary: the resources it serves (paths,
+//! kinds, kubectl names), its errors as `metav1.Status`, and the JSON form
+//! of stored objects (`apiVersion`/`kind` stamped, identity by resource and
+//! key).
+
+use super::*;
+
+/// An error from a cluster operation, in the shape of a Kubernetes Status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: u16,
+    /// `NotFound`, `BadRequest`, `Conflict`, `Invalid`.
+    pub reason: &'static str,
+    pub message: String,
+}
+impl ApiError {
+    pub fn not_found(resource: &str, name: &str) -> Self {
+        Self {
+            code: 404,
+            reason: "NotFound",
+            message: format!("{resource} \"{name}\" not found"),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            code: 422,
+            reason: "Invalid",
+            message: message.into(),
+        }
+    }
+
+    /// The Kubernetes `Status` object for this error.
+    pub fn status(&self) -> Value {
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        })
+    }
+}
+/// The resources the cluster serves, with their API coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Namespaces,
+    Pods,
+    Services,
+    StatefulSets,
+    EndpointSlices,
+    Endpoints,
+    PersistentVolumeClaims,
+    Events,
+    ControllerRevisions,
+    PersistentVolumes,
+    StorageClasses,
+}
+impl Resource {
+    pub const ALL: [Resource; 11] = [
+        Resource::Namespaces,
+        Resource::Pods,
+        Resource::Services,
+        Resource::StatefulSets,
+        Resource::EndpointSlices,
+        Resource::Endpoints,
+        Resource::PersistentVolumeClaims,
+        Resource::Events,
+        Resource::ControllerRevisions,
+        Resource::PersistentVolumes,
+        Resource::StorageClasses,
+    ];
+
+    /// From the URL: API group (empty for core) and plural.
+    pub fn from_path(group: &str, plural: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.group() == group && r.plural() == plural)
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Resource::Namespaces => "namespaces",
+            Resource::Pods => "pods",
+            Resource::Services => "services",
+            Resource::StatefulSets => "statefulsets",
+            Resource::EndpointSlices => "endpointslices",
+            Resource::Endpoints => "endpoints",
+            Resource::PersistentVolumeClaims => "persistentvolumeclaims",
+            Resource::Events => "events",
+            Resource::ControllerRevisions => "controllerrevisions",
+            Resource::PersistentVolumes => "persistentvolumes",
+            Resource::StorageClasses => "storageclasses",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        match self {
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps",
+            Resource::EndpointSlices => "discovery.k8s.io",
+            Resource::StorageClasses => "storage.k8s.io",
+            _ => "",
+        }
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Resource::StatefulSets | Resource::ControllerRevisions => "apps/v1",
+            Resource::EndpointSlices => "discovery.k8s.io/v1",
+            Resource::StorageClasses => "storage.k8s.io/v1",
+            _ => "v1",
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Resource::Namespaces => "Namespace",
+            Resource::Pods => "Pod",
+            Resource::Services => "Service",
+            Resource::StatefulSets => "StatefulSet",
+            Resource::EndpointSlices => "EndpointSlice",
+            Resource::Endpoints => "Endpoints",
+            Resource::PersistentVolumeClaims => "PersistentVolumeClaim",
+            Resource::Events => "Event",
+            Resource::ControllerRevisions => "ControllerRevision",
+            Resource::PersistentVolumes => "PersistentVolume",
+            Resource::StorageClasses => "StorageClass",
+        }
+    }
+
+    /// `kubectl`'s name of the type in messages: `statefulset.apps`.
+    pub fn kubectl_name(self) -> String {
+        let kind = self.kind().to_ascii_lowercase();
+        match self.group() {
+            "" => kind,
+            group => format!("{kind}.{group}"),
+        }
+    }
+
+    /// The plural with its group, as API errors name types:
+    /// `pods`, `statefulsets.apps`.
+    pub fn plural_name(self) -> String {
+        match self.group() {
+            "" => self.plural().to_owned(),
+            group => format!("{}.{group}", self.plural()),
+        }
+    }
+
+    pub(super) fn namespaced(self) -> bool {
+        !matches!(
+            self,
+            Resource::Namespaces | Resource::PersistentVolumes | Resource::StorageClasses
+        )
+    }
+}
+/// Sets `apiVersion` and `kind` (k8s-openapi writes them, but be sure).
+pub(super) fn stamp(object: &mut Value, resource: Resource) {
+    if let Some(map) = object.as_object_mut() {
+        map.entry("apiVersion")
+            .or_insert_with(|| Value::String(resource.api_version().to_owned()));
+        map.entry("kind")
+            .or_insert_with(|| Value::String(resource.kind().to_owned()));
+    }
+}
+pub(super) fn to_json<T: serde::Serialize>(object: T) -> Result<Value, ApiError> {
+    serde_json::to_value(object).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+pub fn object_id(object: &Object) -> (Resource, Key) {
+    match object {
+        Object::Namespace(o) => (
+            Resource::Namespaces,
+            (String::new(), o.metadata.name.clone().unwrap_or_default()),
+        ),
+        Object::Service(o) => (Resource::Services, key_of(&o.metadata)),
+        Object::EndpointSlice(o) => (Resource::EndpointSlices, key_of(&o.metadata)),
+        Object::Endpoints(o) => (Resource::Endpoints, key_of(&o.metadata)),
+        Object::StatefulSet(o) => (Resource::StatefulSets, key_of(&o.metadata)),
+    }
+}
+pub(super) fn object_json(object: &Object) -> Value {
+    match object {
+        Object::Namespace(o) => serde_json::to_value(o),
+        Object::Service(o) => serde_json::to_value(o),
+        Object::EndpointSlice(o) => serde_json::to_value(o),
+        Object::Endpoints(o) => serde_json::to_value(o),
+        Object::StatefulSet(o) => serde_json::to_value(o),
+    }
+    .unwrap_or(Value::Null)
+}
