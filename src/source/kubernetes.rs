@@ -87,17 +87,9 @@ pub enum KubernetesError {
     Client(#[source] kube::Error),
 }
 
-/// A DNS label (RFC 1123), as namespace names are: at most 63 of `[a-z0-9-]`,
-/// beginning and ending alphanumeric.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
+/// Namespace names are DNS labels; the check lives with the other name
+/// checks.
+pub use crate::names::is_dns_label;
 
 /// The kinds watched for a config, in the order their watches start.
 pub fn kinds(config: &KubernetesConfig) -> Vec<Kind> {
@@ -478,16 +470,6 @@ fn hint(error: &watcher::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_names_are_dns_labels() {
-        for ok in ["a", "demo", "kube-system", "a1", &"x".repeat(63)] {
-            assert!(is_dns_label(ok), "{ok}");
-        }
-        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", &"x".repeat(64)] {
-            assert!(!is_dns_label(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn paths_are_the_api_servers() {
