@@ -834,10 +834,16 @@ fn refuse_name(
     let why = names::check_fits(relative, &settings.zone)
         .err()
         .unwrap_or_else(|| "is not a valid DNS name".to_owned());
-    let name = format!("{relative}.{}", settings.zone);
+    // Made of checked labels, the relative name is short enough to show
+    // whole; the zone is the configured one.
+    let shown = if relative.len() <= names::MAX_NAME_OCTETS {
+        format!("{relative:?}")
+    } else {
+        quoted(relative)
+    };
     refusals.refuse(
         Reason::NameTooLong,
-        format_args!("{what} {} {why}; {outcome}", quoted(&name)),
+        format_args!("{what} {shown} in the zone {why}; {outcome}"),
     );
 }
 
