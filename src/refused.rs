@@ -138,8 +138,10 @@ pub fn counts() -> impl Iterator<Item = (Reason, u64)> {
 
 /// What was refused of one object.
 pub struct Refusals {
-    /// `EndpointSlice demo/web-abc`, long names cut short.
-    object: String,
+    kind: &'static str,
+    /// Shared strings: cloning is two reference counts, and the text is
+    /// made only for a warning.
+    key: ObjectKey,
     id: u64,
     fingerprint: DefaultHasher,
     details: Vec<String>,
@@ -163,7 +165,8 @@ impl Refusals {
         let mut id = DefaultHasher::new();
         (stage, kind, &*key.namespace, &*key.name).hash(&mut id);
         Self {
-            object: format!("{kind} {}/{}", Shown(&key.namespace), Shown(&key.name)),
+            kind,
+            key: key.clone(),
             id: id.finish(),
             fingerprint: DefaultHasher::new(),
             details: Vec::new(),
@@ -194,10 +197,20 @@ impl Refusals {
         self.total == 0
     }
 
+    /// `EndpointSlice demo/web-abc`, long names cut short.
+    fn object(&self) -> String {
+        format!(
+            "{} {}/{}",
+            self.kind,
+            Shown(&self.key.namespace),
+            Shown(&self.key.name)
+        )
+    }
+
     /// The warning line, without deduplication: what [`Self::report`]
     /// logs.
     pub fn message(&self) -> String {
-        let mut line = format!("{}: {}", self.object, self.details.join("; "));
+        let mut line = format!("{}: {}", self.object(), self.details.join("; "));
         let more = self.total - self.details.len();
         if more > 0 {
             let _ = write!(line, "; and {more} more like these in the same object");
@@ -319,12 +332,12 @@ mod tests {
     #[test]
     fn hostile_names_are_cut_short_in_the_object() {
         let key = ObjectKey::new("demo", &"s".repeat(300));
-        let r = Refusals::new("Service", &key);
-        assert!(r.object.starts_with("Service demo/\"sss"), "{}", r.object);
-        assert!(r.object.ends_with("(300 characters)"), "{}", r.object);
+        let object = Refusals::new("Service", &key).object();
+        assert!(object.starts_with("Service demo/\"sss"), "{object}");
+        assert!(object.ends_with("(300 characters)"), "{object}");
         let key = ObjectKey::new("demo", "a\nb");
         assert_eq!(
-            Refusals::new("Service", &key).object,
+            Refusals::new("Service", &key).object(),
             "Service demo/\"a\\nb\""
         );
     }

@@ -383,6 +383,8 @@ async fn one_hostname_in_two_slices_serves_both_in_one_order() {
             orders[0], orders[1],
             "{source:?}: the order follows arrival"
         );
+        // By slice name (web-a first), not by address.
+        assert_eq!(orders[0], ["10.244.2.9", "10.244.2.1"], "{source:?}");
     }
 
     // One API server, the slices arriving one after the other, both ways.
@@ -419,6 +421,7 @@ async fn one_hostname_in_two_slices_serves_both_in_one_order() {
             .await;
     }
     assert_eq!(orders[0], orders[1], "the order follows arrival");
+    assert_eq!(orders[0], ["10.244.2.9", "10.244.2.1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
