@@ -19,7 +19,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::model::{
     ClusterState, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Service, ServiceKind,
 };
-use crate::names;
+use crate::names::{self, quoted};
+use crate::refused::{Reason, Refusals};
 use crate::snapshot::{
     Alias, DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings,
 };
@@ -620,9 +621,14 @@ fn render_service(
     grace: Duration,
 ) -> (ServiceNode, Vec<(IpAddr, Name)>) {
     let ttl = settings.ttl;
+    // What cannot become a name (over 255 octets with the zone): warned
+    // about once per content, by `crate::refused`.
+    let mut refusals = Refusals::rendered("Service", &service.key);
     let base = format!("{}.{}.svc", service.key.name, service.key.namespace);
     let Some(service_name) = settings.name_in_zone(&base) else {
-        tracing::warn!(service = %service.key, "service name is not a valid DNS name; no records");
+        let outcome = "the service gets no records";
+        refuse_name(&mut refusals, "its name", &base, settings, outcome);
+        refusals.report();
         return (ServiceNode::default(), Vec::new());
     };
     let mut node = ServiceNode {
@@ -645,7 +651,9 @@ fn render_service(
     match &service.kind {
         ServiceKind::ExternalName(target) => {
             hosts.clear();
-            return (render_alias(settings, service, &service_name, target), ptrs);
+            let node = render_alias(settings, &service_name, target, &mut refusals);
+            refusals.report();
+            return (node, ptrs);
         }
         ServiceKind::ClusterIp(ips) => {
             hosts.clear();
@@ -693,12 +701,24 @@ fn render_service(
         } else {
             settings.name_in_zone(&format!("{label}.{base}"))
         };
+        let headless_endpoint = !label.is_empty();
         let Some(name) = name else {
-            tracing::warn!(service = %service.key, endpoint = %label,
-                "endpoint name is not a valid DNS name; skipped");
+            // As for a hostname that is not a label: the name goes, the
+            // addresses still serve under the service's name.
+            let outcome = "the endpoint gets no name of its own, its addresses still serve";
+            let relative = format!("{label}.{base}");
+            refuse_name(
+                &mut refusals,
+                "the endpoint name",
+                &relative,
+                settings,
+                outcome,
+            );
+            if headless_endpoint {
+                service_ips.extend(ips.iter().copied());
+            }
             continue;
         };
-        let headless_endpoint = !label.is_empty();
         let entry = node.names.entry(label.into()).or_default();
         for ip in &ips {
             push_address(entry, &name, *ip, ttl);
@@ -727,7 +747,16 @@ fn render_service(
 
     for ((port, protocol), entries) in &srv {
         let relative = format!("_{}.{}", port.to_ascii_lowercase(), protocol.label());
-        let Some(owner) = settings.name_in_zone(&format!("{relative}.{base}")) else {
+        let owner_text = format!("{relative}.{base}");
+        let Some(owner) = settings.name_in_zone(&owner_text) else {
+            let outcome = "the port gets no SRV records";
+            refuse_name(
+                &mut refusals,
+                "the SRV name",
+                &owner_text,
+                settings,
+                outcome,
+            );
             continue;
         };
         let weight = srv_weight(entries.len());
@@ -788,25 +817,62 @@ fn render_service(
     }
     ptrs.sort();
     ptrs.dedup();
+    refusals.report();
     (node, ptrs)
+}
+
+/// Notes that `relative` (below the zone) cannot be made a name: over 255
+/// octets with the zone, or (for hand-made values the sources never send)
+/// not a name at all.
+fn refuse_name(
+    refusals: &mut Refusals,
+    what: &str,
+    relative: &str,
+    settings: &ZoneSettings,
+    outcome: &str,
+) {
+    let why = names::check_fits(relative, &settings.zone)
+        .err()
+        .unwrap_or_else(|| "is not a valid DNS name".to_owned());
+    // Made of checked labels, the relative name is short enough to show
+    // whole; the zone is the configured one.
+    let shown = if relative.len() <= names::MAX_NAME_OCTETS {
+        format!("{relative:?}")
+    } else {
+        quoted(relative)
+    };
+    refusals.refuse(
+        Reason::NameTooLong,
+        format_args!("{what} {shown} in the zone {why}; {outcome}"),
+    );
 }
 
 /// An ExternalName service: its name is a CNAME to the target, and nothing
 /// is below it. The in-zone chase is added when the index publishes.
 fn render_alias(
     settings: &ZoneSettings,
-    service: &Service,
     service_name: &Name,
     target: &str,
+    refusals: &mut Refusals,
 ) -> ServiceNode {
     let Some(target_name) = settings.absolute_name(target) else {
-        tracing::warn!(service = %service.key, external_name = target,
-            "spec.externalName is not a valid DNS name; no records");
+        refusals.refuse(
+            Reason::ExternalName,
+            format_args!(
+                "spec.externalName {} is not a valid DNS name; the service gets no records",
+                quoted(target)
+            ),
+        );
         return ServiceNode::default();
     };
     if target_name == *service_name {
-        tracing::warn!(service = %service.key, external_name = target,
-            "spec.externalName points at the service itself; no records");
+        refusals.refuse(
+            Reason::ExternalName,
+            format_args!(
+                "spec.externalName {} points at the service itself; the service gets no records",
+                quoted(target)
+            ),
+        );
         return ServiceNode::default();
     }
     let cname = Record::from_rdata(

@@ -18,6 +18,7 @@ pub mod index;
 pub mod metrics;
 pub mod model;
 pub mod names;
+pub mod refused;
 pub mod selector;
 pub mod server;
 pub mod snapshot;

@@ -475,6 +475,20 @@ impl Collector for Metrics {
                 queue.capacity as i64,
             )?;
         }
+        {
+            // Process-wide: the conversions that refuse have no handle on
+            // this struct (see `crate::refused`).
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_objects_refused",
+                "Parts of objects from the API server or the manifests refused (logged once per object content), by reason: a name that is not a DNS label (the object), a hostname that is not one (the endpoint's name), an address that is not an IP, a bad port, more than the API server allows in one object (the excess), a name over 255 octets, a bad or self-pointing externalName.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, count) in crate::refused::counts() {
+                prometheus_client::metrics::counter::ConstCounter::new(count)
+                    .encode(family.encode_family(&[("reason", reason.label())])?)?;
+            }
+        }
         gauge(
             &mut encoder,
             "headless_dns_tcp_answer_queue_capacity",

@@ -1,21 +1,14 @@
-//! Small helpers for DNS names: parsing configured zones, the dashed names of
-//! endpoints without a hostname, and reverse-name arithmetic.
+//! Small helpers for DNS names: parsing configured zones, the checks that an
+//! object's names are DNS labels and that the names built from them fit in
+//! 255 octets, the dashed names of endpoints without a hostname, and
+//! reverse-name arithmetic.
+//!
+//! The checks return what is wrong as text (`is 300 characters, over 63`),
+//! for the caller to put after the object and field it read the value from.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::Name;
-
-/// A DNS label (RFC 1123), as namespace names are: at most 63 of `[a-z0-9-]`,
-/// beginning and ending alphanumeric.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
 
 /// Parses a configured zone or host name into a lowercase, fully qualified
 /// name. The error says what is wrong, for the config error to wrap.
@@ -32,6 +25,127 @@ pub fn parse_zone(text: &str) -> Result<Name, String> {
     }
     name.set_fqdn(true);
     Ok(name.to_lowercase())
+}
+
+/// The most octets a name may take on the wire, root label included
+/// (RFC 1035 §2.3.4).
+pub const MAX_NAME_OCTETS: usize = 255;
+
+/// The most octets of one label (RFC 1035 §2.3.4).
+pub const MAX_LABEL: usize = 63;
+
+/// A DNS label (RFC 1123) as Kubernetes names namespaces and Services: at
+/// most 63 of `[a-z0-9-]`, beginning and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    check_label(s).is_ok()
+}
+
+/// [`is_dns_label`], saying what is wrong.
+pub fn check_label(s: &str) -> Result<(), String> {
+    label_shape(s, false)
+}
+
+/// An endpoint's `hostname`: a DNS label, in either case (DNS names are
+/// case-insensitive; the name is served lowercase). A hostname with a dot
+/// would put a name below another endpoint's, one with `_` or a space is
+/// no host name, one over 63 characters no label at all.
+pub fn check_hostname(s: &str) -> Result<(), String> {
+    label_shape(s, true)
+}
+
+/// A port name as the API server takes it (`IANA_SVC_NAME`): at most 15
+/// of `[a-z0-9-]` with at least one letter, no `-` at either end and no
+/// `--`; either case, since the SRV owner `_name._tcp` is served
+/// lowercase.
+pub fn check_port_name(s: &str) -> Result<(), String> {
+    label_shape(s, true)?;
+    if s.len() > 15 {
+        return Err(format!(
+            "is {} characters, over the 15 of a port name",
+            s.len()
+        ));
+    }
+    if !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err("has no letter; a port name needs one".to_owned());
+    }
+    if s.contains("--") {
+        return Err("has `--`; a port name may not".to_owned());
+    }
+    Ok(())
+}
+
+fn label_shape(s: &str, any_case: bool) -> Result<(), String> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if b.len() > MAX_LABEL {
+        return Err(format!(
+            "is {} characters, over the {MAX_LABEL} of a DNS label",
+            b.len()
+        ));
+    }
+    let allowed = |c: &u8| {
+        c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || *c == b'-'
+            || (any_case && c.is_ascii_uppercase())
+    };
+    if let Some(bad) = s.chars().find(|c| !c.is_ascii() || !allowed(&(*c as u8))) {
+        let case = if any_case { "" } else { "lowercase " };
+        return Err(format!(
+            "is not a DNS label: {bad:?} is not a {case}letter, digit or `-`"
+        ));
+    }
+    if b[0] == b'-' || b[b.len() - 1] == b'-' {
+        return Err("is not a DNS label: it begins or ends with `-`".to_owned());
+    }
+    Ok(())
+}
+
+/// Octets on the wire of `relative` (dot-separated labels, none empty)
+/// followed by `zone`.
+pub fn octets_in_zone(relative: &str, zone: &Name) -> usize {
+    // Each label costs its length plus a length octet: the text's length
+    // (dots standing in for all but one length octet) plus one.
+    let relative = if relative.is_empty() {
+        0
+    } else {
+        relative.len() + 1
+    };
+    relative + zone_octets(zone)
+}
+
+/// Octets on the wire of a fully qualified name, root label included.
+fn zone_octets(zone: &Name) -> usize {
+    zone.iter().map(|label| label.len() + 1).sum::<usize>() + 1
+}
+
+/// Checks that `relative.zone` fits in 255 octets; otherwise says how long
+/// it would be.
+pub fn check_fits(relative: &str, zone: &Name) -> Result<(), String> {
+    let octets = octets_in_zone(relative, zone);
+    if octets > MAX_NAME_OCTETS {
+        return Err(format!(
+            "would be {octets} octets, over the {MAX_NAME_OCTETS} of a DNS name"
+        ));
+    }
+    Ok(())
+}
+
+/// A value from an object, quoted for a log line: whole when short,
+/// else its first 64 characters and its length, so a hostile megabyte
+/// never reaches the log.
+pub fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
 }
 
 /// CoreDNS's name for an endpoint that has no hostname: its address with `.`
@@ -240,13 +354,103 @@ mod tests {
     use super::*;
 
     #[test]
-    fn namespace_names_are_dns_labels() {
-        for ok in ["a", "demo", "kube-system", "a1", &"x".repeat(63)] {
+    fn namespace_and_service_names_are_lowercase_dns_labels() {
+        for ok in ["a", "demo", "kube-system", "a1", "1a", &"x".repeat(63)] {
             assert!(is_dns_label(ok), "{ok}");
         }
-        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", &"x".repeat(64)] {
+        for bad in ["", "Demo", "-a", "a-", "a.b", "a_b", "é", &"x".repeat(64)] {
             assert!(!is_dns_label(bad), "{bad}");
         }
+        assert_eq!(
+            check_label(&"x".repeat(300)).unwrap_err(),
+            "is 300 characters, over the 63 of a DNS label"
+        );
+        assert_eq!(
+            check_label("Web").unwrap_err(),
+            "is not a DNS label: 'W' is not a lowercase letter, digit or `-`"
+        );
+    }
+
+    #[test]
+    fn hostnames_are_labels_in_either_case() {
+        assert!(check_hostname("Web-0").is_ok());
+        assert!(check_hostname("web-0").is_ok());
+        for bad in [
+            "",
+            "web.0",
+            "web_0",
+            "web 0",
+            "-web",
+            "web-",
+            "wéb",
+            &"h".repeat(64),
+        ] {
+            assert!(check_hostname(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            check_hostname("a.b").unwrap_err(),
+            "is not a DNS label: '.' is not a letter, digit or `-`"
+        );
+    }
+
+    #[test]
+    fn port_names_follow_iana_svc_name() {
+        for ok in ["http", "HTTP", "dns-tcp", "h2", &"p".repeat(15)] {
+            assert!(check_port_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "80",
+            "a--b",
+            "-a",
+            "a_b",
+            &"p".repeat(16),
+            &"p".repeat(64),
+        ] {
+            assert!(check_port_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_measured_in_wire_octets() {
+        let zone = parse_zone("cluster.local").unwrap();
+        // \x03web \x04demo \x03svc \x07cluster \x05local \x00
+        assert_eq!(octets_in_zone("web.demo.svc", &zone), 4 + 5 + 4 + 8 + 6 + 1);
+        assert_eq!(octets_in_zone("", &zone), 15);
+        assert_eq!(octets_in_zone("a", &Name::root()), 3);
+        // 255 fits, 256 does not: a name of exactly the limit is built.
+        let relative = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(47)
+        );
+        assert_eq!(octets_in_zone(&relative, &zone), 255);
+        assert!(check_fits(&relative, &zone).is_ok());
+        let built = Name::from_ascii(&relative).unwrap().append_domain(&zone);
+        assert!(built.is_ok(), "hickory builds a name of 255 octets");
+        let longer = format!("{relative}d");
+        assert_eq!(
+            check_fits(&longer, &zone).unwrap_err(),
+            "would be 256 octets, over the 255 of a DNS name"
+        );
+        let built = Name::from_ascii(&longer).unwrap().append_domain(&zone);
+        assert!(built.is_err(), "hickory refuses 256 octets too");
+    }
+
+    #[test]
+    fn long_values_are_quoted_short() {
+        assert_eq!(quoted("web-0"), "\"web-0\"");
+        let long = "h".repeat(300);
+        let shown = quoted(&long);
+        assert!(
+            shown.starts_with(&format!("\"{}\"…", "h".repeat(64))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("(300 characters)"), "{shown}");
+        // Cut on a character boundary.
+        assert!(quoted(&"é".repeat(100)).ends_with("(100 characters)"));
     }
 
     #[test]

@@ -13,29 +13,21 @@
 
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use crate::model::{
-    ClusterState, Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service,
-    ServiceKind,
+use super::convert::{
+    DEFAULT_NAMESPACE, SERVICE_NAME_LABEL, endpoints_from_k8s, service_from_k8s, set_from_k8s,
+    slice_from_k8s,
 };
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+use crate::model::ClusterState;
 
 /// Extensions taken from a folder, as `kubectl apply -f DIR` takes them.
 const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
-
-/// Namespace of an object whose manifest names none.
-const DEFAULT_NAMESPACE: &str = "default";
 
 /// Where in the manifests an object came from. Shown at the front of every
 /// object error: `file: document 2 (line 14), items[3], Service demo/web: `.
@@ -777,222 +769,14 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// `namespace/name` of an object; `None` without a name.
-fn object_key(metadata: &ObjectMeta) -> Option<ObjectKey> {
-    let name = metadata.name.as_deref().filter(|n| !n.is_empty())?;
-    let namespace = metadata
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_NAMESPACE);
-    Some(ObjectKey::new(namespace, name))
-}
-
-/// A named port with a known protocol and a number in 1..=65535; anything
-/// else gets no SRV records.
-fn named_port(
-    name: Option<&str>,
-    protocol: Option<&str>,
-    port: Option<i32>,
-    owner: &ObjectKey,
-) -> Option<Port> {
-    let name = name.filter(|n| !n.is_empty())?;
-    let Some(protocol) = Protocol::from_k8s(protocol) else {
-        tracing::warn!(object = %owner, port = name, protocol, "skipping a port with an unknown protocol");
-        return None;
-    };
-    let number = port?;
-    let Some(number) = u16::try_from(number).ok().filter(|n| *n != 0) else {
-        tracing::warn!(object = %owner, port = name, number, "skipping a port number outside 1..=65535");
-        return None;
-    };
-    Some(Port {
-        name: name.into(),
-        protocol,
-        port: number,
-    })
-}
-
-/// Parses endpoint addresses; ones that are not IP addresses are skipped.
-fn parse_address(address: &str, owner: &ObjectKey) -> Option<IpAddr> {
-    match address.parse() {
-        Ok(ip) => Some(ip),
-        Err(_) => {
-            tracing::warn!(object = %owner, address, "skipping an endpoint address that is not an IP address");
-            None
-        }
-    }
-}
-
-fn non_empty(s: Option<&str>) -> Option<Arc<str>> {
-    s.filter(|s| !s.is_empty()).map(Arc::from)
-}
-
-/// The DNS view of a Service; `None` if it has no name.
-///
-/// `type: ExternalName` is a CNAME to `spec.externalName` (an invalid one
-/// gets no records, with a warning naming the object). Otherwise headless
-/// means `spec.clusterIP: None`; when only `clusterIPs` is given, its first
-/// entry stands for `clusterIP`, as the API server defaults it. Any other
-/// service answers its `clusterIPs` (or `clusterIP`), whatever its type.
-pub fn service_from_k8s(svc: &core::Service) -> Option<Service> {
-    let key = object_key(&svc.metadata)?;
-    let spec = svc.spec.as_ref();
-    let cluster_ip = spec.and_then(|s| {
-        s.cluster_ip
-            .as_deref()
-            .or_else(|| s.cluster_ips.as_ref()?.first().map(String::as_str))
-    });
-    let ports = spec
-        .and_then(|s| s.ports.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| named_port(p.name.as_deref(), p.protocol.as_deref(), Some(p.port), &key))
-        .collect();
-    let kind = if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-        let target = spec.and_then(|s| s.external_name.as_deref()).unwrap_or("");
-        match crate::names::external_name(target) {
-            Ok(target) => ServiceKind::ExternalName(target.into()),
-            Err(why) => {
-                tracing::warn!(service = %key, external_name = target,
-                    "spec.externalName {why}; the service gets no records");
-                ServiceKind::ClusterIp(Vec::new())
-            }
-        }
-    } else if cluster_ip == Some("None") {
-        ServiceKind::Headless
-    } else {
-        let listed = spec.and_then(|s| s.cluster_ips.clone()).unwrap_or_default();
-        let written = if listed.is_empty() {
-            cluster_ip.map(str::to_owned).into_iter().collect()
-        } else {
-            listed
-        };
-        let mut ips = Vec::new();
-        for text in &written {
-            match text.parse::<IpAddr>() {
-                Ok(ip) if !ips.contains(&ip) => ips.push(ip),
-                Ok(_) => {}
-                Err(_) => {
-                    tracing::warn!(service = %key, cluster_ip = %text,
-                        "skipping a spec.clusterIPs entry that is not an IP address");
-                }
-            }
-        }
-        ServiceKind::ClusterIp(ips)
-    };
-    Some(Service {
-        kind,
-        publish_not_ready: spec
-            .and_then(|s| s.publish_not_ready_addresses)
-            .unwrap_or(false),
-        ports,
-        key,
-    })
-}
-
-/// The endpoints of an EndpointSlice; `None` if it has no name or no
-/// `kubernetes.io/service-name` label. An FQDN slice yields no endpoints:
-/// its addresses are names, not IPs.
-pub fn slice_from_k8s(slice: &discovery::EndpointSlice) -> Option<EndpointGroup> {
-    let key = object_key(&slice.metadata)?;
-    let service_name = slice
-        .metadata
-        .labels
-        .as_ref()?
-        .get(SERVICE_NAME_LABEL)
-        .filter(|n| !n.is_empty())?;
-    let service = ObjectKey {
-        namespace: key.namespace.clone(),
-        name: service_name.as_str().into(),
-    };
-    let ports = slice
-        .ports
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| named_port(p.name.as_deref(), p.protocol.as_deref(), p.port, &key))
-        .collect();
-    let endpoints = if slice.address_type == "FQDN" {
-        Vec::new()
-    } else {
-        slice
-            .endpoints
-            .iter()
-            .map(|e| Endpoint {
-                addresses: e
-                    .addresses
-                    .iter()
-                    .filter_map(|a| parse_address(a, &key))
-                    .collect(),
-                hostname: non_empty(e.hostname.as_deref()),
-                ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
-                target: non_empty(e.target_ref.as_ref().and_then(|t| t.name.as_deref())),
-            })
-            .collect()
-    };
-    Some(EndpointGroup {
-        key,
-        service,
-        ports,
-        endpoints,
-    })
-}
-
-/// The endpoints of a legacy v1 Endpoints object, which belongs to the
-/// Service of the same name; `None` if it has no name. `addresses` are
-/// ready, `notReadyAddresses` not; the ports are the union of the subsets'.
-pub fn endpoints_from_k8s(ep: &core::Endpoints) -> Option<EndpointGroup> {
-    let key = object_key(&ep.metadata)?;
-    let mut ports: Vec<Port> = Vec::new();
-    let mut endpoints = Vec::new();
-    for subset in ep.subsets.as_deref().unwrap_or_default() {
-        let ready = subset.addresses.as_deref().unwrap_or_default();
-        let not_ready = subset.not_ready_addresses.as_deref().unwrap_or_default();
-        let with_readiness = ready
-            .iter()
-            .map(|a| (a, true))
-            .chain(not_ready.iter().map(|a| (a, false)));
-        endpoints.extend(with_readiness.map(|(address, ready)| Endpoint {
-            addresses: parse_address(&address.ip, &key).into_iter().collect(),
-            hostname: non_empty(address.hostname.as_deref()),
-            ready,
-            target: non_empty(address.target_ref.as_ref().and_then(|t| t.name.as_deref())),
-        }));
-        for p in subset.ports.as_deref().unwrap_or_default() {
-            let port = named_port(p.name.as_deref(), p.protocol.as_deref(), Some(p.port), &key);
-            if let Some(port) = port.filter(|port| !ports.contains(port)) {
-                ports.push(port);
-            }
-        }
-    }
-    Some(EndpointGroup {
-        service: key.clone(),
-        key,
-        ports,
-        endpoints,
-    })
-}
-
-/// The declared ordinals of a StatefulSet; `None` if it has no name or no
-/// `spec.serviceName` (its pods then get no DNS names).
-pub fn set_from_k8s(sts: &apps::StatefulSet) -> Option<OrdinalSet> {
-    let key = object_key(&sts.metadata)?;
-    let spec = sts.spec.as_ref()?;
-    let service_name = non_empty(spec.service_name.as_deref())?;
-    let start = spec.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0);
-    Some(OrdinalSet {
-        key,
-        service_name,
-        // Negative numbers fail API validation; treat them as none.
-        replicas: u32::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0),
-        start: u32::try_from(start).unwrap_or(0),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::model::{
+        Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
+    };
 
     fn parse(text: &str) -> Result<ClusterState, ManifestError> {
         let mut state = ClusterState::default();

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod cluster_api;
+pub mod convert;
 pub mod embedded;
 pub mod kubernetes;
 pub mod manifest;

@@ -25,7 +25,7 @@ use kube::runtime::watcher::Event;
 
 use crate::driver::Change;
 use crate::model::ObjectKey;
-use crate::source::manifest::{endpoints_from_k8s, service_from_k8s, set_from_k8s, slice_from_k8s};
+use crate::source::convert::{endpoints_from_k8s, service_from_k8s, set_from_k8s, slice_from_k8s};
 
 /// The kinds the server watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
