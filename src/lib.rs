@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod selector;
+pub mod serial;
 pub mod server;
 pub mod snapshot;
 pub mod source;

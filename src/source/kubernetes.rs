@@ -10,6 +10,12 @@
 //! which turns it into a driver [`Change`] stamped with the moment it
 //! arrived, so the driver measures programming latency from there.
 //!
+//! The SOA serial: every event's object carries a `resourceVersion`; the
+//! highest seen so far, together with the API server's revision when the
+//! source started ([`revision_now`]), rides along each change to the driver
+//! as its version (`serial.rs` folds it into the serial). `Synced` waits for
+//! that starting revision.
+//!
 //! Readiness and staleness: the index stays unsynced (SERVFAIL, `/readyz`
 //! 503) until every watch has delivered its first full list; then one
 //! [`Change::Synced`] goes out, and from then on the last good state is
@@ -48,7 +54,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::selector::check_label_selector;
-pub use watch::{Kind, Watch, Watched, lift};
+pub use watch::{Kind, Watch, Watched, lift, resource_version};
 
 use crate::config::KubernetesConfig;
 use crate::driver::{Change, SourceEvent};
@@ -252,6 +258,12 @@ impl KubernetesSource {
             "watching the Kubernetes API server; answering SERVFAIL until every watch has listed"
         );
         let answered = Arc::new(AtomicU64::new(0));
+        let mut floor = tokio::spawn(revision_now(
+            client.clone(),
+            watches
+                .first()
+                .and_then(|w| w.namespace().map(str::to_owned)),
+        ));
         tokio::spawn(heartbeat(client, answered.clone(), shutdown.clone()));
         let mut state = RunState {
             watches,
@@ -260,6 +272,9 @@ impl KubernetesSource {
             failing: Vec::new(),
             relisting: Vec::new(),
             synced: false,
+            floor_known: false,
+            version: None,
+            unparsable: false,
             started: Instant::now(),
             metrics,
         };
@@ -268,52 +283,43 @@ impl KubernetesSource {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let (i, item) = tokio::select! {
+            let next = tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     state.refresh();
                     continue;
                 }
+                revision = &mut floor, if !state.floor_known => {
+                    state.floor(revision.ok().flatten());
+                    None
+                }
                 item = streams.next() => match item {
-                    Some(item) => item,
+                    Some(item) => Some(item),
                     // The watcher streams never end.
                     None => return,
                 },
             };
-            let seen = Instant::now();
-            let event = match item {
-                Ok(event) => event,
-                Err(error) => {
-                    state.report(i, &error);
-                    continue;
-                }
-            };
-            // The watcher emits `Init` before it asks for a list, so only
-            // what came from the server proves a failing watch recovered
-            // (else a list that keeps failing, say forbidden, would log
-            // "restored" and the failure again on every retry).
-            if !matches!(event, Event::Init) {
-                state.recovered(i);
-            }
-            match &event {
-                Event::Init => state.relisting[i] = Some(seen),
-                Event::InitDone => {
-                    if let Some(started) = state.relisting[i].take() {
-                        tracing::debug!(watch = %state.watches[i], elapsed = ?started.elapsed(), "listed");
+            if let Some((i, item)) = next {
+                let seen = Instant::now();
+                let event = match item {
+                    Ok(event) => event,
+                    Err(error) => {
+                        state.report(i, &error);
+                        continue;
                     }
-                }
-                _ => {}
-            }
-            if let Some(change) = state.watches[i].handle(event) {
-                let event = SourceEvent { change, seen };
-                if events.send(event).await.is_err() {
+                };
+                if !state.handle(i, event, seen, &events).await {
                     return;
                 }
             }
-            if !state.synced && state.watches.iter().all(Watch::synced) {
+            if !state.synced && state.floor_known && state.watches.iter().all(Watch::synced) {
                 state.synced = true;
                 state.log_synced();
-                if events.send(SourceEvent::now(Change::Synced)).await.is_err() {
+                let event = SourceEvent {
+                    version: state.version,
+                    ..SourceEvent::now(Change::Synced)
+                };
+                if events.send(event).await.is_err() {
                     return;
                 }
                 state.refresh();
@@ -321,6 +327,110 @@ impl KubernetesSource {
         }
     }
 }
+
+/// The API server's current resourceVersion (the etcd revision), from a
+/// list of at most one Service, or `None` when it cannot be had (logged).
+///
+/// Asked once when the source starts, beside the first lists: every version
+/// a previous run of this server saw is at most this one (etcd revisions
+/// only grow), so a serial that starts from it never goes below what was
+/// served before a restart, even when the newest event back then was a
+/// deletion, which a fresh list does not show. kube-runtime's watcher keeps
+/// its lists' own resourceVersion to itself, hence this one extra request.
+async fn revision_now(client: Client, namespace: Option<String>) -> Option<u64> {
+    let api: Api<core::Service> = match &namespace {
+        Some(namespace) => Api::namespaced(client, namespace),
+        None => Api::all(client),
+    };
+    let listed = tokio::time::timeout(
+        FLOOR_TIMEOUT,
+        api.list(&kube::api::ListParams::default().limit(1)),
+    )
+    .await;
+    let version = match listed {
+        Ok(Ok(list)) => list.metadata.resource_version,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot read the API server's resourceVersion; the SOA serial starts from the newest object listed, and may be lower than before a restart if the last change was a deletion");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?FLOOR_TIMEOUT, "no resourceVersion from the API server in time; the SOA serial starts from the newest object listed");
+            return None;
+        }
+    };
+    let parsed = version
+        .as_deref()
+        .and_then(crate::serial::parse_resource_version);
+    if parsed.is_none() {
+        tracing::warn!(resource_version = ?version, "the API server's resourceVersion is not a decimal number; the SOA serial counts changes on this replica instead");
+    }
+    parsed
+}
+
+impl RunState {
+    /// Notes the starting revision (see [`revision_now`]).
+    fn floor(&mut self, revision: Option<u64>) {
+        self.floor_known = true;
+        if let Some(revision) = revision {
+            tracing::debug!(revision, "API server revision at start");
+            self.see(revision);
+        }
+    }
+
+    fn see(&mut self, version: u64) {
+        self.version = Some(self.version.map_or(version, |v| v.max(version)));
+    }
+
+    /// Notes an event's resourceVersion, converts the event and sends the
+    /// change stamped with the highest version seen. `false` when the
+    /// driver is gone.
+    async fn handle(
+        &mut self,
+        i: usize,
+        event: Event<Watched>,
+        seen: Instant,
+        events: &mpsc::Sender<SourceEvent>,
+    ) -> bool {
+        match resource_version(&event).map(|v| (v, crate::serial::parse_resource_version(v))) {
+            Some((_, Some(version))) => self.see(version),
+            Some((text, None)) if !self.unparsable => {
+                self.unparsable = true;
+                tracing::warn!(watch = %self.watches[i], resource_version = text,
+                    "a resourceVersion that is not a decimal number; it does not count toward the SOA serial (said once)");
+            }
+            _ => {}
+        }
+        // The watcher emits `Init` before it asks for a list, so only
+        // what came from the server proves a failing watch recovered
+        // (else a list that keeps failing, say forbidden, would log
+        // "restored" and the failure again on every retry).
+        if !matches!(event, Event::Init) {
+            self.recovered(i);
+        }
+        match &event {
+            Event::Init => self.relisting[i] = Some(seen),
+            Event::InitDone => {
+                if let Some(started) = self.relisting[i].take() {
+                    tracing::debug!(watch = %self.watches[i], elapsed = ?started.elapsed(), "listed");
+                }
+            }
+            _ => {}
+        }
+        let Some(change) = self.watches[i].handle(event) else {
+            return true;
+        };
+        let event = SourceEvent {
+            change,
+            seen,
+            version: self.version,
+        };
+        events.send(event).await.is_ok()
+    }
+}
+
+/// How long the starting revision may take before the source goes on
+/// without it.
+const FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The run loop's bookkeeping, apart from the streams.
 struct RunState {
@@ -334,6 +444,13 @@ struct RunState {
     relisting: Vec<Option<Instant>>,
     /// `Change::Synced` has been sent.
     synced: bool,
+    /// The starting revision arrived (or failed): `Synced` waits for it, so
+    /// the first serial served is at least that revision.
+    floor_known: bool,
+    /// The highest resourceVersion seen, the starting revision included.
+    version: Option<u64>,
+    /// A resourceVersion that is not a number was logged.
+    unparsable: bool,
     started: Instant,
     metrics: Arc<Metrics>,
 }
