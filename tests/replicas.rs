@@ -329,3 +329,40 @@ async fn kubernetes_replicas_serve_the_api_servers_version_and_one_zone() {
     assert_eq!(after, s3);
     assert_eq!(at_after, at_s3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relist_that_hides_deletions_still_moves_the_serial_past_them() {
+    let api = KubeApi::start().await;
+    populate(&api);
+    let (_dir, server) = kubernetes_replica(&api).await;
+    let present = |z: &BTreeSet<String>| z.iter().any(|l| l.starts_with("old.demo."));
+    let before = eventually(SETTLE, || async {
+        let (serial, records, _) = zone(&server).await?;
+        present(&lines(&records)).then_some(serial)
+    })
+    .await
+    .expect("synced");
+
+    // Two deletions while no watch runs, then the history is compacted: the
+    // watches resume with 410 Gone and relist, and the relist shows the
+    // deletions only by absence. Neither version is on any listed object.
+    api.hold_watches();
+    api.drop_watches();
+    assert!(api.delete(Resource::EndpointSlices, "demo", "old-1"));
+    assert!(api.delete(Resource::Services, "demo", "old"));
+    let deleted = api.resource_version();
+    api.compact();
+    api.release_watches();
+    let after = eventually(SETTLE, || async {
+        let (serial, records, _) = zone(&server).await?;
+        (!present(&lines(&records))).then_some(serial)
+    })
+    .await
+    .expect("the relist removed old.demo");
+    println!("relist: serial {before} before, {after} after the deletions at {deleted}");
+    assert!(api.gone_served() >= 1, "no watch was answered 410");
+    assert!(
+        serial_lt(fold(deleted) - 1, after),
+        "serial {after} is not past the deletions at {deleted}"
+    );
+}

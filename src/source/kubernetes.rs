@@ -264,8 +264,14 @@ impl KubernetesSource {
                 .first()
                 .and_then(|w| w.namespace().map(str::to_owned)),
         ));
-        tokio::spawn(heartbeat(client, answered.clone(), shutdown.clone()));
+        tokio::spawn(heartbeat(
+            client.clone(),
+            answered.clone(),
+            shutdown.clone(),
+        ));
         let mut state = RunState {
+            client,
+            relist_floors: Vec::new(),
             watches,
             probes,
             answered,
@@ -280,6 +286,9 @@ impl KubernetesSource {
         };
         state.failing.resize(state.watches.len(), None);
         state.relisting.resize(state.watches.len(), None);
+        state
+            .relist_floors
+            .resize_with(state.watches.len(), || None);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -331,7 +340,8 @@ impl KubernetesSource {
 /// The API server's current resourceVersion (the etcd revision), from a
 /// list of at most one Service, or `None` when it cannot be had (logged).
 ///
-/// Asked once when the source starts, beside the first lists: every version
+/// Asked once when the source starts, beside the first lists, and when a
+/// watch relists (see [`RunState::handle`]): every version
 /// a previous run of this server saw is at most this one (etcd revisions
 /// only grow), so a serial that starts from it never goes below what was
 /// served before a restart, even when the newest event back then was a
@@ -350,11 +360,11 @@ async fn revision_now(client: Client, namespace: Option<String>) -> Option<u64> 
     let version = match listed {
         Ok(Ok(list)) => list.metadata.resource_version,
         Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot read the API server's resourceVersion; the SOA serial starts from the newest object listed, and may be lower than before a restart if the last change was a deletion");
+            tracing::warn!(%error, "cannot read the API server's resourceVersion; the SOA serial follows the objects listed alone, and may come out lower than before if the newest change was a deletion");
             return None;
         }
         Err(_) => {
-            tracing::warn!(timeout = ?FLOOR_TIMEOUT, "no resourceVersion from the API server in time; the SOA serial starts from the newest object listed");
+            tracing::warn!(timeout = ?FLOOR_TIMEOUT, "no resourceVersion from the API server in time; the SOA serial follows the objects listed alone");
             return None;
         }
     };
@@ -408,10 +418,29 @@ impl RunState {
             self.recovered(i);
         }
         match &event {
-            Event::Init => self.relisting[i] = Some(seen),
+            Event::Init => {
+                self.relisting[i] = Some(seen);
+                // A relist (after 410 Gone) shows what vanished meanwhile
+                // only by its absence, without the version of the deletion.
+                // The revision now is at least that, so the serial of the
+                // relisted state is after every deletion it folds in, and
+                // not a number another replica gave to another state.
+                if self.watches[i].synced() {
+                    let namespace = self.watches[i].namespace().map(str::to_owned);
+                    let asked = tokio::spawn(revision_now(self.client.clone(), namespace));
+                    if let Some(old) = self.relist_floors[i].replace(asked) {
+                        old.abort();
+                    }
+                }
+            }
             Event::InitDone => {
                 if let Some(started) = self.relisting[i].take() {
                     tracing::debug!(watch = %self.watches[i], elapsed = ?started.elapsed(), "listed");
+                }
+                if let Some(asked) = self.relist_floors[i].take()
+                    && let Ok(Some(revision)) = asked.await
+                {
+                    self.see(revision);
                 }
             }
             _ => {}
@@ -434,6 +463,11 @@ const FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The run loop's bookkeeping, apart from the streams.
 struct RunState {
+    /// For the API server's revision when a watch relists.
+    client: Client,
+    /// Per watch relisting after it had synced: the revision asked for at
+    /// its `Init` (see [`RunState::handle`]).
+    relist_floors: Vec<Option<tokio::task::JoinHandle<Option<u64>>>>,
     watches: Vec<Watch>,
     probes: Vec<Arc<Probe>>,
     /// Unix seconds when the API server last answered a heartbeat.
