@@ -658,6 +658,36 @@ mod tests {
     }
 
     #[test]
+    fn events_carry_their_objects_resource_version() {
+        let service = |rv: Option<&str>| {
+            Watched::Service(core::Service {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("web".into()),
+                    resource_version: rv.map(str::to_owned),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            resource_version(&Event::Apply(service(Some("41")))),
+            Some("41")
+        );
+        assert_eq!(
+            resource_version(&Event::InitApply(service(Some("7")))),
+            Some("7")
+        );
+        // A deleted object carries the version of its deletion.
+        assert_eq!(
+            resource_version(&Event::Delete(service(Some("42")))),
+            Some("42")
+        );
+        assert_eq!(resource_version(&Event::Apply(service(None))), None);
+        assert_eq!(resource_version(&Event::<Watched>::Init), None);
+        assert_eq!(resource_version(&Event::<Watched>::InitDone), None);
+    }
+
+    #[test]
     fn legacy_endpoints_are_opt_in() {
         let mut config = KubernetesConfig::default();
         assert_eq!(
