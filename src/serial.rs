@@ -12,6 +12,19 @@
 //! RFC 1982 addition: a secondary orders two serials correctly as long as
 //! fewer than 2^31 versions lie between them.
 //!
+//! Restarts and relists: a fresh list shows a deleted object only by its
+//! absence, so the newest object listed can be older than the deletion a
+//! replica last served. The Kubernetes source therefore also counts the API
+//! server's revision when it starts and when a watch relists
+//! (`source/kubernetes/revision.rs`); etcd revisions only grow, so the
+//! serial never goes below one served before. The embedded cluster starts
+//! its counter afresh and replays the manifests (`source/embedded.rs`).
+//!
+//! The limit: watches of different kinds are not ordered with each other, so
+//! a change can arrive after a newer version from another watch. It gets the
+//! current serial plus one ([`next`]), this replica's own number; see the
+//! README ("Two replicas behind one Service") for what that can cost.
+//!
 //! Pure functions only; the index and the transfer code call them.
 
 /// RFC 1982 serial number arithmetic: whether `a` comes before `b`. Serials

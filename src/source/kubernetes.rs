@@ -12,7 +12,7 @@
 //!
 //! The SOA serial: every event's object carries a `resourceVersion`; the
 //! highest seen so far, together with the API server's revision when the
-//! source started ([`revision_now`]), rides along each change to the driver
+//! source started (`revision.rs`), rides along each change to the driver
 //! as its version (`serial.rs` folds it into the serial). `Synced` waits for
 //! that starting revision.
 //!
@@ -30,6 +30,7 @@
 //! routine and relists without a gap.
 
 mod liveness;
+mod revision;
 mod watch;
 
 use std::collections::HashMap;
@@ -61,6 +62,7 @@ use crate::driver::{Change, SourceEvent};
 use crate::metrics::Metrics;
 use crate::source::embedded::unix_now;
 use liveness::{LivenessLayer, Probe};
+use revision::revision_now;
 
 /// How often staleness is refreshed and recovered watches are noticed.
 const TICK: Duration = Duration::from_millis(250);
@@ -337,46 +339,6 @@ impl KubernetesSource {
     }
 }
 
-/// The API server's current resourceVersion (the etcd revision), from a
-/// list of at most one Service, or `None` when it cannot be had (logged).
-///
-/// Asked once when the source starts, beside the first lists, and when a
-/// watch relists (see [`RunState::handle`]): every version
-/// a previous run of this server saw is at most this one (etcd revisions
-/// only grow), so a serial that starts from it never goes below what was
-/// served before a restart, even when the newest event back then was a
-/// deletion, which a fresh list does not show. kube-runtime's watcher keeps
-/// its lists' own resourceVersion to itself, hence this one extra request.
-async fn revision_now(client: Client, namespace: Option<String>) -> Option<u64> {
-    let api: Api<core::Service> = match &namespace {
-        Some(namespace) => Api::namespaced(client, namespace),
-        None => Api::all(client),
-    };
-    let listed = tokio::time::timeout(
-        FLOOR_TIMEOUT,
-        api.list(&kube::api::ListParams::default().limit(1)),
-    )
-    .await;
-    let version = match listed {
-        Ok(Ok(list)) => list.metadata.resource_version,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot read the API server's resourceVersion; the SOA serial follows the objects listed alone, and may come out lower than before if the newest change was a deletion");
-            return None;
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?FLOOR_TIMEOUT, "no resourceVersion from the API server in time; the SOA serial follows the objects listed alone");
-            return None;
-        }
-    };
-    let parsed = version
-        .as_deref()
-        .and_then(crate::serial::parse_resource_version);
-    if parsed.is_none() {
-        tracing::warn!(resource_version = ?version, "the API server's resourceVersion is not a decimal number; the SOA serial counts changes on this replica instead");
-    }
-    parsed
-}
-
 impl RunState {
     /// Notes the starting revision (see [`revision_now`]).
     fn floor(&mut self, revision: Option<u64>) {
@@ -456,10 +418,6 @@ impl RunState {
         events.send(event).await.is_ok()
     }
 }
-
-/// How long the starting revision may take before the source goes on
-/// without it.
-const FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The run loop's bookkeeping, apart from the streams.
 struct RunState {
