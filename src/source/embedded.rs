@@ -13,11 +13,13 @@
 //!
 //! Each reset carries the cluster's resourceVersion, which grows by one with
 //! every step that changed an object; the SOA serial is that counter
-//! (`serial.rs`). The simulation is deterministic, so replicas loaded from
-//! the same manifests count the same steps and serve the same serial, and a
-//! replica restarted from the same manifests replays to the serial it served
-//! before. What only lived in memory (`ctl` edits) is gone after a restart,
-//! and so is the count of steps it took.
+//! (`serial.rs`). Replicas loaded from the same manifests that take the same
+//! steps serve the same serial, and a replica restarted from the same
+//! manifests replays to the serial it served before. Timers that fall into
+//! one step on a replica that woke late count once, and what only lived in
+//! memory (`ctl` edits) is gone after a restart, with the steps it took: the
+//! README's "Two replicas behind one Service" says what that means for
+//! secondaries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
