@@ -3,7 +3,9 @@
 //! Sources send [`SourceEvent`]s over a channel; the driver applies every
 //! event waiting in the channel, publishes one new snapshot for the batch
 //! (swapped atomically into the store the server reads), and records the
-//! programming latency from the oldest event's arrival to the swap. It also
+//! programming latency from the oldest event's arrival to the swap. Each
+//! event's state version goes to the index before its change, so the
+//! snapshot of a batch carries the serial of the newest state in it. It also
 //! wakes when a stable-name window closes.
 
 use std::sync::Arc;
@@ -45,6 +47,12 @@ pub struct SourceEvent {
     pub change: Change,
     /// When the source saw it: the start of programming latency.
     pub seen: Instant,
+    /// The version of the cluster state the source has reached with this
+    /// change: the highest `resourceVersion` its watches have seen, or the
+    /// embedded cluster's change counter. The SOA serial derives from it
+    /// (`serial.rs`), so replicas that saw the same objects agree. `None`
+    /// from a source that has none.
+    pub version: Option<u64>,
 }
 
 impl SourceEvent {
@@ -52,6 +60,7 @@ impl SourceEvent {
         Self {
             change,
             seen: Instant::now(),
+            version: None,
         }
     }
 }
@@ -75,6 +84,14 @@ pub fn apply(index: &mut ClusterIndex, change: Change) {
         }
         Change::Synced => index.set_synced(true),
     }
+}
+
+/// Applies one event: its state version, then its change.
+fn receive(index: &mut ClusterIndex, event: SourceEvent) {
+    if let Some(version) = event.version {
+        index.observe_version(version);
+    }
+    apply(index, event.change);
 }
 
 /// Publishes `snapshot` to the server and the metrics.
@@ -110,11 +127,11 @@ pub async fn run(
         let mut oldest: Option<Instant> = None;
         if let Some(event) = first {
             oldest = Some(event.seen);
-            apply(&mut index, event.change);
+            receive(&mut index, event);
             // Batch whatever else is already waiting into the same snapshot.
             while let Ok(event) = events.try_recv() {
                 oldest = Some(oldest.map_or(event.seen, |o| o.min(event.seen)));
-                apply(&mut index, event.change);
+                receive(&mut index, event);
             }
         }
         if let Some(snapshot) = index.publish(Instant::now()) {

@@ -69,6 +69,11 @@ pub struct ClusterIndex {
     snapshot: Snapshot,
     /// Something changed that is not yet in a published snapshot.
     pending: bool,
+    /// The highest state version the sources reported (`serial.rs`).
+    version: Option<u64>,
+    /// A synced snapshot has been published: its serial may have been
+    /// served, so serials only move forward from here.
+    served: bool,
 }
 
 impl ClusterIndex {
@@ -93,7 +98,15 @@ impl ClusterIndex {
             pod_address_refs: HashMap::new(),
             dirty: BTreeSet::new(),
             pending: false,
+            version: None,
+            served: false,
         }
+    }
+
+    /// Notes the version of the state the sources have reached; the next
+    /// published snapshot derives its serial from the highest one seen.
+    pub fn observe_version(&mut self, version: u64) {
+        self.version = Some(self.version.map_or(version, |v| v.max(version)));
     }
 
     /// The last published snapshot.
@@ -282,6 +295,8 @@ impl ClusterIndex {
     /// Re-renders what changed and returns the new snapshot, or `None` when
     /// nothing did. `now` drives the stable-name window.
     pub fn publish(&mut self, now: Instant) -> Option<Snapshot> {
+        // Before the windows below add theirs: what the sources changed.
+        let from_sources = self.pending || !self.dirty.is_empty();
         // Services whose stable-name window closed.
         while let Some((at, _)) = self.deadlines.first() {
             if *at > now {
@@ -307,8 +322,18 @@ impl ClusterIndex {
             // Re-rendered, found identical: no new serial.
             return None;
         }
-        next.set_serial(wall_serial().max(self.snapshot.serial.wrapping_add(1)));
+        let serial = crate::serial::next(crate::serial::Publish {
+            current: self.snapshot.serial,
+            current_synced: self.served,
+            version: self.version,
+            from_sources,
+            wall: wall_serial(),
+        });
+        if serial != next.serial {
+            next.set_serial(serial);
+        }
         self.pending = false;
+        self.served |= next.synced;
         self.snapshot = next.clone();
         Some(next)
     }

@@ -20,6 +20,7 @@ pub mod model;
 pub mod names;
 pub mod refused;
 pub mod selector;
+pub mod serial;
 pub mod server;
 pub mod snapshot;
 pub mod source;

@@ -1094,17 +1094,30 @@ impl Snapshot {
             let i = self.reverse.iter().position(|a| a.origin == *origin)?;
             (&self.reverse[i], Some(i))
         };
+        // In name order, not hash-map order (which differs from process to
+        // process): replicas holding the same zone send the same AXFR.
         let forward = reverse.is_none().then(|| {
-            self.fixed
-                .values()
-                .chain(
-                    self.namespaces
-                        .values()
-                        .flat_map(|ns| ns.services.values())
-                        .flat_map(|service| service.names.values()),
-                )
-                .flat_map(NameNode::records)
+            let mut fixed: Vec<(&str, &NameNode)> =
+                self.fixed.iter().map(|(k, n)| (&**k, n)).collect();
+            fixed.sort_unstable_by_key(|(k, _)| *k);
+            let mut namespaces: Vec<(&Arc<str>, &NamespaceNode)> = self.namespaces.iter().collect();
+            namespaces.sort_unstable_by_key(|(k, _)| *k);
+            fixed.into_iter().map(|(_, n)| n).chain(
+                namespaces
+                    .into_iter()
+                    .flat_map(|(_, ns)| {
+                        let mut services: Vec<_> = ns.services.iter().collect();
+                        services.sort_unstable_by_key(|(k, _)| *k);
+                        services
+                    })
+                    .flat_map(|(_, service)| {
+                        let mut names: Vec<_> = service.names.iter().collect();
+                        names.sort_unstable_by_key(|(k, _)| *k);
+                        names.into_iter().map(|(_, n)| n)
+                    }),
+            )
         });
+        let forward = forward.map(|nodes| nodes.flat_map(NameNode::records));
         let ptr = reverse.map(|i| {
             self.ptr
                 .values()

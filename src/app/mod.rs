@@ -150,6 +150,8 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
             if let Some(state) = cluster.step(now) {
                 index.reset_all(state);
             }
+            // The serial is the cluster's change counter (`serial.rs`).
+            index.observe_version(cluster.resource_version());
             index.set_synced(true);
             if let Some(snapshot) = index.publish(Instant::now()) {
                 metrics.records.store(

@@ -10,6 +10,16 @@
 //!   applies what changed; a broken edit is logged with file, document and
 //!   field, and the cluster keeps its last good state;
 //! - the admin API (`cluster_api.rs`) serves `ctl`.
+//!
+//! Each reset carries the cluster's resourceVersion, which grows by one with
+//! every step that changed an object; the SOA serial is that counter
+//! (`serial.rs`). Replicas loaded from the same manifests that take the same
+//! steps serve the same serial, and a replica restarted from the same
+//! manifests replays to the serial it served before. Timers that fall into
+//! one step on a replica that woke late count once, and what only lived in
+//! memory (`ctl` edits) is gone after a restart, with the steps it took: the
+//! README's "Two replicas behind one Service" says what that means for
+//! secondaries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,15 +49,17 @@ pub async fn run(
 ) {
     let mut woke = Instant::now();
     loop {
-        let (state, next) = {
+        let (state, next, version) = {
             let mut cluster = handle.lock();
-            (cluster.step(Instant::now()), cluster.next_wakeup())
+            let state = cluster.step(Instant::now());
+            (state, cluster.next_wakeup(), cluster.resource_version())
         };
         if let Some(state) = state {
             metrics.last_sync_unix.store(unix_now(), Ordering::Relaxed);
             let event = SourceEvent {
                 change: Change::Reset(state),
                 seen: woke.into_std(),
+                version: Some(version),
             };
             if events.send(event).await.is_err() {
                 return;

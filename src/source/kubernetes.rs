@@ -10,6 +10,12 @@
 //! which turns it into a driver [`Change`] stamped with the moment it
 //! arrived, so the driver measures programming latency from there.
 //!
+//! The SOA serial: every event's object carries a `resourceVersion`; the
+//! highest seen so far, together with the API server's revision when the
+//! source started (`revision.rs`), rides along each change to the driver
+//! as its version (`serial.rs` folds it into the serial). `Synced` waits for
+//! that starting revision.
+//!
 //! Readiness and staleness: the index stays unsynced (SERVFAIL, `/readyz`
 //! 503) until every watch has delivered its first full list; then one
 //! [`Change::Synced`] goes out, and from then on the last good state is
@@ -24,6 +30,7 @@
 //! routine and relists without a gap.
 
 mod liveness;
+mod revision;
 mod watch;
 
 use std::collections::HashMap;
@@ -47,13 +54,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use watch::{Kind, Watch, Watched, lift};
+pub use watch::{Kind, Watch, Watched, lift, resource_version};
 
 use crate::config::KubernetesConfig;
 use crate::driver::{Change, SourceEvent};
 use crate::metrics::Metrics;
 use crate::source::embedded::unix_now;
 use liveness::{LivenessLayer, Probe};
+use revision::revision_now;
 
 /// How often staleness is refreshed and recovered watches are noticed.
 const TICK: Duration = Duration::from_millis(250);
@@ -239,68 +247,77 @@ impl KubernetesSource {
             "watching the Kubernetes API server; answering SERVFAIL until every watch has listed"
         );
         let answered = Arc::new(AtomicU64::new(0));
-        tokio::spawn(heartbeat(client, answered.clone(), shutdown.clone()));
+        let mut floor = tokio::spawn(revision_now(
+            client.clone(),
+            watches
+                .first()
+                .and_then(|w| w.namespace().map(str::to_owned)),
+        ));
+        tokio::spawn(heartbeat(
+            client.clone(),
+            answered.clone(),
+            shutdown.clone(),
+        ));
         let mut state = RunState {
+            client,
+            relist_floors: Vec::new(),
             watches,
             probes,
             answered,
             failing: Vec::new(),
             relisting: Vec::new(),
             synced: false,
+            floor_known: false,
+            version: None,
+            unparsable: false,
             started: Instant::now(),
             metrics,
         };
         state.failing.resize(state.watches.len(), None);
         state.relisting.resize(state.watches.len(), None);
+        state
+            .relist_floors
+            .resize_with(state.watches.len(), || None);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let (i, item) = tokio::select! {
+            let next = tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     state.refresh();
                     continue;
                 }
+                revision = &mut floor, if !state.floor_known => {
+                    state.floor(revision.ok().flatten());
+                    None
+                }
                 item = streams.next() => match item {
-                    Some(item) => item,
+                    Some(item) => Some(item),
                     // The watcher streams never end.
                     None => return,
                 },
             };
-            let seen = Instant::now();
-            let event = match item {
-                Ok(event) => event,
-                Err(error) => {
-                    state.report(i, &error);
-                    continue;
-                }
-            };
-            // The watcher emits `Init` before it asks for a list, so only
-            // what came from the server proves a failing watch recovered
-            // (else a list that keeps failing, say forbidden, would log
-            // "restored" and the failure again on every retry).
-            if !matches!(event, Event::Init) {
-                state.recovered(i);
-            }
-            match &event {
-                Event::Init => state.relisting[i] = Some(seen),
-                Event::InitDone => {
-                    if let Some(started) = state.relisting[i].take() {
-                        tracing::debug!(watch = %state.watches[i], elapsed = ?started.elapsed(), "listed");
+            if let Some((i, item)) = next {
+                let seen = Instant::now();
+                let event = match item {
+                    Ok(event) => event,
+                    Err(error) => {
+                        state.report(i, &error);
+                        continue;
                     }
-                }
-                _ => {}
-            }
-            if let Some(change) = state.watches[i].handle(event) {
-                let event = SourceEvent { change, seen };
-                if events.send(event).await.is_err() {
+                };
+                if !state.handle(i, event, seen, &events).await {
                     return;
                 }
             }
-            if !state.synced && state.watches.iter().all(Watch::synced) {
+            if !state.synced && state.floor_known && state.watches.iter().all(Watch::synced) {
                 state.synced = true;
                 state.log_synced();
-                if events.send(SourceEvent::now(Change::Synced)).await.is_err() {
+                let event = SourceEvent {
+                    version: state.version,
+                    ..SourceEvent::now(Change::Synced)
+                };
+                if events.send(event).await.is_err() {
                     return;
                 }
                 state.refresh();
@@ -309,8 +326,93 @@ impl KubernetesSource {
     }
 }
 
+impl RunState {
+    /// Notes the starting revision (see [`revision_now`]).
+    fn floor(&mut self, revision: Option<u64>) {
+        self.floor_known = true;
+        if let Some(revision) = revision {
+            tracing::debug!(revision, "API server revision at start");
+            self.see(revision);
+        }
+    }
+
+    fn see(&mut self, version: u64) {
+        self.version = Some(self.version.map_or(version, |v| v.max(version)));
+    }
+
+    /// Notes an event's resourceVersion, converts the event and sends the
+    /// change stamped with the highest version seen. `false` when the
+    /// driver is gone.
+    async fn handle(
+        &mut self,
+        i: usize,
+        event: Event<Watched>,
+        seen: Instant,
+        events: &mpsc::Sender<SourceEvent>,
+    ) -> bool {
+        match resource_version(&event).map(|v| (v, crate::serial::parse_resource_version(v))) {
+            Some((_, Some(version))) => self.see(version),
+            Some((text, None)) if !self.unparsable => {
+                self.unparsable = true;
+                tracing::warn!(watch = %self.watches[i], resource_version = text,
+                    "a resourceVersion that is not a decimal number; it does not count toward the SOA serial (said once)");
+            }
+            _ => {}
+        }
+        // The watcher emits `Init` before it asks for a list, so only
+        // what came from the server proves a failing watch recovered
+        // (else a list that keeps failing, say forbidden, would log
+        // "restored" and the failure again on every retry).
+        if !matches!(event, Event::Init) {
+            self.recovered(i);
+        }
+        match &event {
+            Event::Init => {
+                self.relisting[i] = Some(seen);
+                // A relist (after 410 Gone) shows what vanished meanwhile
+                // only by its absence, without the version of the deletion.
+                // The revision now is at least that, so the serial of the
+                // relisted state is after every deletion it folds in, and
+                // not a number another replica gave to another state.
+                if self.watches[i].synced() {
+                    let namespace = self.watches[i].namespace().map(str::to_owned);
+                    let asked = tokio::spawn(revision_now(self.client.clone(), namespace));
+                    if let Some(old) = self.relist_floors[i].replace(asked) {
+                        old.abort();
+                    }
+                }
+            }
+            Event::InitDone => {
+                if let Some(started) = self.relisting[i].take() {
+                    tracing::debug!(watch = %self.watches[i], elapsed = ?started.elapsed(), "listed");
+                }
+                if let Some(asked) = self.relist_floors[i].take()
+                    && let Ok(Some(revision)) = asked.await
+                {
+                    self.see(revision);
+                }
+            }
+            _ => {}
+        }
+        let Some(change) = self.watches[i].handle(event) else {
+            return true;
+        };
+        let event = SourceEvent {
+            change,
+            seen,
+            version: self.version,
+        };
+        events.send(event).await.is_ok()
+    }
+}
+
 /// The run loop's bookkeeping, apart from the streams.
 struct RunState {
+    /// For the API server's revision when a watch relists.
+    client: Client,
+    /// Per watch relisting after it had synced: the revision asked for at
+    /// its `Init` (see [`RunState::handle`]).
+    relist_floors: Vec<Option<tokio::task::JoinHandle<Option<u64>>>>,
     watches: Vec<Watch>,
     probes: Vec<Arc<Probe>>,
     /// Unix seconds when the API server last answered a heartbeat.
@@ -321,6 +423,13 @@ struct RunState {
     relisting: Vec<Option<Instant>>,
     /// `Change::Synced` has been sent.
     synced: bool,
+    /// The starting revision arrived (or failed): `Synced` waits for it, so
+    /// the first serial served is at least that revision.
+    floor_known: bool,
+    /// The highest resourceVersion seen, the starting revision included.
+    version: Option<u64>,
+    /// A resourceVersion that is not a number was logged.
+    unparsable: bool,
     started: Instant,
     metrics: Arc<Metrics>,
 }
@@ -481,6 +590,36 @@ mod tests {
             url_path(Kind::StatefulSet, None),
             "/apis/apps/v1/statefulsets"
         );
+    }
+
+    #[test]
+    fn events_carry_their_objects_resource_version() {
+        let service = |rv: Option<&str>| {
+            Watched::Service(core::Service {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("web".into()),
+                    resource_version: rv.map(str::to_owned),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            resource_version(&Event::Apply(service(Some("41")))),
+            Some("41")
+        );
+        assert_eq!(
+            resource_version(&Event::InitApply(service(Some("7")))),
+            Some("7")
+        );
+        // A deleted object carries the version of its deletion.
+        assert_eq!(
+            resource_version(&Event::Delete(service(Some("42")))),
+            Some("42")
+        );
+        assert_eq!(resource_version(&Event::Apply(service(None))), None);
+        assert_eq!(resource_version(&Event::<Watched>::Init), None);
+        assert_eq!(resource_version(&Event::<Watched>::InitDone), None);
     }
 
     #[test]

@@ -16,11 +16,8 @@ use imbl::ordmap::DiffItem;
 
 use crate::snapshot::{NameNode, ServiceNode, Snapshot};
 
-/// RFC 1982 serial number arithmetic: whether `a` comes before `b`. Serials
-/// exactly 2^31 apart are unordered (neither comes before the other).
-pub fn serial_lt(a: u32, b: u32) -> bool {
-    a != b && b.wrapping_sub(a) < 1 << 31
-}
+/// RFC 1982 serial number arithmetic (it lives with the serial rule).
+pub use crate::serial::serial_lt;
 
 /// The records to delete and to add to turn one version of a zone into
 /// another. The apex SOA is left out: IXFR frames the difference with it.
@@ -64,6 +61,10 @@ pub fn difference<'a>(old: &'a Snapshot, new: &'a Snapshot, origin: &Name) -> Di
         );
         reverse(old, new, zone, &mut d);
     }
+    // In record order, not map order: two replicas holding the same two
+    // versions send byte-identical IXFRs.
+    d.deleted.sort();
+    d.added.sort();
     d
 }
 

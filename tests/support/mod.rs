@@ -7,4 +7,5 @@ pub mod dns;
 pub mod kube_api;
 pub mod server;
 pub mod tutorial;
+pub mod xfr;
 pub mod zone;

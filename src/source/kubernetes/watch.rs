@@ -99,6 +99,18 @@ impl Watched {
     }
 }
 
+/// The `resourceVersion` an event carries: its object's, for `Apply`,
+/// `InitApply` and `Delete` (a deleted object carries the version of its
+/// deletion); `None` for `Init` and `InitDone`.
+pub fn resource_version(event: &Event<Watched>) -> Option<&str> {
+    match event {
+        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
+            o.metadata().resource_version.as_deref()
+        }
+        Event::Init | Event::InitDone => None,
+    }
+}
+
 /// Lifts a typed watcher event into one over [`Watched`].
 pub fn lift<K>(event: Event<K>, wrap: fn(K) -> Watched) -> Event<Watched> {
     match event {
