@@ -6,7 +6,7 @@
 //! Every test runs the real binary in Kubernetes mode, authenticated as the
 //! ServiceAccount of `deploy/rbac.yaml` as shipped, writes objects through
 //! the API server as a user or the kubelet would, and checks DNS answers,
-//! `/readyz` and `/metrics`. Waits are bounded polls. `tests/kubernetes.rs`
+//! `/readyz` and `/metrics`. Waits are bounded polls. `tests/kubernetes/`
 //! keeps what only the test API server can do on demand (a 410 at a chosen
 //! moment, a list held open, a malformed event).
 //!
