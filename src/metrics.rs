@@ -62,6 +62,20 @@ const TSIG_REASONS: [&str; 5] = ["unsigned", "badkey", "badsig", "badtime", "bad
 /// or one we did not (another secret, too old, forged).
 const COOKIES_PRESENTED: [&str; 3] = ["client_only", "valid", "invalid"];
 
+/// Why a source failed, as the `kind` label: the manifest files did not
+/// load (`manifest`); the API server refused the credentials
+/// (`unauthorized`) or the RBAC (`forbidden`); answered another error
+/// status (`api`); could not be reached or the connection broke
+/// (`connection`); sent what did not decode (`decode`).
+pub const SOURCE_ERRORS: [&str; 6] = [
+    "manifest",
+    "unauthorized",
+    "forbidden",
+    "api",
+    "connection",
+    "decode",
+];
+
 /// A histogram in atomics: fixed bucket bounds, one counter per bucket.
 #[derive(Debug)]
 pub struct AtomicHistogram {
@@ -137,7 +151,7 @@ pub struct Metrics {
     pub serial: AtomicU64,
     pub records: AtomicU64,
     pub snapshots_published: AtomicU64,
-    pub source_errors: AtomicU64,
+    source_errors: [AtomicU64; SOURCE_ERRORS.len()],
     /// Unix time (seconds) of the last successful source sync; 0 = never.
     pub last_sync_unix: AtomicU64,
     /// Queries the fast path declined, answered by the full handler.
@@ -198,7 +212,7 @@ impl Default for Metrics {
             serial: AtomicU64::new(0),
             records: AtomicU64::new(0),
             snapshots_published: AtomicU64::new(0),
-            source_errors: AtomicU64::new(0),
+            source_errors: Default::default(),
             last_sync_unix: AtomicU64::new(0),
             slow_path: AtomicU64::new(0),
             rrl_dropped: AtomicU64::new(0),
@@ -248,6 +262,21 @@ impl Metrics {
             .iter()
             .position(|r| *r == reason)
             .map_or(0, |i| self.tsig_rejected[i].load(Ordering::Relaxed))
+    }
+
+    /// Counts a source error of `kind`, one of [`SOURCE_ERRORS`] (anything
+    /// else counts as `api`).
+    pub fn count_source_error(&self, kind: &str) {
+        let i = SOURCE_ERRORS.iter().position(|k| *k == kind).unwrap_or(3);
+        self.source_errors[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Source errors of `kind`.
+    pub fn source_errors(&self, kind: &str) -> u64 {
+        SOURCE_ERRORS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.source_errors[i].load(Ordering::Relaxed))
     }
 
     /// Counts a COOKIE option; `presented` is one of [`COOKIES_PRESENTED`].
@@ -364,12 +393,20 @@ impl Collector for Metrics {
             "Snapshots published (zone changes).",
             &self.snapshots_published,
         )?;
-        counter(
-            &mut encoder,
-            "headless_dns_source_errors",
-            "Source errors (bad manifests, failed watches); the last good state keeps being served.",
-            &self.source_errors,
-        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "headless_dns_source_errors",
+                "Source failures (the last good state is kept), by kind: manifest, unauthorized, forbidden, api, connection, decode.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (kind, count) in SOURCE_ERRORS.iter().zip(&self.source_errors) {
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    count.load(Ordering::Relaxed),
+                )
+                .encode(family.encode_family(&[("kind", *kind)])?)?;
+            }
+        }
         let last = self.last_sync_unix.load(Ordering::Relaxed);
         let stale = if last == 0 {
             0

@@ -162,7 +162,7 @@ async fn manifest_edit_is_served_and_broken_edit_keeps_last_good_state() {
     assert_eq!(server.http_get("/readyz").0, 200);
     let (_, metrics) = server.http_get("/metrics");
     assert!(
-        metrics.contains("headless_dns_source_errors_total 1"),
+        metrics.contains("headless_dns_source_errors_total{kind=\"manifest\"} 1"),
         "{metrics}"
     );
 }

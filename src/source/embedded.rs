@@ -156,7 +156,7 @@ pub async fn watch(
                 }
             }
             Err(error) => {
-                metrics.source_errors.fetch_add(1, Ordering::Relaxed);
+                metrics.count_source_error("manifest");
                 tracing::error!("{error}; still serving the last good state");
             }
         }

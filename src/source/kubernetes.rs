@@ -442,7 +442,7 @@ impl RunState {
             tracing::info!(%watch, "resource version expired (410 Gone); relisting while serving the current state");
             return;
         }
-        self.metrics.source_errors.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count_source_error(error_kind(error));
         if self.failing[i].is_some() {
             tracing::debug!(%watch, %error, "watch still failing; retrying with backoff");
             return;
@@ -545,6 +545,32 @@ fn is_expired(error: &watcher::Error) -> bool {
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
         | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
         _ => false,
+    }
+}
+
+/// The `kind` label of a watch error (`metrics::SOURCE_ERRORS`).
+fn error_kind(error: &watcher::Error) -> &'static str {
+    let inner = match error {
+        watcher::Error::WatchError(status) => {
+            return match status.code {
+                401 => "unauthorized",
+                403 => "forbidden",
+                _ => "api",
+            };
+        }
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => e,
+        watcher::Error::NoResourceVersion => return "api",
+    };
+    match inner {
+        kube::Error::Api(status) => match status.code {
+            401 => "unauthorized",
+            403 => "forbidden",
+            _ => "api",
+        },
+        kube::Error::SerdeError(_) => "decode",
+        _ => "connection",
     }
 }
 
@@ -653,5 +679,39 @@ mod tests {
             .contains("rbac")
         );
         assert_eq!(hint(&watcher::Error::NoResourceVersion), "");
+    }
+
+    #[test]
+    fn errors_are_counted_by_kind() {
+        let status = |code| {
+            Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })
+        };
+        let api = |code| watcher::Error::WatchFailed(kube::Error::Api(status(code)));
+        assert_eq!(error_kind(&api(401)), "unauthorized");
+        assert_eq!(error_kind(&api(403)), "forbidden");
+        assert_eq!(error_kind(&api(500)), "api");
+        assert_eq!(
+            error_kind(&watcher::Error::WatchError(status(403))),
+            "forbidden"
+        );
+        let decode = serde_json::from_str::<u8>("x").unwrap_err();
+        assert_eq!(
+            error_kind(&watcher::Error::InitialListFailed(kube::Error::SerdeError(
+                decode
+            ))),
+            "decode"
+        );
+        assert_eq!(
+            error_kind(&watcher::Error::InitialListFailed(
+                kube::Error::LinesCodecMaxLineLengthExceeded
+            )),
+            "connection"
+        );
+        for kind in ["unauthorized", "forbidden", "api", "decode", "connection"] {
+            assert!(crate::metrics::SOURCE_ERRORS.contains(&kind), "{kind}");
+        }
     }
 }
