@@ -75,6 +75,47 @@ async fn bind_dns(
     ))
 }
 
+/// The sockets a server answers on, bound before it starts: DNS (UDP per
+/// worker and TCP, per `dns.listen` address) and the admin HTTP listener.
+/// Tests bind port 0 and read the addresses back.
+pub struct Bound {
+    pub dns: Sockets,
+    pub admin: TcpListener,
+}
+
+impl Bound {
+    /// Binds what `config` names (`dns.listen`, `admin.listen`).
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let mut dns = Sockets {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+        };
+        for addr in &config.dns.listen {
+            let (udp, tcp) = bind_dns(*addr, config.dns.workers()).await?;
+            dns.udp.extend(udp);
+            dns.tcp.push(tcp);
+        }
+        let admin = TcpListener::bind(config.admin.listen)
+            .await
+            .with_context(|| format!("cannot bind admin address {}", config.admin.listen))?;
+        Ok(Self { dns, admin })
+    }
+
+    /// The DNS addresses (one per `dns.listen` entry; UDP and TCP share it).
+    pub fn dns_addrs(&self) -> Vec<SocketAddr> {
+        self.dns
+            .tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The admin HTTP address.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.local_addr().ok()
+    }
+}
+
 /// Runs the server until a signal. Errors at startup (config, manifests,
 /// sockets) are returned; after that the server keeps its last good state.
 pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<()> {
@@ -85,6 +126,66 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
     if let Some(admin) = overrides.admin {
         config.admin.listen = admin;
     }
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    // Registered now, so that a SIGHUP during startup does not end the
+    // process (its default action); handled once the sources run.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let bound = Bound::bind(&config).await?;
+    let app = App {
+        config_path: config_path.to_owned(),
+        overrides,
+        config,
+    };
+    app.run(bound, Some(hangup), shutdown).await
+}
+
+/// A loaded configuration, ready to run on sockets bound elsewhere: the
+/// in-process entry point that `serve` and the integration tests share.
+pub struct App {
+    /// The file the config came from: relative paths, and SIGHUP re-reads it.
+    pub config_path: PathBuf,
+    /// Command-line overrides, kept across SIGHUP.
+    pub overrides: Overrides,
+    pub config: Config,
+}
+
+impl App {
+    /// An app for the config file at `path`, as `serve` would load it.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            config_path: path.to_owned(),
+            overrides: Overrides::default(),
+            config: Config::load(path)?,
+        })
+    }
+
+    /// Serves on `bound` until `shutdown` is cancelled (SIGTERM and SIGINT
+    /// cancel it in `serve`); `hangup` delivers SIGHUP's config re-reads
+    /// (`None`: no re-reads). Returns once every task has stopped.
+    pub async fn run(
+        self,
+        bound: Bound,
+        hangup: Option<tokio::signal::unix::Signal>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        run(self, bound, hangup, shutdown).await
+    }
+}
+
+async fn run(
+    app: App,
+    bound: Bound,
+    hangup: Option<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let App {
+        config_path,
+        overrides,
+        config,
+    } = app;
+    let config_path = config_path.as_path();
     // TSIG keys and the cookie secret: a bad file stops the start.
     let auth = transfer::Auth::from_config(&config.transfer, config_path)?;
     if !auth.keys().is_empty() {
@@ -102,12 +203,6 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         }
         None => None,
     };
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    // Registered now, so that a SIGHUP during startup does not end the
-    // process (its default action); handled once the sources run.
-    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot listen for SIGHUP")?;
 
     let metrics = Arc::new(Metrics::default());
     let settings = Arc::new(settings::zone_settings(&config));
@@ -201,24 +296,18 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         }
     }
 
-    let mut sockets = Sockets {
-        udp: Vec::new(),
-        tcp: Vec::new(),
-    };
-    for addr in &config.dns.listen {
-        let workers = config.dns.workers();
-        let (udp, tcp) = bind_dns(*addr, workers).await?;
+    let Bound {
+        dns: sockets,
+        admin: admin_listener,
+    } = bound;
+    for tcp in &sockets.tcp {
         tracing::info!(
-            "serving DNS on {} (udp+tcp, {workers} UDP workers), zone {}",
+            "serving DNS on {} (udp+tcp, {} UDP workers), zone {}",
             tcp.local_addr()?,
+            config.dns.workers(),
             settings.zone
         );
-        sockets.udp.extend(udp);
-        sockets.tcp.push(tcp);
     }
-    let admin_listener = TcpListener::bind(config.admin.listen)
-        .await
-        .with_context(|| format!("cannot bind admin address {}", config.admin.listen))?;
     tracing::info!("admin listening on http://{}", admin_listener.local_addr()?);
 
     tasks.spawn(driver::run(
@@ -285,7 +374,9 @@ pub async fn serve(config_path: &Path, overrides: Overrides) -> anyhow::Result<(
         live: handler.live().clone(),
         transfer,
     };
-    tasks.spawn(reload.run(hangup, shutdown.clone()));
+    if let Some(hangup) = hangup {
+        tasks.spawn(reload.run(hangup, shutdown.clone()));
+    }
     // The admin endpoints answer only once the handler carries its
     // settings, so /metrics never shows a limit not yet in force.
     let admin_shutdown = shutdown.clone();

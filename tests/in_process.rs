@@ -1,0 +1,91 @@
+//! The server run in-process through `app::App`, on sockets the test binds
+//! to port 0: no binary, no log scraping for ports. The binary's own tests
+//! (`tests/binary.rs`, `tests/live.rs`) keep the CLI, signals and exit codes.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use headless_dns::app::{App, Bound};
+use headless_dns::config::Config;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::dns::{addresses, query, tcp, udp};
+use tokio_util::sync::CancellationToken;
+
+const POD0: &str = "web-demo-0.nginx-demo.demo.svc.cluster.local.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_bound_sockets_answers_and_stops_when_told() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config_path = root.join("config/in-process.yaml");
+    let text = format!(
+        "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\nsource:\n  embedded:\n    manifests: [{}]\n    watch: false\n",
+        root.join("config/examples").display()
+    );
+    let config = Config::from_str(&text, &config_path).unwrap();
+    let bound = Bound::bind(&config).await.unwrap();
+    let dns = bound.dns_addrs()[0];
+    assert_ne!(dns.port(), 0, "bound to a real port");
+    let admin = bound.admin_addr().unwrap();
+    let app = App {
+        config_path,
+        overrides: Default::default(),
+        config,
+    };
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(bound, None, shutdown.clone()));
+
+    // The static example's pod, over both transports of the bound port.
+    let over_udp = udp(dns, &query(POD0, RecordType::A)).await;
+    assert_eq!(over_udp.metadata.response_code, ResponseCode::NoError);
+    assert!(!addresses(&over_udp.answers).is_empty(), "{over_udp:?}");
+    let over_tcp = tcp(dns, &query(POD0, RecordType::A)).await;
+    assert_eq!(addresses(&over_tcp.answers), addresses(&over_udp.answers));
+    let missing = udp(dns, &query("nope.demo.svc.cluster.local.", RecordType::A)).await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+
+    // The admin listener serves /readyz from the same process.
+    let readyz = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(admin).unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    })
+    .await
+    .unwrap();
+    assert!(readyz.starts_with("HTTP/1.1 200"), "{readyz}");
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the app stops once shutdown is cancelled")
+        .unwrap();
+    assert!(stopped.is_ok(), "{stopped:?}");
+}
+
+#[tokio::test]
+async fn bad_manifests_fail_the_start_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "kind: Service\napiVersion: v1\nmetadata: {name: 5}\n",
+    )
+    .unwrap();
+    let config_path = dir.path().join("config.yaml");
+    let text = "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\nsource:\n  embedded:\n    manifests: [bad.yaml]\n    watch: false\n";
+    std::fs::write(&config_path, text).unwrap();
+    let app = App::load(&config_path).unwrap();
+    let bound = Bound::bind(&app.config).await.unwrap();
+    let error = app
+        .run(bound, None, CancellationToken::new())
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("bad.yaml"), "{message}");
+}
