@@ -13,15 +13,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::model::{
     ClusterState, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Service, ServiceKind,
 };
 use crate::names;
 use crate::snapshot::{
-    Alias, DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings,
+    Alias, DeclaredOrdinals, NodeRecords, Rrset, ServiceNode, Snapshot, WireSet, ZoneSettings,
 };
 
 /// Which map an endpoint group came from.
@@ -51,10 +52,11 @@ pub struct ClusterIndex {
     /// does not scan every service. Entries for hosts that came back early
     /// stay until due; re-rendering then changes nothing.
     deadlines: BTreeSet<(Instant, ObjectKey)>,
-    /// Per address, the names pointing at it, by service.
-    /// A small vector sorted by service (usually one entry): a BTreeMap per
-    /// address would cost a node allocation of hundreds of bytes each.
-    ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Vec<Name>)>>,
+    /// Per address, the names pointing at it, by service: the names in
+    /// wire form, back to back (no `Name` per record). A small vector
+    /// sorted by service (usually one entry): a BTreeMap per address would
+    /// cost a node allocation of hundreds of bytes each.
+    ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Box<[u8]>)>>,
     /// Per service, the addresses it put into `ptr_sources`.
     ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
     /// ExternalName services whose target lies in the zone: their chase
@@ -400,26 +402,26 @@ impl ClusterIndex {
                 sources.retain(|(service, _)| service != key);
             }
         }
-        let mut rendered = match node {
+        let rendered = match node {
             Some((node, ptrs)) => {
                 let mut ips = Vec::new();
-                // `ptrs` is sorted by address: equal addresses are adjacent.
-                for (ip, target) in ptrs {
+                // `ptrs` is sorted by address and deduplicated: each
+                // address's names are adjacent, in order.
+                let mut at = 0;
+                while at < ptrs.len() {
+                    let ip = ptrs[at].0;
+                    let mut wire = Vec::new();
+                    while at < ptrs.len() && ptrs[at].0 == ip {
+                        name_wire(&ptrs[at].1, &mut wire);
+                        at += 1;
+                    }
                     let sources = self.ptr_sources.entry(ip).or_default();
-                    let at = match sources.binary_search_by(|(service, _)| service.cmp(key)) {
-                        Ok(at) => at,
-                        Err(at) => {
-                            sources.insert(at, (key.clone(), Vec::new()));
-                            at
-                        }
-                    };
-                    let names = &mut sources[at].1;
-                    if !names.contains(&target) {
-                        names.push(target);
+                    let wire = wire.into_boxed_slice();
+                    match sources.binary_search_by(|(service, _)| service.cmp(key)) {
+                        Ok(i) => sources[i].1 = wire,
+                        Err(i) => sources.insert(i, (key.clone(), wire)),
                     }
-                    if ips.last() != Some(&ip) {
-                        ips.push(ip);
-                    }
+                    ips.push(ip);
                     touched.insert(ip);
                 }
                 ips.shrink_to_fit();
@@ -429,39 +431,32 @@ impl ClusterIndex {
             None => ServiceNode::default(),
         };
         for ip in touched {
-            let records: Vec<Record> = match self.ptr_sources.get(&ip) {
-                Some(sources) if !sources.iter().all(|(_, names)| names.is_empty()) => {
-                    let owner = names::reverse_name(ip);
-                    sources
-                        .iter()
-                        .flat_map(|(_, names)| names)
-                        .map(|target| {
-                            Record::from_rdata(
-                                owner.clone(),
-                                self.settings.ttl,
-                                RData::PTR(PTR(target.clone())),
-                            )
-                        })
-                        .collect()
+            let rrset = match self.ptr_sources.get_mut(&ip) {
+                Some(sources) if !sources.is_empty() => {
+                    sources.shrink_to_fit();
+                    ptr_wire(sources, self.settings.ttl)
                 }
-                _ => Vec::new(),
+                Some(_) => {
+                    self.ptr_sources.remove(&ip);
+                    WireSet::default()
+                }
+                None => WireSet::default(),
             };
-            let old = next.ptr.get(&ip).map_or(0, |r| r.len());
-            if next.ptr.get(&ip).map_or(&[][..], |r| &r.records[..]) == &records[..] {
+            let old = next.ptr.get(&ip);
+            if old.map_or(rrset.is_empty(), |old| *old == rrset) {
                 continue;
             }
             changed = true;
-            next.record_count = next.record_count - old + records.len();
-            if records.is_empty() {
+            next.record_count = next.record_count - old.map_or(0, WireSet::len) + rrset.len();
+            if rrset.is_empty() {
                 self.ptr_sources.remove(&ip);
                 next.ptr.remove(&ip);
             } else {
-                next.ptr.insert(ip, Arc::new(Rrset::answer(records)));
+                next.ptr.insert(ip, rrset);
             }
         }
 
         // Swap the service node.
-        rendered.names.shrink_to_fit();
         let old = next.service(&key.namespace, &key.name);
         if old.map_or(rendered.is_empty(), |old| **old == rendered) {
             return changed;
@@ -583,6 +578,40 @@ fn wall_serial() -> u32 {
         .map_or(1, |d| d.as_secs() as u32)
 }
 
+/// Appends `name` in wire form, uncompressed and lowercase.
+fn name_wire(name: &Name, out: &mut Vec<u8>) {
+    let mut encoder = BinEncoder::new(out);
+    encoder.set_canonical_form(true);
+    // A name the index built from valid labels always encodes.
+    let _ = name.emit(&mut encoder);
+}
+
+/// The PTR RRset of one address from its sources' names (each in wire
+/// form, back to back): owners a pointer to the question.
+fn ptr_wire(sources: &[(ObjectKey, Box<[u8]>)], ttl: u32) -> WireSet {
+    let mut wire = Vec::new();
+    let mut count = 0;
+    for (_, names) in sources {
+        let mut rest = &names[..];
+        while !rest.is_empty() {
+            // One name: labels up to the root's zero octet.
+            let mut len = 0;
+            while len < rest.len() && rest[len] != 0 {
+                len += 1 + usize::from(rest[len]);
+            }
+            let end = (len + 1).min(rest.len());
+            let (name, tail) = rest.split_at(end);
+            wire.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1]);
+            wire.extend_from_slice(&ttl.to_be_bytes());
+            wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            wire.extend_from_slice(name);
+            count += 1;
+            rest = tail;
+        }
+    }
+    WireSet::new(wire, count)
+}
+
 fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
     let data = match ip {
         IpAddr::V4(v4) => RData::A(A(v4)),
@@ -591,11 +620,11 @@ fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
     Record::from_rdata(name.clone(), ttl, data)
 }
 
-fn push_address(node: &mut NameNode, name: &Name, ip: IpAddr, ttl: u32) {
+fn push_address(node: &mut NodeRecords, name: &Name, ip: IpAddr, ttl: u32) {
     let record = address_record(name, ip, ttl);
     let list = match ip {
-        IpAddr::V4(_) => &mut node.a.records,
-        IpAddr::V6(_) => &mut node.aaaa.records,
+        IpAddr::V4(_) => &mut node.a,
+        IpAddr::V6(_) => &mut node.aaaa,
     };
     if !list.contains(&record) {
         list.push(record);
@@ -625,10 +654,8 @@ fn render_service(
         tracing::warn!(service = %service.key, "service name is not a valid DNS name; no records");
         return (ServiceNode::default(), Vec::new());
     };
-    let mut node = ServiceNode {
-        names: HashMap::new(),
-        ordinals: declared.into_boxed_slice(),
-    };
+    let ordinals = declared.into_boxed_slice();
+    let mut names: HashMap<Box<str>, NodeRecords> = HashMap::new();
     let mut ptrs: Vec<(IpAddr, Name)> = Vec::new();
     // (port name, protocol) → SRV targets as (endpoint name, port).
     let mut srv: BTreeMap<SrvKey, BTreeSet<(Name, u16)>> = BTreeMap::new();
@@ -645,7 +672,9 @@ fn render_service(
     match &service.kind {
         ServiceKind::ExternalName(target) => {
             hosts.clear();
-            return (render_alias(settings, service, &service_name, target), ptrs);
+            let mut node = render_alias(settings, service, &service_name, target);
+            node.ordinals = ordinals;
+            return (node, ptrs);
         }
         ServiceKind::ClusterIp(ips) => {
             hosts.clear();
@@ -699,7 +728,7 @@ fn render_service(
             continue;
         };
         let headless_endpoint = !label.is_empty();
-        let entry = node.names.entry(label.into()).or_default();
+        let entry = names.entry(label.into()).or_default();
         for ip in &ips {
             push_address(entry, &name, *ip, ttl);
             if headless_endpoint {
@@ -719,7 +748,7 @@ fn render_service(
     }
 
     if !service_ips.is_empty() {
-        let own = node.names.entry("".into()).or_default();
+        let own = names.entry("".into()).or_default();
         for ip in &service_ips {
             push_address(own, &service_name, *ip, ttl);
         }
@@ -731,10 +760,10 @@ fn render_service(
             continue;
         };
         let weight = srv_weight(entries.len());
-        let mut srv_node = NameNode::default();
+        let mut srv_node = NodeRecords::default();
         let mut added: BTreeSet<&Name> = BTreeSet::new();
         for (target, number) in entries {
-            srv_node.srv.records.push(Record::from_rdata(
+            srv_node.srv.push(Record::from_rdata(
                 owner.clone(),
                 ttl,
                 RData::SRV(SRV::new(0, weight, *number, target.clone())),
@@ -743,13 +772,12 @@ fn render_service(
                 for ip in targets.get(target).into_iter().flatten() {
                     srv_node
                         .srv_additional
-                        .records
                         .push(address_record(target, *ip, ttl));
                 }
             }
         }
-        node.names.insert(relative.into(), srv_node);
-        node.names.entry(protocol.label().into()).or_default();
+        names.insert(relative.into(), srv_node);
+        names.entry(protocol.label().into()).or_default();
     }
 
     // The stable-name window: note when hostnames lose their addresses.
@@ -774,18 +802,23 @@ fn render_service(
         if settings.name_in_zone(&format!("{host}.{base}")).is_none() {
             continue;
         }
-        let entry = node.names.entry(host.into()).or_default();
+        let entry = names.entry(host.into()).or_default();
         if entry.is_empty() {
             entry.stable = true;
         }
     }
     // The service name is an empty non-terminal when only stable names exist.
-    if !node.is_empty() {
-        node.names.entry("".into()).or_default();
+    if !names.is_empty() || ordinals.iter().any(|o| o.replicas > 0) {
+        names.entry("".into()).or_default();
     }
-    for name in node.names.values_mut() {
-        name.seal();
-    }
+    let mut node = ServiceNode {
+        names: names
+            .into_iter()
+            .map(|(label, records)| (label, records.seal()))
+            .collect(),
+        ordinals,
+    };
+    node.names.shrink_to_fit();
     ptrs.sort();
     ptrs.dedup();
     (node, ptrs)
@@ -817,13 +850,14 @@ fn render_alias(
     let mut names = HashMap::new();
     names.insert(
         "".into(),
-        NameNode {
+        NodeRecords {
             alias: Some(Box::new(Alias {
                 cname: Rrset::answer(vec![cname]),
                 ..Alias::default()
             })),
-            ..NameNode::default()
-        },
+            ..NodeRecords::default()
+        }
+        .seal(),
     );
     ServiceNode {
         names,

@@ -20,6 +20,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 pub use crate::model::PodRecords;
 use crate::names::{self, ReverseQuery};
 
+mod node;
+pub use node::{NameNode, NodeRecords, RrsetRef, WireSet, decode};
+
 /// The version of the Kubernetes DNS specification served in `dns-version`.
 pub const SPEC_VERSION: &str = "1.1.0";
 
@@ -115,14 +118,25 @@ pub struct Rrset {
 impl Rrset {
     /// An RRset whose owner is the question name.
     pub fn answer(records: Vec<Record>) -> Self {
-        let wire = render(&records, Owner::Question);
-        Self { records, wire }
+        let (wire, _) = render(&records, Owner::Question);
+        Self {
+            records,
+            wire: wire.into_boxed_slice(),
+        }
     }
 
     /// An RRset for the authority or additional section.
     pub fn extra(records: Vec<Record>) -> Self {
-        let wire = render(&records, Owner::Spelled);
-        Self { records, wire }
+        let (wire, _) = render(&records, Owner::Spelled);
+        Self {
+            records,
+            wire: wire.into_boxed_slice(),
+        }
+    }
+
+    /// The wire form, as answers borrow it.
+    pub fn view(&self) -> RrsetRef<'_> {
+        RrsetRef::new(&self.wire, self.records.len())
     }
 
     pub fn len(&self) -> usize {
@@ -131,13 +145,6 @@ impl Rrset {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
-    }
-
-    /// Renders the wire form again after `records` changed.
-    fn seal(&mut self, owner: Owner<'_>) {
-        // Rendered once, kept for the snapshot's life: no growth slack.
-        self.records.shrink_to_fit();
-        self.wire = render(&self.records, owner);
     }
 }
 
@@ -193,10 +200,12 @@ enum Owner<'n> {
     Near(&'n Name),
 }
 
-/// Encodes records for copying into a response (see [`Rrset::wire`]).
-fn render(records: &[Record], owner: Owner<'_>) -> Box<[u8]> {
+/// Encodes records for copying into a response (see [`Rrset::wire`]);
+/// returns the bytes and how many records they hold.
+fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
     use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut out = Vec::new();
+    let mut count = 0;
     for record in records {
         let start = out.len();
         match owner {
@@ -236,28 +245,9 @@ fn render(records: &[Record], owner: Owner<'_>) -> Box<[u8]> {
         }
         out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         out.extend_from_slice(&rdata);
+        count += 1;
     }
-    out.into_boxed_slice()
-}
-
-/// The records of one owner name, by type. Empty RRsets allocate nothing.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct NameNode {
-    pub a: Rrset,
-    pub aaaa: Rrset,
-    pub srv: Rrset,
-    /// Address records of the SRV targets, for the additional section.
-    pub srv_additional: Rrset,
-    pub ptr: Rrset,
-    pub txt: Rrset,
-    pub ns: Rrset,
-    pub soa: Rrset,
-    /// A declared pod name with no address right now: NODATA with a
-    /// negative TTL of at most [`STABLE_NEGATIVE_TTL`].
-    pub stable: bool,
-    /// An ExternalName service's name: a CNAME and no other data. Boxed:
-    /// most names are not aliases, and each pays one pointer.
-    pub alias: Option<Box<Alias>>,
+    (out, count)
 }
 
 /// A CNAME, and the chase of its target inside the zone, rendered once per
@@ -281,67 +271,6 @@ impl Alias {
             Some(RData::CNAME(target)) => Some(&target.0),
             _ => None,
         }
-    }
-}
-
-impl NameNode {
-    fn rrset(&self, qtype: RecordType) -> Option<&Rrset> {
-        match qtype {
-            RecordType::A => Some(&self.a),
-            RecordType::AAAA => Some(&self.aaaa),
-            RecordType::SRV => Some(&self.srv),
-            RecordType::PTR => Some(&self.ptr),
-            RecordType::TXT => Some(&self.txt),
-            RecordType::NS => Some(&self.ns),
-            RecordType::SOA => Some(&self.soa),
-            RecordType::CNAME => self.alias.as_ref().map(|a| &a.cname),
-            _ => None,
-        }
-    }
-
-    /// Renders the wire form of every RRset; call once the records are in.
-    pub fn seal(&mut self) {
-        for rrset in [
-            &mut self.a,
-            &mut self.aaaa,
-            &mut self.srv,
-            &mut self.ptr,
-            &mut self.txt,
-            &mut self.ns,
-            &mut self.soa,
-        ] {
-            rrset.seal(Owner::Question);
-        }
-        // SRV targets' addresses: their owners share the service's suffix
-        // with the question, the SRV name.
-        match self.srv.records.first().map(|r| r.name.clone()) {
-            Some(question) => self.srv_additional.seal(Owner::Near(&question)),
-            None => self.srv_additional.seal(Owner::Spelled),
-        }
-    }
-
-    /// Whether the name holds any record at all.
-    pub fn is_empty(&self) -> bool {
-        self.a.is_empty()
-            && self.aaaa.is_empty()
-            && self.srv.is_empty()
-            && self.ptr.is_empty()
-            && self.txt.is_empty()
-            && self.ns.is_empty()
-            && self.soa.is_empty()
-            && self.alias.is_none()
-    }
-
-    /// How many records the name holds (for the records-served metric).
-    pub fn record_count(&self) -> usize {
-        self.a.len()
-            + self.aaaa.len()
-            + self.srv.len()
-            + self.ptr.len()
-            + self.txt.len()
-            + self.ns.len()
-            + self.soa.len()
-            + self.alias.as_ref().map_or(0, |a| a.cname.len())
     }
 }
 
@@ -491,8 +420,9 @@ pub struct Snapshot {
     pub glue: Arc<Rrset>,
     pub namespaces: imbl::HashMap<Arc<str>, NamespaceNode>,
     /// PTR records by address, ordered so a reverse prefix (an empty
-    /// non-terminal) is a range query.
-    pub ptr: imbl::OrdMap<IpAddr, Arc<Rrset>>,
+    /// non-terminal) is a range query. Wire form only: the owner is the
+    /// question (the address's reverse name).
+    pub ptr: imbl::OrdMap<IpAddr, WireSet>,
     /// Records served, for the metric.
     pub record_count: usize,
 }
@@ -506,15 +436,8 @@ impl Snapshot {
             .iter()
             .map(|z| Apex::new(&settings, z.clone(), serial))
             .collect();
-        let fixed = fixed_names(&settings);
-        let glue = Arc::new(Rrset::extra(
-            fixed
-                .values()
-                .flat_map(|n| n.a.records.iter().chain(&n.aaaa.records))
-                .filter(|r| r.name == settings.nameserver)
-                .cloned()
-                .collect(),
-        ));
+        let (fixed, glue) = fixed_names(&settings);
+        let glue = Arc::new(Rrset::extra(glue));
         let fixed = Arc::new(fixed);
         Self {
             glue,
@@ -593,7 +516,7 @@ impl Snapshot {
                 }
                 None => {
                     if let Some(rrset) = node.rrset(qtype) {
-                        out.extend(rrset.records.iter().cloned());
+                        out.extend(rrset.records(&name));
                     }
                     break;
                 }
@@ -604,11 +527,12 @@ impl Snapshot {
 }
 
 /// `dns-version.Z` TXT, and the nameserver name with glue when it is inside
-/// the zone (plus the empty non-terminals above both).
-fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
-    let mut fixed: HashMap<Box<str>, NameNode> = HashMap::new();
+/// the zone (plus the empty non-terminals above both); and the glue records.
+fn fixed_names(settings: &ZoneSettings) -> (HashMap<Box<str>, NameNode>, Vec<Record>) {
+    let mut fixed: HashMap<Box<str>, NodeRecords> = HashMap::new();
+    let mut glue = Vec::new();
     if let Some(name) = settings.name_in_zone("dns-version") {
-        fixed.entry("dns-version".into()).or_default().txt.records = vec![Record::from_rdata(
+        fixed.entry("dns-version".into()).or_default().txt = vec![Record::from_rdata(
             name,
             settings.ttl,
             RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()])),
@@ -626,10 +550,11 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             };
             let record = Record::from_rdata(settings.nameserver.clone(), settings.ttl, data);
             match ip {
-                IpAddr::V4(_) => node.a.records.push(record),
-                IpAddr::V6(_) => node.aaaa.records.push(record),
+                IpAddr::V4(_) => node.a.push(record),
+                IpAddr::V6(_) => node.aaaa.push(record),
             }
         }
+        glue.extend(node.a.iter().chain(&node.aaaa).cloned());
         // Empty non-terminals between the nameserver and the apex.
         let mut rest = relative.as_str();
         while let Some((_, parent)) = rest.split_once('.') {
@@ -637,10 +562,11 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             rest = parent;
         }
     }
-    for node in fixed.values_mut() {
-        node.seal();
-    }
-    fixed
+    let fixed = fixed
+        .into_iter()
+        .map(|(name, node)| (name, node.seal()))
+        .collect();
+    (fixed, glue)
 }
 
 /// The labels of `name` left of `zone`, joined with dots, lowercase.
@@ -658,36 +584,37 @@ fn relative_text(name: &Name, zone: &Name) -> String {
 /// snapshot instead of collecting records, so answering allocates nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Section<'a> {
-    parts: [Option<&'a Rrset>; 4],
+    parts: [Option<RrsetRef<'a>>; 4],
     used: usize,
 }
 
 impl<'a> Section<'a> {
-    fn one(rrset: &'a Rrset) -> Self {
+    fn one(rrset: RrsetRef<'a>) -> Self {
         let mut s = Self::default();
         s.push(rrset);
         s
     }
 
-    fn push(&mut self, rrset: &'a Rrset) {
+    fn push(&mut self, rrset: RrsetRef<'a>) {
         if !rrset.is_empty() && self.used < self.parts.len() {
             self.parts[self.used] = Some(rrset);
             self.used += 1;
         }
     }
 
-    /// The records, for hickory's encoder.
-    pub fn iter(self) -> impl Iterator<Item = &'a Record> + Send + 'a {
-        self.rrsets().flat_map(|r| r.records.iter())
+    /// The records, decoded for hickory's encoder, with `question` (the
+    /// question's name) as the owner written as a pointer to it.
+    pub fn records(self, question: &Name) -> Vec<Record> {
+        self.rrsets().flat_map(|r| r.records(question)).collect()
     }
 
     /// The RRsets, for the fast path's pre-rendered bytes.
-    pub fn rrsets(self) -> impl Iterator<Item = &'a Rrset> + Send + 'a {
+    pub fn rrsets(self) -> impl Iterator<Item = RrsetRef<'a>> + Send + 'a {
         self.parts.into_iter().take(self.used).flatten()
     }
 
     pub fn len(&self) -> usize {
-        self.rrsets().map(Rrset::len).sum()
+        self.rrsets().map(|r| r.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -735,16 +662,16 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::NXDomain,
             authoritative: true,
-            authority: Section::one(&apex.negative_soa),
+            authority: Section::one(apex.negative_soa.view()),
             ..Self::refused()
         }
     }
 
     fn nodata(apex: &'a Apex, stable: bool) -> Self {
         let soa = if stable {
-            &apex.stable_soa
+            apex.stable_soa.view()
         } else {
-            &apex.negative_soa
+            apex.negative_soa.view()
         };
         Self {
             rcode: ResponseCode::NoError,
@@ -760,27 +687,24 @@ impl<'a> Answer<'a> {
         if let Some(alias) = &node.alias {
             // A CNAME owns its name alone: whatever the type, the CNAME,
             // then the chase when the type is an address (RFC 1034 §4.3.2).
-            answers.push(&alias.cname);
+            answers.push(alias.cname.view());
             match qtype {
-                RecordType::A => answers.push(&alias.chase_a),
-                RecordType::AAAA => answers.push(&alias.chase_aaaa),
+                RecordType::A => answers.push(alias.chase_a.view()),
+                RecordType::AAAA => answers.push(alias.chase_aaaa.view()),
                 _ => {}
             }
         } else if qtype == RecordType::ANY {
-            for records in [&node.soa, &node.ns, &node.a, &node.aaaa] {
-                answers.push(records);
-            }
-            // At most four slices: SRV, PTR and TXT never share a name with
-            // the apex records, so this order loses nothing.
-            for records in [&node.srv, &node.ptr, &node.txt] {
-                answers.push(records);
+            // At most four slices: a name below the apex holds no SOA, NS
+            // or PTR, so these are all it can have.
+            for rrset in [node.a(), node.aaaa(), node.srv(), node.txt()] {
+                answers.push(rrset);
             }
         } else {
             if let Some(rrset) = node.rrset(qtype) {
                 answers.push(rrset);
             }
             if qtype == RecordType::SRV {
-                additional.push(&node.srv_additional);
+                additional.push(node.srv_additional());
             }
         }
         if answers.is_empty() {
@@ -931,19 +855,19 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
     if m == 0 {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(&apex.soa),
+                answers: Section::one(apex.soa.view()),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {
-                answers: Section::one(&apex.ns),
+                answers: Section::one(apex.ns.view()),
                 authority: Section::default(),
                 additional: glue(snap),
                 ..Answer::nodata(apex, false)
             },
             RecordType::ANY => Answer {
                 answers: {
-                    let mut s = Section::one(&apex.soa);
-                    s.push(&apex.ns);
+                    let mut s = Section::one(apex.soa.view());
+                    s.push(apex.ns.view());
                     s
                 },
                 authority: Section::default(),
@@ -1019,7 +943,7 @@ fn answer_pod<'a>(snap: &'a Snapshot, labels: &[&[u8]], qtype: RecordType) -> An
 
 /// The nameserver's glue, when it lives in the forward zone.
 fn glue(snap: &Snapshot) -> Section<'_> {
-    Section::one(&snap.glue)
+    Section::one(snap.glue.view())
 }
 
 fn answer_reverse<'a>(
@@ -1032,11 +956,11 @@ fn answer_reverse<'a>(
     if relative.is_empty() {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(&apex.soa),
+                answers: Section::one(apex.soa.view()),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {
-                answers: Section::one(&apex.ns),
+                answers: Section::one(apex.ns.view()),
                 authority: Section::default(),
                 ..Answer::nodata(apex, false)
             },
@@ -1059,7 +983,7 @@ fn answer_reverse<'a>(
                 rcode: ResponseCode::NoError,
                 authoritative: true,
                 synthesized: None,
-                answers: Section::one(records),
+                answers: Section::one(records.view()),
                 authority: Section::default(),
                 additional: Section::default(),
             },
@@ -1078,19 +1002,6 @@ fn answer_reverse<'a>(
 }
 
 // ---- Zone contents, for zone transfer and export (`transfer/`) --------------
-
-impl NameNode {
-    /// The records this name holds in the zone. The SRV additionals are left
-    /// out: they are copies of address records their own names hold.
-    pub fn records(&self) -> impl Iterator<Item = &Record> + '_ {
-        [
-            &self.soa, &self.ns, &self.a, &self.aaaa, &self.srv, &self.ptr, &self.txt,
-        ]
-        .into_iter()
-        .chain(self.alias.as_deref().map(|a| &a.cname))
-        .flat_map(|rrset| rrset.records.iter())
-    }
-}
 
 impl Snapshot {
     /// The apex of every zone served: the forward zone, then the reverse
@@ -1115,43 +1026,87 @@ impl Snapshot {
             .map(|(i, _)| i)
     }
 
-    /// Every record of the zone whose apex is `origin`: the apex SOA first,
-    /// then the apex NS, then the rest in no particular order. The forward
-    /// zone holds the fixed names (`dns-version`, the nameserver's glue) and
-    /// every service's names; a reverse zone holds the PTR records whose
-    /// owner lies in it and in no more specific reverse zone served. `None`
-    /// when `origin` is not the apex of a zone served.
-    pub fn zone_records(&self, origin: &Name) -> Option<impl Iterator<Item = &Record> + '_> {
+    /// The name of a fixed name's node (keyed relative to the zone).
+    fn fixed_owner(&self, key: &str) -> Option<Name> {
+        if key.is_empty() {
+            return Some(self.settings.zone.clone());
+        }
+        self.settings.name_in_zone(key)
+    }
+
+    /// The name of a service's node `key` (`""` is the service itself).
+    pub fn service_owner(&self, namespace: &str, service: &str, key: &str) -> Option<Name> {
+        let base = format!("{service}.{namespace}.svc");
+        if key.is_empty() {
+            self.settings.name_in_zone(&base)
+        } else {
+            self.settings.name_in_zone(&format!("{key}.{base}"))
+        }
+    }
+
+    /// Every record of one service, decoded from the wire form.
+    pub fn service_records(
+        &self,
+        namespace: &str,
+        name: &str,
+        service: &ServiceNode,
+    ) -> Vec<Record> {
+        service
+            .names
+            .iter()
+            .filter_map(|(key, node)| Some((self.service_owner(namespace, name, key)?, node)))
+            .flat_map(|(owner, node)| node.records(&owner))
+            .collect()
+    }
+
+    /// The PTR records of one address, decoded from the wire form.
+    pub fn ptr_records(ip: IpAddr, rrset: &WireSet) -> Vec<Record> {
+        rrset.view().records(&names::reverse_name(ip))
+    }
+
+    /// Every record of the zone whose apex is `origin`, decoded from the
+    /// wire form: the apex SOA first, then the apex NS, then the rest in no
+    /// particular order. The forward zone holds the fixed names
+    /// (`dns-version`, the nameserver's glue) and every service's names; a
+    /// reverse zone holds the PTR records whose owner lies in it and in no
+    /// more specific reverse zone served. `None` when `origin` is not the
+    /// apex of a zone served.
+    pub fn zone_records(&self, origin: &Name) -> Option<Vec<Record>> {
         let (apex, reverse) = if self.forward.origin == *origin {
             (&self.forward, None)
         } else {
             let i = self.reverse.iter().position(|a| a.origin == *origin)?;
             (&self.reverse[i], Some(i))
         };
-        let forward = reverse.is_none().then(|| {
-            self.fixed
-                .values()
-                .chain(
-                    self.namespaces
-                        .values()
-                        .flat_map(|ns| ns.services.values())
-                        .flat_map(|service| service.names.values()),
-                )
-                .flat_map(NameNode::records)
-        });
-        let ptr = reverse.map(|i| {
-            self.ptr
-                .values()
-                .flat_map(|rrset| rrset.records.iter())
-                .filter(move |record| self.reverse_zone_of(&record.name) == Some(i))
-        });
-        Some(
-            apex.soa
-                .records
-                .iter()
-                .chain(&apex.ns.records)
-                .chain(forward.into_iter().flatten())
-                .chain(ptr.into_iter().flatten()),
-        )
+        let mut out: Vec<Record> = apex
+            .soa
+            .records
+            .iter()
+            .chain(&apex.ns.records)
+            .cloned()
+            .collect();
+        match reverse {
+            None => {
+                for (key, node) in self.fixed.iter() {
+                    if let Some(owner) = self.fixed_owner(key) {
+                        out.extend(node.records(&owner));
+                    }
+                }
+                for (namespace, ns) in self.namespaces.iter() {
+                    for (name, service) in ns.services.iter() {
+                        out.extend(self.service_records(namespace, name, service));
+                    }
+                }
+            }
+            Some(i) => {
+                for (ip, rrset) in self.ptr.iter() {
+                    let owner = names::reverse_name(*ip);
+                    if self.reverse_zone_of(&owner) == Some(i) {
+                        out.extend(rrset.view().records(&owner));
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 }

@@ -1,0 +1,314 @@
+//! The zone's records in wire form: one owner name's RRsets as one block of
+//! bytes, and the decoding back to hickory `Record`s where they are needed.
+//!
+//! The index renders a name's records into a [`NodeRecords`] (plain hickory
+//! records, short-lived) and seals it into a [`NameNode`]: every RRset
+//! pre-rendered once, back to back in one allocation, owners written as a
+//! compression pointer to the question (offset 12), so the fast path copies
+//! bytes and the snapshot holds no `Name` or `Record` per record. The slow
+//! path, zone transfer and `export-zone` get `Record`s by decoding these
+//! bytes behind the owner name ([`decode`]), so the wire form is the one
+//! source of truth and every path answers the same.
+
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+
+use super::{Alias, Owner, render};
+
+/// An RRset's wire bytes and how many records they hold, borrowed from a
+/// snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RrsetRef<'a> {
+    /// Owners are a pointer to the question or spelled out; see
+    /// [`super::Rrset::wire`].
+    pub wire: &'a [u8],
+    count: u32,
+}
+
+impl<'a> RrsetRef<'a> {
+    pub fn new(wire: &'a [u8], count: usize) -> Self {
+        Self {
+            wire,
+            count: count as u32,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The records, with the question `question` as the owner of every
+    /// record written as a pointer to it.
+    pub fn records(&self, question: &Name) -> Vec<Record> {
+        decode(self.wire, self.len(), question)
+    }
+}
+
+/// An owned RRset in wire form alone: the PTR records of one address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WireSet {
+    wire: Box<[u8]>,
+    count: u32,
+}
+
+impl WireSet {
+    pub fn new(wire: Vec<u8>, count: usize) -> Self {
+        Self {
+            wire: wire.into_boxed_slice(),
+            count: count as u32,
+        }
+    }
+
+    pub fn view(&self) -> RrsetRef<'_> {
+        RrsetRef {
+            wire: &self.wire,
+            count: self.count,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Decodes `count` records from `wire`, placed behind a message header and
+/// the question `question`, so the pointers in it resolve as they do in a
+/// response. Bytes that do not decode end the list (never seen: the bytes
+/// were encoded from records by this module).
+pub fn decode(wire: &[u8], count: usize, question: &Name) -> Vec<Record> {
+    let mut name = Vec::new();
+    let mut encoder = BinEncoder::new(&mut name);
+    encoder.set_canonical_form(true);
+    if question.emit(&mut encoder).is_err() {
+        return Vec::new();
+    }
+    let mut buf = vec![0u8; 12];
+    buf.extend_from_slice(&name);
+    let start = buf.len();
+    buf.extend_from_slice(wire);
+    let mut decoder = BinDecoder::new(&buf);
+    if decoder.read_slice(start).is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        match Record::read(&mut decoder) {
+            Ok(record) => out.push(record),
+            Err(error) => {
+                tracing::error!(%error, %question, "stored records do not decode");
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The RRsets a name may hold, in the order they sit in [`NameNode`].
+#[derive(Clone, Copy)]
+enum Slot {
+    A,
+    Aaaa,
+    Srv,
+    /// Address records of the SRV targets, for the additional section.
+    SrvAdditional,
+    Txt,
+}
+
+const SLOTS: usize = 5;
+
+/// The records of one owner name, sealed: every RRset's wire form back to
+/// back in one block. No `Name` and no `Record` inside.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NameNode {
+    wire: Box<[u8]>,
+    /// Where each slot's bytes end in `wire`.
+    ends: [u32; SLOTS],
+    /// How many records each slot holds.
+    counts: [u32; SLOTS],
+    /// A declared pod name with no address right now: NODATA with a
+    /// negative TTL of at most [`super::STABLE_NEGATIVE_TTL`].
+    pub stable: bool,
+    /// An ExternalName service's name: a CNAME and no other data. Boxed:
+    /// most names are not aliases, and each pays one pointer.
+    pub alias: Option<Box<Alias>>,
+}
+
+impl NameNode {
+    fn slot(&self, slot: Slot) -> RrsetRef<'_> {
+        let i = slot as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        RrsetRef {
+            wire: &self.wire[start..self.ends[i] as usize],
+            count: self.counts[i],
+        }
+    }
+
+    /// The RRset of `qtype` (A, AAAA, SRV, TXT, or the CNAME of an alias).
+    pub fn rrset(&self, qtype: RecordType) -> Option<RrsetRef<'_>> {
+        match qtype {
+            RecordType::A => Some(self.slot(Slot::A)),
+            RecordType::AAAA => Some(self.slot(Slot::Aaaa)),
+            RecordType::SRV => Some(self.slot(Slot::Srv)),
+            RecordType::TXT => Some(self.slot(Slot::Txt)),
+            RecordType::CNAME => self.alias.as_ref().map(|a| a.cname.view()),
+            _ => None,
+        }
+    }
+
+    pub fn a(&self) -> RrsetRef<'_> {
+        self.slot(Slot::A)
+    }
+
+    pub fn aaaa(&self) -> RrsetRef<'_> {
+        self.slot(Slot::Aaaa)
+    }
+
+    pub fn srv(&self) -> RrsetRef<'_> {
+        self.slot(Slot::Srv)
+    }
+
+    /// The SRV targets' addresses, compressed against the SRV name.
+    pub fn srv_additional(&self) -> RrsetRef<'_> {
+        self.slot(Slot::SrvAdditional)
+    }
+
+    pub fn txt(&self) -> RrsetRef<'_> {
+        self.slot(Slot::Txt)
+    }
+
+    /// Whether the name holds any record at all.
+    pub fn is_empty(&self) -> bool {
+        self.record_count() == 0
+    }
+
+    /// How many records the name holds (for the records-served metric);
+    /// the SRV additionals are copies and do not count.
+    pub fn record_count(&self) -> usize {
+        let own: u32 = self.counts.iter().sum::<u32>() - self.counts[Slot::SrvAdditional as usize];
+        own as usize + self.alias.as_ref().map_or(0, |a| a.cname.len())
+    }
+
+    /// The records this name holds in the zone, decoded, with `owner` (this
+    /// node's name) as their owner. The SRV additionals are left out: they
+    /// are copies of address records their own names hold.
+    pub fn records(&self, owner: &Name) -> Vec<Record> {
+        let mut out = Vec::new();
+        for slot in [Slot::A, Slot::Aaaa, Slot::Srv, Slot::Txt] {
+            let rrset = self.slot(slot);
+            if !rrset.is_empty() {
+                out.extend(rrset.records(owner));
+            }
+        }
+        if let Some(alias) = &self.alias {
+            out.extend(alias.cname.records.iter().cloned());
+        }
+        out
+    }
+}
+
+/// One name's records while it is being rendered; [`NodeRecords::seal`]
+/// turns it into the [`NameNode`] a snapshot keeps.
+#[derive(Debug, Default)]
+pub struct NodeRecords {
+    pub a: Vec<Record>,
+    pub aaaa: Vec<Record>,
+    pub srv: Vec<Record>,
+    pub srv_additional: Vec<Record>,
+    pub txt: Vec<Record>,
+    pub stable: bool,
+    pub alias: Option<Box<Alias>>,
+}
+
+impl NodeRecords {
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+            && self.aaaa.is_empty()
+            && self.srv.is_empty()
+            && self.txt.is_empty()
+            && self.alias.is_none()
+    }
+
+    /// Renders every RRset once, into one block.
+    pub fn seal(self) -> NameNode {
+        let mut wire = Vec::new();
+        let mut ends = [0u32; SLOTS];
+        let mut counts = [0u32; SLOTS];
+        // SRV targets' addresses: their owners share the service's suffix
+        // with the question, the SRV name.
+        let srv_owner = self.srv.first().map(|r| r.name.clone());
+        let additional_owner = match &srv_owner {
+            Some(question) => Owner::Near(question),
+            None => Owner::Spelled,
+        };
+        for (i, (records, owner)) in [
+            (&self.a, Owner::Question),
+            (&self.aaaa, Owner::Question),
+            (&self.srv, Owner::Question),
+            (&self.srv_additional, additional_owner),
+            (&self.txt, Owner::Question),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (bytes, count) = render(records, owner);
+            wire.extend_from_slice(&bytes);
+            ends[i] = wire.len() as u32;
+            counts[i] = count as u32;
+        }
+        NameNode {
+            wire: wire.into_boxed_slice(),
+            ends,
+            counts,
+            stable: self.stable,
+            alias: self.alias,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, SRV};
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn sealed_records_decode_to_what_went_in() {
+        let owner = name("_web._tcp.db.demo.svc.cluster.local.");
+        let target = name("db-0.db.demo.svc.cluster.local.");
+        let srv = Record::from_rdata(
+            owner.clone(),
+            5,
+            RData::SRV(SRV::new(0, 100, 80, target.clone())),
+        );
+        let address = Record::from_rdata(target.clone(), 5, RData::A(A::new(10, 0, 0, 1)));
+        let node = NodeRecords {
+            srv: vec![srv.clone()],
+            srv_additional: vec![address.clone()],
+            ..NodeRecords::default()
+        }
+        .seal();
+        assert_eq!(node.records(&owner), vec![srv]);
+        assert_eq!(node.srv_additional().records(&owner), vec![address]);
+        assert!(node.a().is_empty());
+        assert_eq!(node.record_count(), 1);
+    }
+
+    #[test]
+    fn an_empty_node_is_empty() {
+        let node = NodeRecords::default().seal();
+        assert!(node.is_empty());
+        assert!(node.records(&name("x.cluster.local.")).is_empty());
+    }
+}
