@@ -223,7 +223,15 @@ impl ClusterIndex {
         }
     }
 
-    fn apply_group(&mut self, kind: GroupKind, group: EndpointGroup) {
+    fn apply_group(&mut self, kind: GroupKind, mut group: EndpointGroup) {
+        // Keep only what answers need: the pod behind an endpoint is for
+        // tooling, and nothing grows after this.
+        for endpoint in &mut group.endpoints {
+            endpoint.target = None;
+            endpoint.addresses.shrink_to_fit();
+        }
+        group.endpoints.shrink_to_fit();
+        group.ports.shrink_to_fit();
         let key = group.key.clone();
         let service = group.service.clone();
         let old = self.groups(kind).insert(key.clone(), group);
@@ -818,7 +826,6 @@ fn render_service(
             .collect(),
         ordinals,
     };
-    node.names.shrink_to_fit();
     ptrs.sort();
     ptrs.dedup();
     (node, ptrs)
@@ -847,20 +854,16 @@ fn render_alias(
         settings.ttl,
         RData::CNAME(CNAME(target_name)),
     );
-    let mut names = HashMap::new();
-    names.insert(
-        "".into(),
-        NodeRecords {
-            alias: Some(Box::new(Alias {
-                cname: Rrset::answer(vec![cname]),
-                ..Alias::default()
-            })),
-            ..NodeRecords::default()
-        }
-        .seal(),
-    );
+    let node = NodeRecords {
+        alias: Some(Box::new(Alias {
+            cname: Rrset::answer(vec![cname]),
+            ..Alias::default()
+        })),
+        ..NodeRecords::default()
+    }
+    .seal();
     ServiceNode {
-        names,
+        names: std::iter::once((Box::from(""), node)).collect(),
         ordinals: Box::default(),
     }
 }

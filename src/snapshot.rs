@@ -21,7 +21,7 @@ pub use crate::model::PodRecords;
 use crate::names::{self, ReverseQuery};
 
 mod node;
-pub use node::{NameNode, NodeRecords, RrsetRef, WireSet, decode};
+pub use node::{NameNode, Names, NodeRecords, RrsetRef, WireSet, decode};
 
 /// The version of the Kubernetes DNS specification served in `dns-version`.
 pub const SPEC_VERSION: &str = "1.1.0";
@@ -283,7 +283,7 @@ impl Alias {
 /// with `replicas: 2147483647` costs one rule, not two billion names.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServiceNode {
-    pub names: HashMap<Box<str>, NameNode>,
+    pub names: Names,
     /// The StatefulSets governed by this service, by rule.
     pub ordinals: Box<[DeclaredOrdinals]>,
 }

@@ -214,6 +214,53 @@ impl NameNode {
     }
 }
 
+/// A service's names, keyed by the labels left of the service name joined
+/// with dots: a sorted slice, searched by bisection. No hash table: its
+/// empty buckets would cost more than the names.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Names(Box<[(Box<str>, NameNode)]>);
+
+impl Names {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&NameNode> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut NameNode> {
+        self.find(key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &NameNode)> + '_ {
+        self.0.iter().map(|(k, n)| (&**k, n))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &NameNode> + '_ {
+        self.0.iter().map(|(_, n)| n)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(Box<str>, NameNode)> for Names {
+    /// Later entries win over earlier ones with the same key.
+    fn from_iter<I: IntoIterator<Item = (Box<str>, NameNode)>>(iter: I) -> Self {
+        let mut names: Vec<(Box<str>, NameNode)> = iter.into_iter().collect();
+        names.reverse();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names.dedup_by(|a, b| a.0 == b.0);
+        Self(names.into_boxed_slice())
+    }
+}
+
 /// One name's records while it is being rendered; [`NodeRecords::seal`]
 /// turns it into the [`NameNode`] a snapshot keeps.
 #[derive(Debug, Default)]
