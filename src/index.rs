@@ -25,6 +25,16 @@ use crate::snapshot::{
     Alias, DeclaredOrdinals, NodeRecords, Rrset, ServiceNode, Snapshot, WireSet, ZoneSettings,
 };
 
+/// The services that put PTR names at one address.
+enum PtrSources {
+    /// One service, as for nearly every address: the PTR set in the
+    /// snapshot is its names alone, so they are not kept twice.
+    One(ObjectKey),
+    /// A pod that several headless services select: each one's names in
+    /// wire form, back to back, sorted by service.
+    Many(Vec<(ObjectKey, Box<[u8]>)>),
+}
+
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 enum GroupKind {
@@ -52,11 +62,8 @@ pub struct ClusterIndex {
     /// does not scan every service. Entries for hosts that came back early
     /// stay until due; re-rendering then changes nothing.
     deadlines: BTreeSet<(Instant, ObjectKey)>,
-    /// Per address, the names pointing at it, by service: the names in
-    /// wire form, back to back (no `Name` per record). A small vector
-    /// sorted by service (usually one entry): a BTreeMap per address would
-    /// cost a node allocation of hundreds of bytes each.
-    ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Box<[u8]>)>>,
+    /// Per address, the services whose names point at it.
+    ptr_sources: HashMap<IpAddr, PtrSources>,
     /// Per service, the addresses it put into `ptr_sources`.
     ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
     /// ExternalName services whose target lies in the zone: their chase
@@ -404,15 +411,9 @@ impl ClusterIndex {
 
         // Swap this service's PTR contributions.
         let old_ips = self.ptr_by_service.remove(key).unwrap_or_default();
-        let mut touched: BTreeSet<IpAddr> = old_ips.iter().copied().collect();
-        for ip in &old_ips {
-            if let Some(sources) = self.ptr_sources.get_mut(ip) {
-                sources.retain(|(service, _)| service != key);
-            }
-        }
+        let mut mine: BTreeMap<IpAddr, Box<[u8]>> = BTreeMap::new();
         let rendered = match node {
             Some((node, ptrs)) => {
-                let mut ips = Vec::new();
                 // `ptrs` is sorted by address and deduplicated: each
                 // address's names are adjacent, in order.
                 let mut at = 0;
@@ -423,33 +424,49 @@ impl ClusterIndex {
                         name_wire(&ptrs[at].1, &mut wire);
                         at += 1;
                     }
-                    let sources = self.ptr_sources.entry(ip).or_default();
-                    let wire = wire.into_boxed_slice();
-                    match sources.binary_search_by(|(service, _)| service.cmp(key)) {
-                        Ok(i) => sources[i].1 = wire,
-                        Err(i) => sources.insert(i, (key.clone(), wire)),
-                    }
-                    ips.push(ip);
-                    touched.insert(ip);
+                    mine.insert(ip, wire.into_boxed_slice());
                 }
-                ips.shrink_to_fit();
-                self.ptr_by_service.insert(key.clone(), ips);
+                if !mine.is_empty() {
+                    self.ptr_by_service
+                        .insert(key.clone(), mine.keys().copied().collect());
+                }
                 node
             }
             None => ServiceNode::default(),
         };
+        let touched: BTreeSet<IpAddr> = old_ips.into_iter().chain(mine.keys().copied()).collect();
         for ip in touched {
-            let rrset = match self.ptr_sources.get_mut(&ip) {
-                Some(sources) if !sources.is_empty() => {
-                    sources.shrink_to_fit();
-                    ptr_wire(sources, self.settings.ttl)
+            // The other services' names at this address, then ours.
+            let mut all: Vec<(ObjectKey, Box<[u8]>)> = match self.ptr_sources.remove(&ip) {
+                None => Vec::new(),
+                Some(PtrSources::One(owner)) if owner == *key => Vec::new(),
+                Some(PtrSources::One(owner)) => {
+                    let names = next.ptr.get(&ip).map(ptr_targets).unwrap_or_default();
+                    vec![(owner, names)]
                 }
-                Some(_) => {
-                    self.ptr_sources.remove(&ip);
-                    WireSet::default()
+                Some(PtrSources::Many(mut sources)) => {
+                    sources.retain(|(owner, _)| owner != key);
+                    sources
                 }
-                None => WireSet::default(),
             };
+            if let Some(names) = mine.remove(&ip) {
+                let at = all.partition_point(|(owner, _)| owner < key);
+                all.insert(at, (key.clone(), names));
+            }
+            let rrset = ptr_wire(&all, self.settings.ttl);
+            match all.len() {
+                0 => {}
+                1 => {
+                    let owner = all.pop().map(|(owner, _)| owner);
+                    if let Some(owner) = owner {
+                        self.ptr_sources.insert(ip, PtrSources::One(owner));
+                    }
+                }
+                _ => {
+                    all.shrink_to_fit();
+                    self.ptr_sources.insert(ip, PtrSources::Many(all));
+                }
+            }
             let old = next.ptr.get(&ip);
             if old.map_or(rrset.is_empty(), |old| *old == rrset) {
                 continue;
@@ -457,7 +474,6 @@ impl ClusterIndex {
             changed = true;
             next.record_count = next.record_count - old.map_or(0, WireSet::len) + rrset.len();
             if rrset.is_empty() {
-                self.ptr_sources.remove(&ip);
                 next.ptr.remove(&ip);
             } else {
                 next.ptr.insert(ip, rrset);
@@ -592,6 +608,22 @@ fn name_wire(name: &Name, out: &mut Vec<u8>) {
     encoder.set_canonical_form(true);
     // A name the index built from valid labels always encodes.
     let _ = name.emit(&mut encoder);
+}
+
+/// The target names of a PTR RRset (owners a pointer, as [`ptr_wire`]
+/// writes them), back to back.
+fn ptr_targets(rrset: &WireSet) -> Box<[u8]> {
+    let wire = rrset.view().wire;
+    let mut out = Vec::new();
+    let mut at = 0;
+    // Each record: a 2-octet pointer, type, class, TTL, RDLENGTH, RDATA.
+    while at + 12 <= wire.len() {
+        let len = usize::from(u16::from_be_bytes([wire[at + 10], wire[at + 11]]));
+        let end = (at + 12 + len).min(wire.len());
+        out.extend_from_slice(&wire[at + 12..end]);
+        at = end;
+    }
+    out.into_boxed_slice()
 }
 
 /// The PTR RRset of one address from its sources' names (each in wire
@@ -819,7 +851,7 @@ fn render_service(
     if !names.is_empty() || ordinals.iter().any(|o| o.replicas > 0) {
         names.entry("".into()).or_default();
     }
-    let mut node = ServiceNode {
+    let node = ServiceNode {
         names: names
             .into_iter()
             .map(|(label, records)| (label, records.seal()))
