@@ -35,6 +35,11 @@ enum PtrSources {
     Many(Vec<(ObjectKey, Box<[u8]>)>),
 }
 
+/// One service's hostnames that had an address: `None` while they still
+/// do, `Some(t)` once they lost it at `t`. Sorted by hostname, no spare
+/// capacity: a hash table per service cost more than the names.
+type Hosts = Vec<(Arc<str>, Option<Instant>)>;
+
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 enum GroupKind {
@@ -56,7 +61,7 @@ pub struct ClusterIndex {
     sets_by_service: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// Per service, hostnames that had an address: `None` while they still
     /// do, `Some(t)` once they lost it at `t` (the stable-name window).
-    hosts: HashMap<ObjectKey, HashMap<Arc<str>, Option<Instant>>>,
+    hosts: HashMap<ObjectKey, Hosts>,
     /// When stable-name windows close, by service: the next publish after
     /// the instant re-renders the service. Ordered, so finding what is due
     /// does not scan every service. Entries for hosts that came back early
@@ -396,7 +401,7 @@ impl ClusterIndex {
                     now,
                     self.grace,
                 );
-                for gone in hosts.values().flatten() {
+                for gone in hosts.iter().filter_map(|(_, gone)| gone.as_ref()) {
                     self.deadlines.insert((*gone + self.grace, key.clone()));
                 }
                 Some(rendered)
@@ -684,7 +689,7 @@ fn render_service(
     service: &Service,
     groups: &[&EndpointGroup],
     declared: Vec<DeclaredOrdinals>,
-    hosts: &mut HashMap<Arc<str>, Option<Instant>>,
+    hosts: &mut Hosts,
     now: Instant,
     grace: Duration,
 ) -> (ServiceNode, Vec<(IpAddr, Name)>) {
@@ -821,22 +826,25 @@ fn render_service(
     }
 
     // The stable-name window: note when hostnames lose their addresses.
-    for host in &present {
-        hosts.insert(host.clone(), None);
-    }
-    hosts.retain(|host, gone| {
-        if present.contains(host) {
-            return true;
+    let mut merged: Hosts = present.iter().map(|h| (h.clone(), None)).collect();
+    for (host, gone) in std::mem::take(hosts) {
+        if present.contains(&host) {
+            continue;
         }
-        let since = *gone.get_or_insert(now);
-        since + grace > now
-    });
+        let since = gone.unwrap_or(now);
+        if since + grace > now {
+            merged.push((host, Some(since)));
+        }
+    }
+    merged.sort_by(|a, b| a.0.cmp(&b.0));
+    merged.shrink_to_fit();
+    *hosts = merged;
     // Hostnames inside their grace window, and endpoints listed but not
     // ready. Declared pods need no entry: the answer checks
     // `node.ordinals` when a name is not listed.
     let expected = hosts
-        .keys()
-        .map(|h| h.to_ascii_lowercase())
+        .iter()
+        .map(|(h, _)| h.to_ascii_lowercase())
         .chain(not_ready);
     for host in expected {
         if settings.name_in_zone(&format!("{host}.{base}")).is_none() {
