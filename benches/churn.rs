@@ -22,7 +22,6 @@
 //! Not a test: nothing here passes or fails on a number.
 
 #[path = "../tests/support/dns.rs"]
-#[allow(dead_code)]
 mod dns;
 #[path = "../tests/support/kube_api.rs"]
 mod kube_api;
@@ -238,7 +237,9 @@ async fn run(shape: Shape) {
                 // Each pass over the services moves the next endpoint, and
                 // the pass after puts it back.
                 let pass = k / shape.services;
-                let changed = (pass % 2 == 0).then_some((pass / 2) % shape.per_service);
+                let changed = pass
+                    .is_multiple_of(2)
+                    .then_some((pass / 2) % shape.per_service);
                 api.apply(shape.slice(i, changed));
                 applied.fetch_add(1, Ordering::Relaxed);
                 k += 1;
