@@ -13,8 +13,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::model::{
     ClusterState, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Service, ServiceKind,
@@ -22,8 +23,23 @@ use crate::model::{
 use crate::names::{self, quoted};
 use crate::refused::{Reason, Refusals};
 use crate::snapshot::{
-    Alias, DeclaredOrdinals, NameNode, Rrset, ServiceNode, Snapshot, ZoneSettings,
+    Alias, DeclaredOrdinals, NodeRecords, Rrset, ServiceNode, Snapshot, WireSet, ZoneSettings,
 };
+
+/// The services that put PTR names at one address.
+enum PtrSources {
+    /// One service, as for nearly every address: the PTR set in the
+    /// snapshot is its names alone, so they are not kept twice.
+    One(ObjectKey),
+    /// A pod that several headless services select: each one's names in
+    /// wire form, back to back, sorted by service.
+    Many(Vec<(ObjectKey, Box<[u8]>)>),
+}
+
+/// One service's hostnames that had an address: `None` while they still
+/// do, `Some(t)` once they lost it at `t`. Sorted by hostname, no spare
+/// capacity: a hash table per service cost more than the names.
+type Hosts = Vec<(Arc<str>, Option<Instant>)>;
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -46,16 +62,14 @@ pub struct ClusterIndex {
     sets_by_service: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// Per service, hostnames that had an address: `None` while they still
     /// do, `Some(t)` once they lost it at `t` (the stable-name window).
-    hosts: HashMap<ObjectKey, HashMap<Arc<str>, Option<Instant>>>,
+    hosts: HashMap<ObjectKey, Hosts>,
     /// When stable-name windows close, by service: the next publish after
     /// the instant re-renders the service. Ordered, so finding what is due
     /// does not scan every service. Entries for hosts that came back early
     /// stay until due; re-rendering then changes nothing.
     deadlines: BTreeSet<(Instant, ObjectKey)>,
-    /// Per address, the names pointing at it, by service.
-    /// A small vector sorted by service (usually one entry): a BTreeMap per
-    /// address would cost a node allocation of hundreds of bytes each.
-    ptr_sources: HashMap<IpAddr, Vec<(ObjectKey, Vec<Name>)>>,
+    /// Per address, the services whose names point at it.
+    ptr_sources: HashMap<IpAddr, PtrSources>,
     /// Per service, the addresses it put into `ptr_sources`.
     ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
     /// ExternalName services whose target lies in the zone: their chase
@@ -235,7 +249,15 @@ impl ClusterIndex {
         }
     }
 
-    fn apply_group(&mut self, kind: GroupKind, group: EndpointGroup) {
+    fn apply_group(&mut self, kind: GroupKind, mut group: EndpointGroup) {
+        // Keep only what answers need: the pod behind an endpoint is for
+        // tooling, and nothing grows after this.
+        for endpoint in &mut group.endpoints {
+            endpoint.target = None;
+            endpoint.addresses.shrink_to_fit();
+        }
+        group.endpoints.shrink_to_fit();
+        group.ports.shrink_to_fit();
         let key = group.key.clone();
         let service = group.service.clone();
         let old = self.groups(kind).insert(key.clone(), group);
@@ -405,7 +427,7 @@ impl ClusterIndex {
                     now,
                     self.grace,
                 );
-                for gone in hosts.values().flatten() {
+                for gone in hosts.iter().filter_map(|(_, gone)| gone.as_ref()) {
                     self.deadlines.insert((*gone + self.grace, key.clone()));
                 }
                 Some(rendered)
@@ -420,74 +442,76 @@ impl ClusterIndex {
 
         // Swap this service's PTR contributions.
         let old_ips = self.ptr_by_service.remove(key).unwrap_or_default();
-        let mut touched: BTreeSet<IpAddr> = old_ips.iter().copied().collect();
-        for ip in &old_ips {
-            if let Some(sources) = self.ptr_sources.get_mut(ip) {
-                sources.retain(|(service, _)| service != key);
-            }
-        }
-        let mut rendered = match node {
+        let mut mine: BTreeMap<IpAddr, Box<[u8]>> = BTreeMap::new();
+        let rendered = match node {
             Some((node, ptrs)) => {
-                let mut ips = Vec::new();
-                // `ptrs` is sorted by address: equal addresses are adjacent.
-                for (ip, target) in ptrs {
-                    let sources = self.ptr_sources.entry(ip).or_default();
-                    let at = match sources.binary_search_by(|(service, _)| service.cmp(key)) {
-                        Ok(at) => at,
-                        Err(at) => {
-                            sources.insert(at, (key.clone(), Vec::new()));
-                            at
-                        }
-                    };
-                    let names = &mut sources[at].1;
-                    if !names.contains(&target) {
-                        names.push(target);
+                // `ptrs` is sorted by address and deduplicated: each
+                // address's names are adjacent, in order.
+                let mut at = 0;
+                while at < ptrs.len() {
+                    let ip = ptrs[at].0;
+                    let mut wire = Vec::new();
+                    while at < ptrs.len() && ptrs[at].0 == ip {
+                        name_wire(&ptrs[at].1, &mut wire);
+                        at += 1;
                     }
-                    if ips.last() != Some(&ip) {
-                        ips.push(ip);
-                    }
-                    touched.insert(ip);
+                    mine.insert(ip, wire.into_boxed_slice());
                 }
-                ips.shrink_to_fit();
-                self.ptr_by_service.insert(key.clone(), ips);
+                if !mine.is_empty() {
+                    self.ptr_by_service
+                        .insert(key.clone(), mine.keys().copied().collect());
+                }
                 node
             }
             None => ServiceNode::default(),
         };
+        let touched: BTreeSet<IpAddr> = old_ips.into_iter().chain(mine.keys().copied()).collect();
         for ip in touched {
-            let records: Vec<Record> = match self.ptr_sources.get(&ip) {
-                Some(sources) if !sources.iter().all(|(_, names)| names.is_empty()) => {
-                    let owner = names::reverse_name(ip);
-                    sources
-                        .iter()
-                        .flat_map(|(_, names)| names)
-                        .map(|target| {
-                            Record::from_rdata(
-                                owner.clone(),
-                                self.settings.ttl,
-                                RData::PTR(PTR(target.clone())),
-                            )
-                        })
-                        .collect()
+            // The other services' names at this address, then ours.
+            let mut all: Vec<(ObjectKey, Box<[u8]>)> = match self.ptr_sources.remove(&ip) {
+                None => Vec::new(),
+                Some(PtrSources::One(owner)) if owner == *key => Vec::new(),
+                Some(PtrSources::One(owner)) => {
+                    let names = next.ptr.get(&ip).map(ptr_targets).unwrap_or_default();
+                    vec![(owner, names)]
                 }
-                _ => Vec::new(),
+                Some(PtrSources::Many(mut sources)) => {
+                    sources.retain(|(owner, _)| owner != key);
+                    sources
+                }
             };
-            let old = next.ptr.get(&ip).map_or(0, |r| r.len());
-            if next.ptr.get(&ip).map_or(&[][..], |r| &r.records[..]) == &records[..] {
+            if let Some(names) = mine.remove(&ip) {
+                let at = all.partition_point(|(owner, _)| owner < key);
+                all.insert(at, (key.clone(), names));
+            }
+            let rrset = ptr_wire(&all, self.settings.ttl);
+            match all.len() {
+                0 => {}
+                1 => {
+                    let owner = all.pop().map(|(owner, _)| owner);
+                    if let Some(owner) = owner {
+                        self.ptr_sources.insert(ip, PtrSources::One(owner));
+                    }
+                }
+                _ => {
+                    all.shrink_to_fit();
+                    self.ptr_sources.insert(ip, PtrSources::Many(all));
+                }
+            }
+            let old = next.ptr.get(&ip);
+            if old.map_or(rrset.is_empty(), |old| *old == rrset) {
                 continue;
             }
             changed = true;
-            next.record_count = next.record_count - old + records.len();
-            if records.is_empty() {
-                self.ptr_sources.remove(&ip);
+            next.record_count = next.record_count - old.map_or(0, WireSet::len) + rrset.len();
+            if rrset.is_empty() {
                 next.ptr.remove(&ip);
             } else {
-                next.ptr.insert(ip, Arc::new(Rrset::answer(records)));
+                next.ptr.insert(ip, rrset);
             }
         }
 
         // Swap the service node.
-        rendered.names.shrink_to_fit();
         let old = next.service(&key.namespace, &key.name);
         if old.map_or(rendered.is_empty(), |old| **old == rendered) {
             return changed;
@@ -609,6 +633,56 @@ fn wall_serial() -> u32 {
         .map_or(1, |d| d.as_secs() as u32)
 }
 
+/// Appends `name` in wire form, uncompressed and lowercase.
+fn name_wire(name: &Name, out: &mut Vec<u8>) {
+    let mut encoder = BinEncoder::new(out);
+    encoder.set_canonical_form(true);
+    // A name the index built from valid labels always encodes.
+    let _ = name.emit(&mut encoder);
+}
+
+/// The target names of a PTR RRset (owners a pointer, as [`ptr_wire`]
+/// writes them), back to back.
+fn ptr_targets(rrset: &WireSet) -> Box<[u8]> {
+    let wire = rrset.view().wire;
+    let mut out = Vec::new();
+    let mut at = 0;
+    // Each record: a 2-octet pointer, type, class, TTL, RDLENGTH, RDATA.
+    while at + 12 <= wire.len() {
+        let len = usize::from(u16::from_be_bytes([wire[at + 10], wire[at + 11]]));
+        let end = (at + 12 + len).min(wire.len());
+        out.extend_from_slice(&wire[at + 12..end]);
+        at = end;
+    }
+    out.into_boxed_slice()
+}
+
+/// The PTR RRset of one address from its sources' names (each in wire
+/// form, back to back): owners a pointer to the question.
+fn ptr_wire(sources: &[(ObjectKey, Box<[u8]>)], ttl: u32) -> WireSet {
+    let mut wire = Vec::new();
+    let mut count = 0;
+    for (_, names) in sources {
+        let mut rest = &names[..];
+        while !rest.is_empty() {
+            // One name: labels up to the root's zero octet.
+            let mut len = 0;
+            while len < rest.len() && rest[len] != 0 {
+                len += 1 + usize::from(rest[len]);
+            }
+            let end = (len + 1).min(rest.len());
+            let (name, tail) = rest.split_at(end);
+            wire.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1]);
+            wire.extend_from_slice(&ttl.to_be_bytes());
+            wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            wire.extend_from_slice(name);
+            count += 1;
+            rest = tail;
+        }
+    }
+    WireSet::new(wire, count)
+}
+
 fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
     let data = match ip {
         IpAddr::V4(v4) => RData::A(A(v4)),
@@ -617,11 +691,11 @@ fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
     Record::from_rdata(name.clone(), ttl, data)
 }
 
-fn push_address(node: &mut NameNode, name: &Name, ip: IpAddr, ttl: u32) {
+fn push_address(node: &mut NodeRecords, name: &Name, ip: IpAddr, ttl: u32) {
     let record = address_record(name, ip, ttl);
     let list = match ip {
-        IpAddr::V4(_) => &mut node.a.records,
-        IpAddr::V6(_) => &mut node.aaaa.records,
+        IpAddr::V4(_) => &mut node.a,
+        IpAddr::V6(_) => &mut node.aaaa,
     };
     if !list.contains(&record) {
         list.push(record);
@@ -641,7 +715,7 @@ fn render_service(
     service: &Service,
     groups: &[&EndpointGroup],
     declared: Vec<DeclaredOrdinals>,
-    hosts: &mut HashMap<Arc<str>, Option<Instant>>,
+    hosts: &mut Hosts,
     now: Instant,
     grace: Duration,
 ) -> (ServiceNode, Vec<(IpAddr, Name)>) {
@@ -656,10 +730,8 @@ fn render_service(
         refusals.report();
         return (ServiceNode::default(), Vec::new());
     };
-    let mut node = ServiceNode {
-        names: HashMap::new(),
-        ordinals: declared.into_boxed_slice(),
-    };
+    let ordinals = declared.into_boxed_slice();
+    let mut names: HashMap<Box<str>, NodeRecords> = HashMap::new();
     let mut ptrs: Vec<(IpAddr, Name)> = Vec::new();
     // (port name, protocol) → SRV targets as (endpoint name, port).
     let mut srv: BTreeMap<SrvKey, BTreeSet<(Name, u16)>> = BTreeMap::new();
@@ -676,8 +748,9 @@ fn render_service(
     match &service.kind {
         ServiceKind::ExternalName(target) => {
             hosts.clear();
-            let node = render_alias(settings, &service_name, target, &mut refusals);
+            let mut node = render_alias(settings, &service_name, target, &mut refusals);
             refusals.report();
+            node.ordinals = ordinals;
             return (node, ptrs);
         }
         ServiceKind::ClusterIp(ips) => {
@@ -744,7 +817,7 @@ fn render_service(
             }
             continue;
         };
-        let entry = node.names.entry(label.into()).or_default();
+        let entry = names.entry(label.into()).or_default();
         for ip in &ips {
             push_address(entry, &name, *ip, ttl);
             if headless_endpoint {
@@ -764,7 +837,7 @@ fn render_service(
     }
 
     if !service_ips.is_empty() {
-        let own = node.names.entry("".into()).or_default();
+        let own = names.entry("".into()).or_default();
         for ip in &service_ips {
             push_address(own, &service_name, *ip, ttl);
         }
@@ -785,10 +858,10 @@ fn render_service(
             continue;
         };
         let weight = srv_weight(entries.len());
-        let mut srv_node = NameNode::default();
+        let mut srv_node = NodeRecords::default();
         let mut added: BTreeSet<&Name> = BTreeSet::new();
         for (target, number) in entries {
-            srv_node.srv.records.push(Record::from_rdata(
+            srv_node.srv.push(Record::from_rdata(
                 owner.clone(),
                 ttl,
                 RData::SRV(SRV::new(0, weight, *number, target.clone())),
@@ -797,49 +870,55 @@ fn render_service(
                 for ip in targets.get(target).into_iter().flatten() {
                     srv_node
                         .srv_additional
-                        .records
                         .push(address_record(target, *ip, ttl));
                 }
             }
         }
-        node.names.insert(relative.into(), srv_node);
-        node.names.entry(protocol.label().into()).or_default();
+        names.insert(relative.into(), srv_node);
+        names.entry(protocol.label().into()).or_default();
     }
 
     // The stable-name window: note when hostnames lose their addresses.
-    for host in &present {
-        hosts.insert(host.clone(), None);
-    }
-    hosts.retain(|host, gone| {
-        if present.contains(host) {
-            return true;
+    let mut merged: Hosts = present.iter().map(|h| (h.clone(), None)).collect();
+    for (host, gone) in std::mem::take(hosts) {
+        if present.contains(&host) {
+            continue;
         }
-        let since = *gone.get_or_insert(now);
-        since + grace > now
-    });
+        let since = gone.unwrap_or(now);
+        if since + grace > now {
+            merged.push((host, Some(since)));
+        }
+    }
+    merged.sort_by(|a, b| a.0.cmp(&b.0));
+    merged.shrink_to_fit();
+    *hosts = merged;
     // Hostnames inside their grace window, and endpoints listed but not
     // ready. Declared pods need no entry: the answer checks
     // `node.ordinals` when a name is not listed.
     let expected = hosts
-        .keys()
-        .map(|h| h.to_ascii_lowercase())
+        .iter()
+        .map(|(h, _)| h.to_ascii_lowercase())
         .chain(not_ready);
     for host in expected {
         if settings.name_in_zone(&format!("{host}.{base}")).is_none() {
             continue;
         }
-        let entry = node.names.entry(host.into()).or_default();
+        let entry = names.entry(host.into()).or_default();
         if entry.is_empty() {
             entry.stable = true;
         }
     }
     // The service name is an empty non-terminal when only stable names exist.
-    if !node.is_empty() {
-        node.names.entry("".into()).or_default();
+    if !names.is_empty() || ordinals.iter().any(|o| o.replicas > 0) {
+        names.entry("".into()).or_default();
     }
-    for name in node.names.values_mut() {
-        name.seal();
-    }
+    let node = ServiceNode {
+        names: names
+            .into_iter()
+            .map(|(label, records)| (label, records.seal()))
+            .collect(),
+        ordinals,
+    };
     ptrs.sort();
     ptrs.dedup();
     refusals.report();
@@ -905,19 +984,16 @@ fn render_alias(
         settings.ttl,
         RData::CNAME(CNAME(target_name)),
     );
-    let mut names = HashMap::new();
-    names.insert(
-        "".into(),
-        NameNode {
-            alias: Some(Box::new(Alias {
-                cname: Rrset::answer(vec![cname]),
-                ..Alias::default()
-            })),
-            ..NameNode::default()
-        },
-    );
+    let node = NodeRecords {
+        alias: Some(Box::new(Alias {
+            cname: Rrset::answer(vec![cname]),
+            ..Alias::default()
+        })),
+        ..NodeRecords::default()
+    }
+    .seal();
     ServiceNode {
-        names,
+        names: std::iter::once((Box::from(""), node)).collect(),
         ordinals: Box::default(),
     }
 }

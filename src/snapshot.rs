@@ -20,6 +20,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 pub use crate::model::PodRecords;
 use crate::names::{self, ReverseQuery};
 
+mod node;
+pub use node::{Alias, NameNode, Names, NodeRecords, Rrset, RrsetRef, WireSet, decode};
+
 /// The version of the Kubernetes DNS specification served in `dns-version`.
 pub const SPEC_VERSION: &str = "1.1.0";
 
@@ -64,253 +67,6 @@ impl ZoneSettings {
     }
 }
 
-/// An RRset: its records, and the same records pre-rendered in wire
-/// format for the fast path (`server/fast.rs`), which copies them into a
-/// response instead of encoding per query.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Rrset {
-    pub records: Vec<Record>,
-    /// The records on the wire. In the answer form every owner is a
-    /// compression pointer to the question (offset 12), so the answer echoes
-    /// the question's case; in the extra form (authority, additional) owners
-    /// are spelled out. Names inside RDATA are never compressed, so the
-    /// bytes can be copied into any message.
-    pub wire: Box<[u8]>,
-}
-
-impl Rrset {
-    /// An RRset whose owner is the question name.
-    pub fn answer(records: Vec<Record>) -> Self {
-        let wire = render(&records, Owner::Question);
-        Self { records, wire }
-    }
-
-    /// An RRset for the authority or additional section.
-    pub fn extra(records: Vec<Record>) -> Self {
-        let wire = render(&records, Owner::Spelled);
-        Self { records, wire }
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// Renders the wire form again after `records` changed.
-    fn seal(&mut self, owner: Owner<'_>) {
-        // Rendered once, kept for the snapshot's life: no growth slack.
-        self.records.shrink_to_fit();
-        self.wire = render(&self.records, owner);
-    }
-}
-
-/// Writes `name` compressed against the question `question` (which sits at
-/// offset 12 of every response): the labels it does not share with the
-/// question, then a pointer to the shared suffix. A name sharing nothing
-/// but the root is spelled out.
-fn write_name_near(name: &Name, question: &Name, out: &mut Vec<u8>) {
-    let ours: Vec<&[u8]> = name.iter().collect();
-    let theirs: Vec<&[u8]> = question.iter().collect();
-    // Offsets of the question's labels in the message.
-    let mut offsets = Vec::with_capacity(theirs.len());
-    let mut at = 12usize;
-    for label in &theirs {
-        offsets.push(at);
-        at += 1 + label.len();
-    }
-    let mut shared = 0;
-    while shared < ours.len()
-        && shared < theirs.len()
-        && ours[ours.len() - 1 - shared].eq_ignore_ascii_case(theirs[theirs.len() - 1 - shared])
-    {
-        shared += 1;
-    }
-    let keep = ours.len() - shared;
-    for label in &ours[..keep] {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
-    }
-    match offsets.get(theirs.len() - shared) {
-        Some(&offset) if shared > 0 && offset < 0x3fff => {
-            out.extend_from_slice(&(0xc000 | offset as u16).to_be_bytes());
-        }
-        _ => {
-            for label in &ours[keep..] {
-                out.push(label.len() as u8);
-                out.extend_from_slice(label);
-            }
-            out.push(0);
-        }
-    }
-}
-
-/// Where an RRset's owner names go.
-#[derive(Clone, Copy)]
-enum Owner<'n> {
-    /// The owner is the question: a pointer to offset 12; SRV targets are
-    /// compressed against it.
-    Question,
-    /// Authority records: spelled out.
-    Spelled,
-    /// Additional records: compressed against this question.
-    Near(&'n Name),
-}
-
-/// Encodes records for copying into a response (see [`Rrset::wire`]).
-fn render(records: &[Record], owner: Owner<'_>) -> Box<[u8]> {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-    let mut out = Vec::new();
-    for record in records {
-        let start = out.len();
-        match owner {
-            Owner::Question => out.extend_from_slice(&[0xc0, 0x0c]),
-            Owner::Near(question) => write_name_near(&record.name, question, &mut out),
-            Owner::Spelled => {
-                // A fresh buffer: a BinEncoder writes from offset 0 of its own.
-                let mut name = Vec::new();
-                let mut encoder = BinEncoder::new(&mut name);
-                encoder.set_canonical_form(true);
-                if record.name.emit(&mut encoder).is_err() {
-                    continue;
-                }
-                out.extend_from_slice(&name);
-            }
-        }
-        out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
-        out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
-        out.extend_from_slice(&record.ttl.to_be_bytes());
-        let mut rdata = Vec::new();
-        match (&record.data, owner) {
-            (RData::SRV(srv), Owner::Question) => {
-                rdata.extend_from_slice(&srv.priority.to_be_bytes());
-                rdata.extend_from_slice(&srv.weight.to_be_bytes());
-                rdata.extend_from_slice(&srv.port.to_be_bytes());
-                write_name_near(&srv.target, &record.name, &mut rdata);
-            }
-            (data, _) => {
-                let mut encoder = BinEncoder::new(&mut rdata);
-                encoder.set_canonical_form(true);
-                if data.emit(&mut encoder).is_err() {
-                    // Unencodable data cannot be served; never seen for our types.
-                    out.truncate(start);
-                    continue;
-                }
-            }
-        }
-        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        out.extend_from_slice(&rdata);
-    }
-    out.into_boxed_slice()
-}
-
-/// The records of one owner name, by type. Empty RRsets allocate nothing.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct NameNode {
-    pub a: Rrset,
-    pub aaaa: Rrset,
-    pub srv: Rrset,
-    /// Address records of the SRV targets, for the additional section.
-    pub srv_additional: Rrset,
-    pub ptr: Rrset,
-    pub txt: Rrset,
-    pub ns: Rrset,
-    pub soa: Rrset,
-    /// A declared pod name with no address right now: NODATA with a
-    /// negative TTL of at most [`STABLE_NEGATIVE_TTL`].
-    pub stable: bool,
-    /// An ExternalName service's name: a CNAME and no other data. Boxed:
-    /// most names are not aliases, and each pays one pointer.
-    pub alias: Option<Box<Alias>>,
-}
-
-/// A CNAME, and the chase of its target inside the zone, rendered once per
-/// publish so that answering stays a lookup.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Alias {
-    /// The CNAME record; its owner is the question.
-    pub cname: Rrset,
-    /// For A questions: the CNAMEs after the first, then the target's A
-    /// records, owners spelled out. Empty when the target lies outside the
-    /// zone, does not exist, or the chain loops or passes [`MAX_CHAIN`].
-    pub chase_a: Rrset,
-    /// The same for AAAA.
-    pub chase_aaaa: Rrset,
-}
-
-impl Alias {
-    /// The CNAME's target.
-    pub fn target(&self) -> Option<&Name> {
-        match self.cname.records.first().map(|r| &r.data) {
-            Some(RData::CNAME(target)) => Some(&target.0),
-            _ => None,
-        }
-    }
-}
-
-impl NameNode {
-    fn rrset(&self, qtype: RecordType) -> Option<&Rrset> {
-        match qtype {
-            RecordType::A => Some(&self.a),
-            RecordType::AAAA => Some(&self.aaaa),
-            RecordType::SRV => Some(&self.srv),
-            RecordType::PTR => Some(&self.ptr),
-            RecordType::TXT => Some(&self.txt),
-            RecordType::NS => Some(&self.ns),
-            RecordType::SOA => Some(&self.soa),
-            RecordType::CNAME => self.alias.as_ref().map(|a| &a.cname),
-            _ => None,
-        }
-    }
-
-    /// Renders the wire form of every RRset; call once the records are in.
-    pub fn seal(&mut self) {
-        for rrset in [
-            &mut self.a,
-            &mut self.aaaa,
-            &mut self.srv,
-            &mut self.ptr,
-            &mut self.txt,
-            &mut self.ns,
-            &mut self.soa,
-        ] {
-            rrset.seal(Owner::Question);
-        }
-        // SRV targets' addresses: their owners share the service's suffix
-        // with the question, the SRV name.
-        match self.srv.records.first().map(|r| r.name.clone()) {
-            Some(question) => self.srv_additional.seal(Owner::Near(&question)),
-            None => self.srv_additional.seal(Owner::Spelled),
-        }
-    }
-
-    /// Whether the name holds any record at all.
-    pub fn is_empty(&self) -> bool {
-        self.a.is_empty()
-            && self.aaaa.is_empty()
-            && self.srv.is_empty()
-            && self.ptr.is_empty()
-            && self.txt.is_empty()
-            && self.ns.is_empty()
-            && self.soa.is_empty()
-            && self.alias.is_none()
-    }
-
-    /// How many records the name holds (for the records-served metric).
-    pub fn record_count(&self) -> usize {
-        self.a.len()
-            + self.aaaa.len()
-            + self.srv.len()
-            + self.ptr.len()
-            + self.txt.len()
-            + self.ns.len()
-            + self.soa.len()
-            + self.alias.as_ref().map_or(0, |a| a.cname.len())
-    }
-}
-
 /// Every name under one headless service `S.N.svc.Z`, keyed by the labels
 /// left of the service name joined with dots (`""` is the service name
 /// itself, `web-0`, `_tcp`, `_web._tcp`).
@@ -320,7 +76,7 @@ impl NameNode {
 /// with `replicas: 2147483647` costs one rule, not two billion names.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServiceNode {
-    pub names: HashMap<Box<str>, NameNode>,
+    pub names: Names,
     /// The StatefulSets governed by this service, by rule.
     pub ordinals: Box<[DeclaredOrdinals]>,
 }
@@ -457,8 +213,9 @@ pub struct Snapshot {
     pub glue: Arc<Rrset>,
     pub namespaces: imbl::HashMap<Arc<str>, NamespaceNode>,
     /// PTR records by address, ordered so a reverse prefix (an empty
-    /// non-terminal) is a range query.
-    pub ptr: imbl::OrdMap<IpAddr, Arc<Rrset>>,
+    /// non-terminal) is a range query. Wire form only: the owner is the
+    /// question (the address's reverse name).
+    pub ptr: imbl::OrdMap<IpAddr, WireSet>,
     /// Records served, for the metric.
     pub record_count: usize,
 }
@@ -472,15 +229,8 @@ impl Snapshot {
             .iter()
             .map(|z| Apex::new(&settings, z.clone(), serial))
             .collect();
-        let fixed = fixed_names(&settings);
-        let glue = Arc::new(Rrset::extra(
-            fixed
-                .values()
-                .flat_map(|n| n.a.records.iter().chain(&n.aaaa.records))
-                .filter(|r| r.name == settings.nameserver)
-                .cloned()
-                .collect(),
-        ));
+        let (fixed, glue) = fixed_names(&settings);
+        let glue = Arc::new(Rrset::extra(glue));
         let fixed = Arc::new(fixed);
         Self {
             glue,
@@ -559,7 +309,7 @@ impl Snapshot {
                 }
                 None => {
                     if let Some(rrset) = node.rrset(qtype) {
-                        out.extend(rrset.records.iter().cloned());
+                        out.extend(rrset.records(&name));
                     }
                     break;
                 }
@@ -570,11 +320,12 @@ impl Snapshot {
 }
 
 /// `dns-version.Z` TXT, and the nameserver name with glue when it is inside
-/// the zone (plus the empty non-terminals above both).
-fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
-    let mut fixed: HashMap<Box<str>, NameNode> = HashMap::new();
+/// the zone (plus the empty non-terminals above both); and the glue records.
+fn fixed_names(settings: &ZoneSettings) -> (HashMap<Box<str>, NameNode>, Vec<Record>) {
+    let mut fixed: HashMap<Box<str>, NodeRecords> = HashMap::new();
+    let mut glue = Vec::new();
     if let Some(name) = settings.name_in_zone("dns-version") {
-        fixed.entry("dns-version".into()).or_default().txt.records = vec![Record::from_rdata(
+        fixed.entry("dns-version".into()).or_default().txt = vec![Record::from_rdata(
             name,
             settings.ttl,
             RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()])),
@@ -592,10 +343,11 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             };
             let record = Record::from_rdata(settings.nameserver.clone(), settings.ttl, data);
             match ip {
-                IpAddr::V4(_) => node.a.records.push(record),
-                IpAddr::V6(_) => node.aaaa.records.push(record),
+                IpAddr::V4(_) => node.a.push(record),
+                IpAddr::V6(_) => node.aaaa.push(record),
             }
         }
+        glue.extend(node.a.iter().chain(&node.aaaa).cloned());
         // Empty non-terminals between the nameserver and the apex.
         let mut rest = relative.as_str();
         while let Some((_, parent)) = rest.split_once('.') {
@@ -603,10 +355,11 @@ fn fixed_names(settings: &ZoneSettings) -> HashMap<Box<str>, NameNode> {
             rest = parent;
         }
     }
-    for node in fixed.values_mut() {
-        node.seal();
-    }
-    fixed
+    let fixed = fixed
+        .into_iter()
+        .map(|(name, node)| (name, node.seal()))
+        .collect();
+    (fixed, glue)
 }
 
 /// The labels of `name` left of `zone`, joined with dots, lowercase.
@@ -624,36 +377,37 @@ fn relative_text(name: &Name, zone: &Name) -> String {
 /// snapshot instead of collecting records, so answering allocates nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Section<'a> {
-    parts: [Option<&'a Rrset>; 4],
+    parts: [Option<RrsetRef<'a>>; 4],
     used: usize,
 }
 
 impl<'a> Section<'a> {
-    fn one(rrset: &'a Rrset) -> Self {
+    fn one(rrset: RrsetRef<'a>) -> Self {
         let mut s = Self::default();
         s.push(rrset);
         s
     }
 
-    fn push(&mut self, rrset: &'a Rrset) {
+    fn push(&mut self, rrset: RrsetRef<'a>) {
         if !rrset.is_empty() && self.used < self.parts.len() {
             self.parts[self.used] = Some(rrset);
             self.used += 1;
         }
     }
 
-    /// The records, for hickory's encoder.
-    pub fn iter(self) -> impl Iterator<Item = &'a Record> + Send + 'a {
-        self.rrsets().flat_map(|r| r.records.iter())
+    /// The records, decoded for hickory's encoder, with `question` (the
+    /// question's name) as the owner written as a pointer to it.
+    pub fn records(self, question: &Name) -> Vec<Record> {
+        self.rrsets().flat_map(|r| r.records(question)).collect()
     }
 
     /// The RRsets, for the fast path's pre-rendered bytes.
-    pub fn rrsets(self) -> impl Iterator<Item = &'a Rrset> + Send + 'a {
+    pub fn rrsets(self) -> impl Iterator<Item = RrsetRef<'a>> + Send + 'a {
         self.parts.into_iter().take(self.used).flatten()
     }
 
     pub fn len(&self) -> usize {
-        self.rrsets().map(Rrset::len).sum()
+        self.rrsets().map(|r| r.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -701,16 +455,16 @@ impl<'a> Answer<'a> {
         Self {
             rcode: ResponseCode::NXDomain,
             authoritative: true,
-            authority: Section::one(&apex.negative_soa),
+            authority: Section::one(apex.negative_soa.view()),
             ..Self::refused()
         }
     }
 
     fn nodata(apex: &'a Apex, stable: bool) -> Self {
         let soa = if stable {
-            &apex.stable_soa
+            apex.stable_soa.view()
         } else {
-            &apex.negative_soa
+            apex.negative_soa.view()
         };
         Self {
             rcode: ResponseCode::NoError,
@@ -726,27 +480,24 @@ impl<'a> Answer<'a> {
         if let Some(alias) = &node.alias {
             // A CNAME owns its name alone: whatever the type, the CNAME,
             // then the chase when the type is an address (RFC 1034 §4.3.2).
-            answers.push(&alias.cname);
+            answers.push(alias.cname.view());
             match qtype {
-                RecordType::A => answers.push(&alias.chase_a),
-                RecordType::AAAA => answers.push(&alias.chase_aaaa),
+                RecordType::A => answers.push(alias.chase_a.view()),
+                RecordType::AAAA => answers.push(alias.chase_aaaa.view()),
                 _ => {}
             }
         } else if qtype == RecordType::ANY {
-            for records in [&node.soa, &node.ns, &node.a, &node.aaaa] {
-                answers.push(records);
-            }
-            // At most four slices: SRV, PTR and TXT never share a name with
-            // the apex records, so this order loses nothing.
-            for records in [&node.srv, &node.ptr, &node.txt] {
-                answers.push(records);
+            // At most four slices: a name below the apex holds no SOA, NS
+            // or PTR, so these are all it can have.
+            for rrset in [node.a(), node.aaaa(), node.srv(), node.txt()] {
+                answers.push(rrset);
             }
         } else {
             if let Some(rrset) = node.rrset(qtype) {
                 answers.push(rrset);
             }
             if qtype == RecordType::SRV {
-                additional.push(&node.srv_additional);
+                additional.push(node.srv_additional());
             }
         }
         if answers.is_empty() {
@@ -897,19 +648,19 @@ fn answer_forward<'a>(snap: &'a Snapshot, relative: &[&[u8]], qtype: RecordType)
     if m == 0 {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(&apex.soa),
+                answers: Section::one(apex.soa.view()),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {
-                answers: Section::one(&apex.ns),
+                answers: Section::one(apex.ns.view()),
                 authority: Section::default(),
                 additional: glue(snap),
                 ..Answer::nodata(apex, false)
             },
             RecordType::ANY => Answer {
                 answers: {
-                    let mut s = Section::one(&apex.soa);
-                    s.push(&apex.ns);
+                    let mut s = Section::one(apex.soa.view());
+                    s.push(apex.ns.view());
                     s
                 },
                 authority: Section::default(),
@@ -985,7 +736,7 @@ fn answer_pod<'a>(snap: &'a Snapshot, labels: &[&[u8]], qtype: RecordType) -> An
 
 /// The nameserver's glue, when it lives in the forward zone.
 fn glue(snap: &Snapshot) -> Section<'_> {
-    Section::one(&snap.glue)
+    Section::one(snap.glue.view())
 }
 
 fn answer_reverse<'a>(
@@ -998,11 +749,11 @@ fn answer_reverse<'a>(
     if relative.is_empty() {
         return match qtype {
             RecordType::SOA => Answer {
-                answers: Section::one(&apex.soa),
+                answers: Section::one(apex.soa.view()),
                 ..Answer::nodata(apex, false)
             },
             RecordType::NS => Answer {
-                answers: Section::one(&apex.ns),
+                answers: Section::one(apex.ns.view()),
                 authority: Section::default(),
                 ..Answer::nodata(apex, false)
             },
@@ -1025,7 +776,7 @@ fn answer_reverse<'a>(
                 rcode: ResponseCode::NoError,
                 authoritative: true,
                 synthesized: None,
-                answers: Section::one(records),
+                answers: Section::one(records.view()),
                 authority: Section::default(),
                 additional: Section::default(),
             },
@@ -1044,19 +795,6 @@ fn answer_reverse<'a>(
 }
 
 // ---- Zone contents, for zone transfer and export (`transfer/`) --------------
-
-impl NameNode {
-    /// The records this name holds in the zone. The SRV additionals are left
-    /// out: they are copies of address records their own names hold.
-    pub fn records(&self) -> impl Iterator<Item = &Record> + '_ {
-        [
-            &self.soa, &self.ns, &self.a, &self.aaaa, &self.srv, &self.ptr, &self.txt,
-        ]
-        .into_iter()
-        .chain(self.alias.as_deref().map(|a| &a.cname))
-        .flat_map(|rrset| rrset.records.iter())
-    }
-}
 
 impl Snapshot {
     /// The apex of every zone served: the forward zone, then the reverse
@@ -1081,13 +819,52 @@ impl Snapshot {
             .map(|(i, _)| i)
     }
 
-    /// Every record of the zone whose apex is `origin`: the apex SOA first,
-    /// then the apex NS, then the rest in no particular order. The forward
-    /// zone holds the fixed names (`dns-version`, the nameserver's glue) and
-    /// every service's names; a reverse zone holds the PTR records whose
-    /// owner lies in it and in no more specific reverse zone served. `None`
-    /// when `origin` is not the apex of a zone served.
-    pub fn zone_records(&self, origin: &Name) -> Option<impl Iterator<Item = &Record> + '_> {
+    /// The name of a fixed name's node (keyed relative to the zone).
+    fn fixed_owner(&self, key: &str) -> Option<Name> {
+        if key.is_empty() {
+            return Some(self.settings.zone.clone());
+        }
+        self.settings.name_in_zone(key)
+    }
+
+    /// The name of a service's node `key` (`""` is the service itself).
+    pub fn service_owner(&self, namespace: &str, service: &str, key: &str) -> Option<Name> {
+        let base = format!("{service}.{namespace}.svc");
+        if key.is_empty() {
+            self.settings.name_in_zone(&base)
+        } else {
+            self.settings.name_in_zone(&format!("{key}.{base}"))
+        }
+    }
+
+    /// Every record of one service, decoded from the wire form.
+    pub fn service_records(
+        &self,
+        namespace: &str,
+        name: &str,
+        service: &ServiceNode,
+    ) -> Vec<Record> {
+        service
+            .names
+            .iter()
+            .filter_map(|(key, node)| Some((self.service_owner(namespace, name, key)?, node)))
+            .flat_map(|(owner, node)| node.records(&owner))
+            .collect()
+    }
+
+    /// The PTR records of one address, decoded from the wire form.
+    pub fn ptr_records(ip: IpAddr, rrset: &WireSet) -> Vec<Record> {
+        rrset.view().records(&names::reverse_name(ip))
+    }
+
+    /// Every record of the zone whose apex is `origin`, decoded from the
+    /// wire form: the apex SOA first, then the apex NS, then the rest in no
+    /// particular order. The forward zone holds the fixed names
+    /// (`dns-version`, the nameserver's glue) and every service's names; a
+    /// reverse zone holds the PTR records whose owner lies in it and in no
+    /// more specific reverse zone served. `None` when `origin` is not the
+    /// apex of a zone served.
+    pub fn zone_records(&self, origin: &Name) -> Option<Vec<Record>> {
         let (apex, reverse) = if self.forward.origin == *origin {
             (&self.forward, None)
         } else {
@@ -1096,41 +873,42 @@ impl Snapshot {
         };
         // In name order, not hash-map order (which differs from process to
         // process): replicas holding the same zone send the same AXFR.
-        let forward = reverse.is_none().then(|| {
-            let mut fixed: Vec<(&str, &NameNode)> =
-                self.fixed.iter().map(|(k, n)| (&**k, n)).collect();
-            fixed.sort_unstable_by_key(|(k, _)| *k);
-            let mut namespaces: Vec<(&Arc<str>, &NamespaceNode)> = self.namespaces.iter().collect();
-            namespaces.sort_unstable_by_key(|(k, _)| *k);
-            fixed.into_iter().map(|(_, n)| n).chain(
-                namespaces
-                    .into_iter()
-                    .flat_map(|(_, ns)| {
-                        let mut services: Vec<_> = ns.services.iter().collect();
-                        services.sort_unstable_by_key(|(k, _)| *k);
-                        services
-                    })
-                    .flat_map(|(_, service)| {
-                        let mut names: Vec<_> = service.names.iter().collect();
-                        names.sort_unstable_by_key(|(k, _)| *k);
-                        names.into_iter().map(|(_, n)| n)
-                    }),
-            )
-        });
-        let forward = forward.map(|nodes| nodes.flat_map(NameNode::records));
-        let ptr = reverse.map(|i| {
-            self.ptr
-                .values()
-                .flat_map(|rrset| rrset.records.iter())
-                .filter(move |record| self.reverse_zone_of(&record.name) == Some(i))
-        });
-        Some(
-            apex.soa
-                .records
-                .iter()
-                .chain(&apex.ns.records)
-                .chain(forward.into_iter().flatten())
-                .chain(ptr.into_iter().flatten()),
-        )
+        let mut out: Vec<Record> = apex
+            .soa
+            .records
+            .iter()
+            .chain(&apex.ns.records)
+            .cloned()
+            .collect();
+        match reverse {
+            None => {
+                let mut fixed: Vec<&Box<str>> = self.fixed.keys().collect();
+                fixed.sort_unstable();
+                for key in fixed {
+                    if let Some(owner) = self.fixed_owner(key) {
+                        out.extend(self.fixed[key].records(&owner));
+                    }
+                }
+                let mut namespaces: Vec<(&Arc<str>, &NamespaceNode)> =
+                    self.namespaces.iter().collect();
+                namespaces.sort_unstable_by_key(|(k, _)| *k);
+                for (namespace, ns) in namespaces {
+                    let mut services: Vec<_> = ns.services.iter().collect();
+                    services.sort_unstable_by_key(|(k, _)| *k);
+                    for (name, service) in services {
+                        out.extend(self.service_records(namespace, name, service));
+                    }
+                }
+            }
+            Some(i) => {
+                for (ip, rrset) in self.ptr.iter() {
+                    let owner = names::reverse_name(*ip);
+                    if self.reverse_zone_of(&owner) == Some(i) {
+                        out.extend(rrset.view().records(&owner));
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 }

@@ -50,10 +50,11 @@ fn ask(snap: &Snapshot, name: &str) -> (ResponseCode, usize, Option<u32>) {
     let answer = snapshot::answer(snap, &name, RecordType::A);
     let ttl = answer
         .authority
+        .records(&name)
         .iter()
         .find(|r| matches!(r.data, RData::SOA(_)))
         .map(|r| r.ttl);
-    (answer.rcode, answer.answers.iter().count(), ttl)
+    (answer.rcode, answer.answers.len(), ttl)
 }
 
 #[test]

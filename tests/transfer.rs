@@ -201,14 +201,14 @@ fn lines<'a>(records: impl IntoIterator<Item = &'a Record>) -> BTreeSet<String> 
 
 /// The zone at `origin` in the snapshot, SOA left out, as lines.
 fn zone_lines(snap: &Snapshot, origin: &str) -> BTreeSet<String> {
-    let mut records = snap.zone_records(&name(origin)).unwrap();
+    let mut records = snap.zone_records(&name(origin)).unwrap().into_iter();
     let soa = records.next().unwrap();
     assert_eq!(
         soa.record_type(),
         RecordType::SOA,
         "zone_records starts with the SOA"
     );
-    lines(records)
+    lines(&records.collect::<Vec<_>>())
 }
 
 /// An AXFR-style body: SOA(serial), the zone without SOA (each record

@@ -26,14 +26,9 @@ mod offline;
 mod reload;
 pub mod settings;
 
-pub use offline::{check_config, export_zone, snapshot_from_config};
+pub use settings::Overrides;
 
-/// Command-line overrides of the config file.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Vec<SocketAddr>,
-    pub admin: Option<SocketAddr>,
-}
+pub use offline::{check_config, export_zone, snapshot_from_config};
 
 /// A UDP socket on `addr` with `SO_REUSEPORT`, so several workers can
 /// share one address and the kernel spreads queries across them.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Overrides, settings};
+use super::settings::{self, Overrides};
 use crate::config::{Config, SourceConfig};
 use crate::metrics::Metrics;
 use crate::source;

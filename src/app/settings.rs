@@ -3,12 +3,21 @@
 //! response rate limiter's. The config knows nothing of the parts; the
 //! parts know nothing of the config file.
 
+use std::net::SocketAddr;
+
 use hickory_proto::rr::Name;
 
 use crate::config::{Config, RrlConfig};
 use crate::names;
 use crate::server::rrl::RrlSettings;
 use crate::snapshot::ZoneSettings;
+
+/// Command-line overrides of the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
 
 /// The zone's settings from a validated config. Glue defaults to the listen
 /// addresses that are not wildcards.

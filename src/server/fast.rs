@@ -205,7 +205,7 @@ fn write(
         .enumerate()
     {
         for rrset in section.rrsets() {
-            out.extend_from_slice(&rrset.wire);
+            out.extend_from_slice(rrset.wire);
             counts[i] += rrset.len() as u16;
         }
         if i == 0

@@ -130,6 +130,9 @@ struct Plan<'a> {
     /// The answer's synthesized pod record as a record (the fast path
     /// writes it from bytes; hickory's encoder needs a `Record`).
     synthesized: Option<Record>,
+    /// The answer, authority and additional sections decoded from the
+    /// snapshot's wire form, for hickory's encoder.
+    sections: [Vec<Record>; 3],
     edns: Option<Edns>,
     qtype: Option<RecordType>,
 }
@@ -197,10 +200,19 @@ impl DnsHandler {
                     };
                     Record::from_rdata(owner, ttl, data)
                 });
+            let sections = match (&answer, &owner) {
+                (Some(a), Some(owner)) => [
+                    a.answers.records(owner),
+                    a.authority.records(owner),
+                    a.additional.records(owner),
+                ],
+                _ => Default::default(),
+            };
             Plan {
                 metadata,
                 answer,
                 synthesized,
+                sections,
                 edns: edns.clone(),
                 qtype,
             }
@@ -279,9 +291,9 @@ fn build<'q, 'a: 'q>(
         builder.edns(edns);
     }
     let mut metadata = plan.metadata;
-    let (answers, authority, additional) = match (&plan.answer, fit) {
-        (Some(a), Fit::Whole) => (a.answers, a.authority, a.additional),
-        _ => Default::default(),
+    let [answers, authority, additional] = match (&plan.answer, fit) {
+        (Some(_), Fit::Whole) => plan.sections.each_ref().map(|s| &s[..]),
+        _ => [&[][..]; 3],
     };
     let synthesized = plan.synthesized.iter().filter(move |_| fit == Fit::Whole);
     metadata.truncation = fit == Fit::Truncated;

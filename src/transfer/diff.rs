@@ -6,15 +6,17 @@
 //! old one), so the difference is computed from them directly. Snapshots
 //! share every service that did not change (`Arc`s in persistent maps), so
 //! those are skipped by pointer comparison and the cost follows the size of
-//! the change, not of the zone.
+//! the change, not of the zone. The records compared are decoded from the
+//! snapshots' wire form.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record};
 use imbl::ordmap::DiffItem;
 
-use crate::snapshot::{NameNode, ServiceNode, Snapshot};
+use crate::snapshot::{Snapshot, WireSet};
 
 /// RFC 1982 serial number arithmetic (it lives with the serial rule).
 pub use crate::serial::serial_lt;
@@ -22,32 +24,40 @@ pub use crate::serial::serial_lt;
 /// The records to delete and to add to turn one version of a zone into
 /// another. The apex SOA is left out: IXFR frames the difference with it.
 #[derive(Debug, Default)]
-pub struct Difference<'a> {
-    pub deleted: Vec<&'a Record>,
-    pub added: Vec<&'a Record>,
+pub struct Difference {
+    pub deleted: Vec<Record>,
+    pub added: Vec<Record>,
 }
 
-impl<'a> Difference<'a> {
+impl Difference {
     /// Adds the difference between two record sets.
-    fn compare(
-        &mut self,
-        old: impl Iterator<Item = &'a Record>,
-        new: impl Iterator<Item = &'a Record>,
-    ) {
-        let old: BTreeSet<&Record> = old.collect();
-        let new: BTreeSet<&Record> = new.collect();
-        self.deleted.extend(old.difference(&new));
-        self.added.extend(new.difference(&old));
+    fn compare(&mut self, old: Vec<Record>, new: Vec<Record>) {
+        let old: BTreeSet<Record> = old.into_iter().collect();
+        let new: BTreeSet<Record> = new.into_iter().collect();
+        self.deleted.extend(old.difference(&new).cloned());
+        self.added.extend(new.difference(&old).cloned());
     }
 }
 
-fn service_records(service: &ServiceNode) -> impl Iterator<Item = &Record> {
-    service.names.values().flat_map(NameNode::records)
+/// The fixed names' records (`dns-version`, the nameserver's glue).
+fn fixed_records(snap: &Snapshot) -> Vec<Record> {
+    snap.fixed
+        .iter()
+        .filter_map(|(key, node)| {
+            let owner = if key.is_empty() {
+                Some(snap.settings.zone.clone())
+            } else {
+                snap.settings.name_in_zone(key)
+            };
+            Some(node.records(&owner?))
+        })
+        .flatten()
+        .collect()
 }
 
 /// The difference in the zone at `origin` from `old` to `new` (two
 /// snapshots of one server: same zones). Empty when `origin` is not served.
-pub fn difference<'a>(old: &'a Snapshot, new: &'a Snapshot, origin: &Name) -> Difference<'a> {
+pub fn difference(old: &Snapshot, new: &Snapshot, origin: &Name) -> Difference {
     let mut d = Difference::default();
     if new.forward.origin == *origin {
         forward(old, new, &mut d);
@@ -55,9 +65,9 @@ pub fn difference<'a>(old: &'a Snapshot, new: &'a Snapshot, origin: &Name) -> Di
         d.compare(
             old.reverse
                 .get(zone)
-                .into_iter()
-                .flat_map(|a| &a.ns.records),
-            new.reverse[zone].ns.records.iter(),
+                .map(|a| a.ns.records.clone())
+                .unwrap_or_default(),
+            new.reverse[zone].ns.records.clone(),
         );
         reverse(old, new, zone, &mut d);
     }
@@ -68,23 +78,26 @@ pub fn difference<'a>(old: &'a Snapshot, new: &'a Snapshot, origin: &Name) -> Di
     d
 }
 
-fn forward<'a>(old: &'a Snapshot, new: &'a Snapshot, d: &mut Difference<'a>) {
-    d.compare(old.forward.ns.records.iter(), new.forward.ns.records.iter());
+fn forward(old: &Snapshot, new: &Snapshot, d: &mut Difference) {
+    d.compare(
+        old.forward.ns.records.clone(),
+        new.forward.ns.records.clone(),
+    );
     if !Arc::ptr_eq(&old.fixed, &new.fixed) {
-        d.compare(
-            old.fixed.values().flat_map(NameNode::records),
-            new.fixed.values().flat_map(NameNode::records),
-        );
+        d.compare(fixed_records(old), fixed_records(new));
     }
     for (namespace, new_ns) in new.namespaces.iter() {
         let old_ns = old.namespaces.get(namespace);
         for (name, new_service) in new_ns.services.iter() {
             match old_ns.and_then(|o| o.services.get(name)) {
                 Some(old_service) if Arc::ptr_eq(old_service, new_service) => {}
-                Some(old_service) => {
-                    d.compare(service_records(old_service), service_records(new_service));
-                }
-                None => d.added.extend(service_records(new_service)),
+                Some(old_service) => d.compare(
+                    old.service_records(namespace, name, old_service),
+                    new.service_records(namespace, name, new_service),
+                ),
+                None => d
+                    .added
+                    .extend(new.service_records(namespace, name, new_service)),
             }
         }
     }
@@ -92,7 +105,8 @@ fn forward<'a>(old: &'a Snapshot, new: &'a Snapshot, d: &mut Difference<'a>) {
         let new_ns = new.namespaces.get(namespace);
         for (name, old_service) in old_ns.services.iter() {
             if new_ns.is_none_or(|n| !n.services.contains_key(name)) {
-                d.deleted.extend(service_records(old_service));
+                d.deleted
+                    .extend(old.service_records(namespace, name, old_service));
             }
         }
     }
@@ -100,20 +114,23 @@ fn forward<'a>(old: &'a Snapshot, new: &'a Snapshot, d: &mut Difference<'a>) {
 
 /// PTR records of reverse zone `zone`: the address map's own difference
 /// (which skips shared subtrees), kept to the names in that zone.
-fn reverse<'a>(old: &'a Snapshot, new: &'a Snapshot, zone: usize, d: &mut Difference<'a>) {
-    let in_zone = |snap: &'a Snapshot, records: &'a [Record]| {
-        records
-            .iter()
-            .filter(move |r| snap.reverse_zone_of(&r.name) == Some(zone))
+fn reverse(old: &Snapshot, new: &Snapshot, zone: usize, d: &mut Difference) {
+    // Both snapshots serve the same zones: one owner test for both.
+    let in_zone = |ip: IpAddr, rrset: &WireSet| {
+        let records = Snapshot::ptr_records(ip, rrset);
+        match records.first() {
+            Some(r) if new.reverse_zone_of(&r.name) == Some(zone) => records,
+            _ => Vec::new(),
+        }
     };
     for item in old.ptr.diff(&new.ptr) {
         match item {
-            DiffItem::Add(_, rrset) => d.added.extend(in_zone(new, &rrset.records)),
-            DiffItem::Remove(_, rrset) => d.deleted.extend(in_zone(old, &rrset.records)),
+            DiffItem::Add(ip, rrset) => d.added.extend(in_zone(*ip, rrset)),
+            DiffItem::Remove(ip, rrset) => d.deleted.extend(in_zone(*ip, rrset)),
             DiffItem::Update {
-                old: (_, before),
+                old: (ip, before),
                 new: (_, after),
-            } => d.compare(in_zone(old, &before.records), in_zone(new, &after.records)),
+            } => d.compare(in_zone(*ip, before), in_zone(*ip, after)),
         }
     }
 }

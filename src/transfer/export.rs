@@ -80,13 +80,13 @@ pub fn record_line(record: &Record) -> String {
 
 /// The zone at `origin`, SOA first; `None` when it is not served.
 pub fn master_file(snap: &Snapshot, origin: &Name) -> Option<String> {
-    let mut records = snap.zone_records(origin)?;
+    let mut records = snap.zone_records(origin)?.into_iter();
     let soa = records.next()?;
-    let mut rest: Vec<&Record> = records.collect();
+    let mut rest: Vec<Record> = records.collect();
     rest.sort();
     rest.dedup();
     let mut out = String::new();
-    for record in std::iter::once(soa).chain(rest) {
+    for record in std::iter::once(&soa).chain(&rest) {
         out.push_str(&record_line(record));
         out.push('\n');
     }

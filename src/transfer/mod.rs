@@ -379,9 +379,9 @@ impl Transfer {
                         Vec::with_capacity(difference.deleted.len() + difference.added.len() + 4);
                     records.push(Cow::Borrowed(soa));
                     records.push(Cow::Owned(old_soa.clone()));
-                    records.extend(difference.deleted.into_iter().cloned().map(Cow::Owned));
+                    records.extend(difference.deleted.into_iter().map(Cow::Owned));
                     records.push(Cow::Borrowed(soa));
-                    records.extend(difference.added.into_iter().cloned().map(Cow::Owned));
+                    records.extend(difference.added.into_iter().map(Cow::Owned));
                     records.push(Cow::Borrowed(soa));
                     reply.records = records;
                     reply.outcome = Outcome::Incremental { from, to: current };
@@ -408,7 +408,7 @@ fn full_zone<'s>(
         .zone_records(origin)
         .into_iter()
         .flatten()
-        .map(Cow::Borrowed)
+        .map(Cow::Owned)
         .collect();
     records.push(Cow::Borrowed(soa));
     records

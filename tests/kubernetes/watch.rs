@@ -37,9 +37,10 @@ struct Reply {
 fn ask(snap: &Snapshot, name: &str, qtype: RecordType) -> Reply {
     let name = Name::from_ascii(name).unwrap();
     let answer = snapshot::answer(snap, &name, qtype);
-    let records: Vec<Record> = answer.answers.iter().cloned().collect();
+    let records: Vec<Record> = answer.answers.records(&name);
     let negative_ttl = answer
         .authority
+        .records(&name)
         .iter()
         .find(|r| matches!(r.data, RData::SOA(_)))
         .map(|r| r.ttl);
