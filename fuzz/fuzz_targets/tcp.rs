@@ -32,7 +32,7 @@ use headless_dns::model::{
 };
 use headless_dns::server::handler::DnsHandler;
 use headless_dns::server::tcp::connection;
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::{Auth, Transfer};
 use hickory_proto::op::{Message, MessageType};
 use libfuzzer_sys::fuzz_target;

@@ -32,7 +32,7 @@ use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::keys::{Algorithm, Key, KeyRing};
 use headless_dns::transfer::tsig::{self, Checked};
 use headless_dns::transfer::{Auth, Outcome, Transfer};
