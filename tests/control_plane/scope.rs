@@ -119,7 +119,7 @@ async fn a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready() {
         server
             .log()
             .into_iter()
-            .find(|l| l.contains(OWN) && l.contains("cannot list"))
+            .find(|l| l.contains(OWN) && l.contains("cannot list: "))
             .ok_or_else(|| server.log().join("\n"))
     })
     .await;
