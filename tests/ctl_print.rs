@@ -360,7 +360,7 @@ fn events_sorted_by_last_seen_with_namespace_column() {
             "create Pod web-demo-2 in StatefulSet web-demo successful\n",
         ),
     ];
-    print::sort_events(&mut events);
+    print::event::sort_events(&mut events);
     assert_eq!(
         print::table(&events, ALL_NAMESPACES, now()),
         "\

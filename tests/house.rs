@@ -1,11 +1,15 @@
 //! The house rule that imports run one way (issue 15): no module of the
-//! library imports a module that imports it back, at two levels. Between
-//! the top-level modules (`config`, `server`, `source`, ...), every
-//! `crate::X` path counts; inside a folder module, between its files, every
-//! `super::X` and `crate::folder::X` path that names a sibling file (or an
-//! item of the folder's `mod.rs`) counts. The check reads the source text,
-//! so it needs no tool beyond the test itself, and it fails with the cycle
-//! spelled out.
+//! library imports a module that imports it back, at every level of the
+//! tree. For each module with children (the crate root, `source`,
+//! `source/cluster`, ...), the check builds the graph between that module's
+//! own file and its children, each child standing for everything below it,
+//! and fails on a circle. An import is any `crate::`, `super::` or `self::`
+//! path, a bare `child::` path in a module's own file, and a glob:
+//! `use super::*` counts as importing the whole parent. A name a module's
+//! file re-exports (`pub use child::Item`) counts as the child's. Test code
+//! (`tests.rs` files and inline `#[cfg(test)] mod tests`) is left out. The
+//! check reads the source text, so it needs no tool beyond the test itself,
+//! and it fails with the circle spelled out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,153 +44,257 @@ fn code(text: &str) -> String {
         .join("\n")
 }
 
-/// The first segment after each `prefix` in `text`: `crate::a::b` gives
-/// `a`, and `crate::{a::X, b}` gives `a` and `b`.
-fn first_segments(text: &str, prefix: &str) -> Vec<String> {
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
-    };
+/// The text of a file that the library runs: comments gone (a doc line that
+/// mentions `crate::x` is no import; string literals are left, none of ours
+/// spells a path) and its inline `#[cfg(test)] mod tests { .. }` cut off
+/// (test modules come last, and what only tests import is no circle).
+fn runtime_code(text: &str) -> String {
+    let text = code(text);
+    match text.find("#[cfg(test)]\nmod tests {") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The paths that follow `prefix` in `text`, as segments: `crate::a::b::C`
+/// gives `[a, b, C]`, `crate::{a::X, b::{c, D}}` gives `[a, X]`, `[b, c]`
+/// and `[b, D]`, and a glob gives its path with `*` last.
+fn paths(text: &str, prefix: &str) -> Vec<Vec<String>> {
+    /// The path at the start of `s` after a prefix, expanding brace groups.
+    fn expand(s: &str, base: &[String], out: &mut Vec<Vec<String>>) {
+        let mut segments = base.to_vec();
+        let mut rest = s;
+        loop {
+            let rest_trim = rest.trim_start();
+            if let Some(group) = rest_trim.strip_prefix('{') {
+                let mut depth = 0;
+                let mut item_start = 0;
+                for (i, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => {
+                            expand(&group[item_start..i], &segments, out);
+                            return;
+                        }
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            expand(&group[item_start..i], &segments, out);
+                            item_start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                return;
+            }
+            if let Some(after) = rest_trim.strip_prefix('*') {
+                let _ = after;
+                segments.push("*".to_owned());
+                break;
+            }
+            let name: String = rest_trim.chars().take_while(|c| is_ident(*c)).collect();
+            if name.is_empty() {
+                break;
+            }
+            rest = &rest_trim[name.len()..];
+            segments.push(name);
+            match rest.strip_prefix("::") {
+                Some(more) => rest = more,
+                None => break,
+            }
+        }
+        if segments.len() > base.len() || !base.is_empty() {
+            out.push(segments);
+        }
+    }
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find(prefix) {
         let before = rest[..at].chars().next_back();
         rest = &rest[at + prefix.len()..];
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if before.is_some_and(|c| is_ident(c) || c == ':') {
             continue;
         }
-        if let Some(group) = rest.strip_prefix('{') {
-            // Top-level items of the brace group.
-            let mut depth = 0;
-            let mut item_start = true;
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => item_start = true,
-                    c if c.is_whitespace() => {}
-                    _ if item_start && depth == 0 => {
-                        item_start = false;
-                        let name = ident(&group[i..]);
-                        if !name.is_empty() {
-                            out.push(name);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            let name = ident(rest);
-            if !name.is_empty() {
-                out.push(name);
-            }
-        }
+        expand(rest, &[], &mut out);
     }
+    out.retain(|p| !p.is_empty());
     out
 }
 
-/// What a mod.rs re-exports from its files: `pub use a::{B, c::D};` maps
-/// `B` and `D` to `a`.
+/// The first segment of each path after `prefix` (see [`paths`]).
+fn first_segments(text: &str, prefix: &str) -> Vec<String> {
+    paths(text, prefix)
+        .into_iter()
+        .filter_map(|p| p.into_iter().next())
+        .collect()
+}
+
+/// What a module's file re-exports from its children: `pub use a::{B, c::D};`
+/// maps `B` and `D` to `a`.
 fn reexports(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for statement in text.split(';') {
         let Some(rest) = statement.trim().strip_prefix("pub use ") else {
             continue;
         };
-        let Some((file, items)) = rest.split_once("::") else {
-            continue;
-        };
-        for item in items.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            if item.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
-                out.insert(item.to_owned(), file.trim().to_owned());
+        for path in paths(&format!(" {rest}"), " ") {
+            if let (Some(child), Some(item)) = (path.first(), path.last())
+                && path.len() >= 2
+            {
+                out.insert(item.clone(), child.clone());
             }
         }
     }
     out
 }
 
-/// The two import graphs of the library under `src`: between top-level
-/// modules, and between the files of each folder module (`folder/file`).
-fn graphs(src: &Path) -> (Graph, Graph) {
+/// A module of the library: its path below the crate, its file's runtime
+/// text, and its children.
+struct Module {
+    text: String,
+    children: BTreeSet<String>,
+}
+
+/// Every module under `src` by path (`source/cluster`), from its file
+/// (`source/cluster.rs` or `source/cluster/mod.rs`). `tests.rs` files and
+/// the binary's `main.rs` are left out; `lib.rs` is the root, `""`.
+fn modules(src: &Path) -> BTreeMap<String, Module> {
     let mut files = Vec::new();
     sources(src, src, &mut files);
-    let module_of = |file: &Path| -> Vec<String> {
+    let mut out = BTreeMap::new();
+    for file in &files {
         let mut parts: Vec<String> = file
             .iter()
             .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned())
             .collect();
-        if parts.last().is_some_and(|p| p == "mod") {
+        if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
             parts.pop();
         }
-        parts
-    };
-    let tops: BTreeSet<String> = files
-        .iter()
-        .map(|f| module_of(f)[0].clone())
-        .filter(|m| m != "lib" && m != "main")
-        .collect();
-    let mut top = Graph::new();
-    let mut inner = Graph::new();
-    for file in &files {
-        let module = module_of(file);
-        if !tops.contains(&module[0]) {
+        if parts.last().is_some_and(|p| p == "tests" || p == "main") {
             continue;
         }
-        let text = code(&std::fs::read_to_string(src.join(file)).unwrap());
-        let node = module.join("/");
-        top.entry(module[0].clone()).or_default();
-        for name in first_segments(&text, "crate::") {
-            if tops.contains(&name) && name != module[0] {
-                top.get_mut(&module[0]).unwrap().insert(name);
+        let text = runtime_code(&std::fs::read_to_string(src.join(file)).unwrap());
+        out.insert(
+            parts.join("/"),
+            Module {
+                text,
+                children: BTreeSet::new(),
+            },
+        );
+    }
+    let paths: Vec<String> = out.keys().cloned().collect();
+    for path in paths {
+        if let Some((parent, child)) = path.rsplit_once('/') {
+            out.get_mut(parent)
+                .unwrap()
+                .children
+                .insert(child.to_owned());
+        } else if !path.is_empty() {
+            out.get_mut("").unwrap().children.insert(path.clone());
+        }
+    }
+    out
+}
+
+fn join(base: &str, segment: &str) -> String {
+    if base.is_empty() {
+        segment.to_owned()
+    } else {
+        format!("{base}/{segment}")
+    }
+}
+
+/// The module a path names: the deepest module along its segments, then
+/// through the re-exports of that module's file to the child that defines
+/// the item.
+fn resolve(all: &BTreeMap<String, Module>, mut at: String, segments: &[String]) -> String {
+    for segment in segments {
+        let Some(module) = all.get(&at) else { break };
+        if module.children.contains(segment) {
+            at = join(&at, segment);
+        } else if let Some(child) = reexports(&module.text).get(segment) {
+            at = join(&at, child);
+        } else {
+            break;
+        }
+    }
+    at
+}
+
+/// Every import edge between modules: `crate::`, `super::` and `self::`
+/// paths, bare paths to a child (`child::item`), and globs (`super::*`
+/// counts as importing the whole parent).
+fn edges(all: &BTreeMap<String, Module>) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, module) in all {
+        let parent = path.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
+        let mut targets = Vec::new();
+        for p in paths(&module.text, "crate::") {
+            targets.push(resolve(all, String::new(), &p));
+        }
+        for p in paths(&module.text, "super::") {
+            let mut base = parent.clone();
+            let mut segs: &[String] = &p;
+            while segs.first().is_some_and(|s| s == "super") {
+                base = base.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
+                segs = &segs[1..];
+            }
+            targets.push(resolve(all, base, segs));
+        }
+        for p in paths(&module.text, "self::") {
+            targets.push(resolve(all, path.clone(), &p));
+        }
+        for child in &module.children {
+            if !first_segments(&module.text, &format!("{child}::")).is_empty() {
+                targets.push(join(path, child));
             }
         }
-        // Inside a folder: the file's siblings, through `super::` (from a
-        // file one level down) or `crate::folder::`; an item that the
-        // folder's mod.rs re-exports counts as its defining file's.
-        if module.len() <= 2 && tops.contains(&module[0]) {
-            let folder = &module[0];
-            let siblings: BTreeSet<String> = files
-                .iter()
-                .map(|f| module_of(f))
-                .filter(|m| m.len() == 2 && &m[0] == folder)
-                .map(|m| m[1].clone())
-                .collect();
-            if siblings.is_empty() {
-                continue;
-            }
-            let reexports = reexports(&code(
-                &std::fs::read_to_string(src.join(folder).join("mod.rs")).unwrap_or_default(),
-            ));
-            let names = if module.len() == 2 {
-                let mut names = first_segments(&text, "super::");
-                names.extend(first_segments(&text, &format!("crate::{folder}::")));
-                names
-            } else {
-                // The folder's own mod.rs names its files bare.
-                siblings
-                    .iter()
-                    .filter(|s| !first_segments(&text, &format!("{s}::")).is_empty())
-                    .cloned()
-                    .collect()
-            };
-            let edges = inner.entry(node.clone()).or_default();
-            for name in names {
-                let target = if siblings.contains(&name) {
-                    format!("{folder}/{name}")
-                } else if let Some(file) = reexports.get(&name) {
-                    format!("{folder}/{file}")
-                } else {
-                    folder.clone()
-                };
-                if target != node {
-                    edges.insert(target);
-                }
+        for target in targets {
+            if &target != path {
+                out.insert((path.clone(), target));
             }
         }
     }
-    (top, inner)
+    out
+}
+
+/// For every module with children, the graph between it (its own file) and
+/// its children, each child standing for everything below it: an edge
+/// from anything under child `a` to anything under child `b` is `a -> b`.
+/// Keyed by the module (`""` is the crate root, whose own file is left out).
+fn graphs(src: &Path) -> BTreeMap<String, Graph> {
+    let all = modules(src);
+    let edges = edges(&all);
+    let mut out = BTreeMap::new();
+    for (folder, module) in &all {
+        if module.children.is_empty() {
+            continue;
+        }
+        let below = |m: &str| -> Option<String> {
+            if m == folder.as_str() {
+                return (!folder.is_empty()).then(|| folder.clone());
+            }
+            let rest = if folder.is_empty() {
+                m
+            } else {
+                m.strip_prefix(folder.as_str())?.strip_prefix('/')?
+            };
+            Some(join(folder, rest.split('/').next().unwrap()))
+        };
+        let mut graph = Graph::new();
+        for (from, to) in &edges {
+            if let (Some(a), Some(b)) = (below(from), below(to))
+                && a != b
+            {
+                graph.entry(a).or_default().insert(b);
+            }
+        }
+        out.insert(folder.clone(), graph);
+    }
+    out
 }
 
 /// A cycle of `graph`, if there is one, as the path that closes it.
@@ -236,7 +344,8 @@ fn cycle(graph: &Graph) -> Option<Vec<String>> {
 #[test]
 fn imports_run_one_way() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let (top, inner) = graphs(&src);
+    let graphs = graphs(&src);
+    let top = &graphs[""];
     // The reading must see the house: these arrows are the data flow.
     for (from, to) in [
         ("app", "server"),
@@ -252,24 +361,37 @@ fn imports_run_one_way() {
             "the check no longer reads `{from}` -> `{to}`: {top:#?}"
         );
     }
+    for (folder, from, to) in [
+        ("server", "server/udp", "server/fast"),
+        ("source", "source/embedded", "source/cluster"),
+        (
+            "source/cluster",
+            "source/cluster/statefulset",
+            "source/cluster",
+        ),
+    ] {
+        assert!(
+            graphs[folder].get(from).is_some_and(|t| t.contains(to)),
+            "the check no longer reads {from} -> {to}: {:#?}",
+            graphs[folder]
+        );
+    }
+    let mut circles = Vec::new();
+    for (folder, graph) in &graphs {
+        if let Some(found) = cycle(graph) {
+            let at = if folder.is_empty() {
+                "the crate"
+            } else {
+                folder
+            };
+            circles.push(format!("in {at}: {}", found.join(" -> ")));
+        }
+    }
     assert!(
-        inner
-            .get("server/udp")
-            .is_some_and(|t| t.contains("server/fast")),
-        "the check no longer reads server/udp -> server/fast: {inner:#?}"
+        circles.is_empty(),
+        "import circles (each imports the next; break one by moving what the lower one needs down):\n{}",
+        circles.join("\n")
     );
-    if let Some(found) = cycle(&top) {
-        panic!(
-            "an import circle between modules: {}\n(each imports the next; break it by moving what the lower one needs down)",
-            found.join(" -> ")
-        );
-    }
-    if let Some(found) = cycle(&inner) {
-        panic!(
-            "an import circle between the files of a folder: {}",
-            found.join(" -> ")
-        );
-    }
 }
 
 #[test]
@@ -291,7 +413,23 @@ fn the_check_finds_a_circle_and_reads_brace_groups() {
             "use crate::{config::X, metrics, server::{a, b}};\nlet x = crate::names::y; // crate::no",
             "crate::"
         ),
-        ["config", "metrics", "server", "names", "no"]
+        ["config", "metrics", "server", "server", "names", "no"]
+    );
+    assert_eq!(
+        paths("use super::*;\nuse crate::a::{b::C, d};", "super::"),
+        [vec!["*".to_owned()]]
+    );
+    assert_eq!(
+        paths("use crate::a::{b::C, d::{E, f}};", "crate::"),
+        [
+            vec!["a", "b", "C"],
+            vec!["a", "d", "E"],
+            vec!["a", "d", "f"]
+        ]
+    );
+    assert_eq!(
+        runtime_code("use a;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n"),
+        "use a;\n"
     );
     assert_eq!(
         code("let a = 1; // crate::x\n"),

@@ -12,14 +12,13 @@ mod claim;
 pub mod describe;
 pub mod describe_other;
 pub mod describe_workload;
-mod event;
+pub mod event;
 mod pod;
 mod revision;
 mod service;
 mod storage;
 mod workload;
 
-pub use event::sort_events;
 pub mod template;
 
 use std::collections::BTreeMap;

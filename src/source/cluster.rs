@@ -11,12 +11,16 @@
 //! ([`ClusterState`]) when it changed. The async part (`embedded.rs`) calls
 //! `step` when a timer fires or a command arrived.
 //!
-//! This file holds the state and the clock; its rooms hold the rest: `api`
-//! (resources, errors, JSON forms), `store` (apply, replace, patch, delete,
-//! list, get), `services` (cluster IP and node port admission), `runtime`
-//! (pod lifecycle and faults), `statefulset` (the reconcile core's glue),
-//! `revisions`, `volumes`, `adopt`, `create`, `endpointslice` (slices and
-//! the DNS view) and `watch` (the fan-out to watchers).
+//! This file holds the state and the clock; its rooms hold the rest. Two are
+//! leaves that import nothing from here: `api` (resources, errors, keys,
+//! JSON forms) and `spec` (pure readings of objects: set specs, selectors,
+//! revision names). The others extend [`Cluster`]: `store` (apply, replace,
+//! patch, delete, list, get), `services` (cluster IP and node port
+//! admission), `runtime` (pod lifecycle and faults), `statefulset` (the
+//! reconcile core's glue), `revisions` and `volumes` (their stores),
+//! `claims`, `adopt`, `create`, `endpointslice` (slices and the DNS view)
+//! and `watch` (the fan-out to watchers). This file names only the leaves,
+//! so imports run one way (`tests/house.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
@@ -27,18 +31,19 @@ use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 mod adopt;
 mod api;
+mod claims;
 mod create;
 mod endpointslice;
 mod revisions;
 mod runtime;
 mod services;
+mod spec;
 mod statefulset;
 mod store;
 #[cfg(test)]
@@ -46,19 +51,14 @@ mod tests;
 mod volumes;
 mod watch;
 
-pub use api::{ApiError, Resource, object_id};
+pub use api::{ApiError, Key, Resource, WatchEvent, default_namespace, object_id};
 use api::{object_json, stamp, to_json};
-pub use create::default_namespace;
-pub use statefulset::revision_name;
-use statefulset::{first_container, selects, set_spec};
-pub use watch::WatchEvent;
+pub use spec::revision_name;
+use spec::{first_container, fnv, now_time, selects, set_spec};
 
 use super::manifest::{Object, state_from_objects};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
 use crate::model::ClusterState;
-
-/// Objects are keyed by (namespace, name).
-pub type Key = (String, String);
 
 /// How the simulated runtime behaves.
 #[derive(Clone, Debug)]
@@ -194,34 +194,6 @@ pub struct Cluster {
     /// Sets refused a pod for want of room, so the event is said once per
     /// episode, not once per step.
     at_capacity: BTreeSet<Key>,
-}
-
-fn key_of(meta: &ObjectMeta) -> Key {
-    (
-        meta.namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned()),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-fn now_time() -> Time {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = i64::try_from(since.as_secs()).unwrap_or(0);
-    Time(Timestamp::new(secs, 0).unwrap_or(Timestamp::UNIX_EPOCH))
-}
-
-/// A stable short hash (FNV-1a, 64 bit) of some text: revision names and
-/// slice names must not change between runs.
-fn fnv(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// Kubernetes' alphabet for generated name suffixes (no vowels).

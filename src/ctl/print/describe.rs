@@ -97,7 +97,7 @@ pub fn events(out: &mut String, events: &[Event], now: Timestamp) {
         return;
     }
     let mut events = events.to_vec();
-    super::sort_events(&mut events);
+    super::event::sort_events(&mut events);
     out.push_str("Events:\n  Type\tReason\tAge\tFrom\tMessage\n");
     out.push_str("  ----\t------\t----\t----\t-------\n");
     for e in &events {

@@ -3,7 +3,38 @@
 //! of stored objects (`apiVersion`/`kind` stamped, identity by resource and
 //! key).
 
-use super::*;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+use crate::source::manifest::Object;
+
+/// Objects are keyed by (namespace, name).
+pub type Key = (String, String);
+
+/// A change to one object, for watchers (`ctl get -w`).
+#[derive(Clone, Debug)]
+pub struct WatchEvent {
+    pub resource: Resource,
+    /// `ADDED`, `MODIFIED`, `DELETED`.
+    pub kind: &'static str,
+    pub namespace: String,
+    pub object: Value,
+}
+
+/// Puts a namespaced object that names no namespace in `namespace`, as
+/// kubectl does with `-n`.
+pub fn default_namespace(object: &mut Object, namespace: &str) {
+    let meta = match object {
+        Object::Namespace(_) => None,
+        Object::Service(o) => Some(&mut o.metadata),
+        Object::EndpointSlice(o) => Some(&mut o.metadata),
+        Object::Endpoints(o) => Some(&mut o.metadata),
+        Object::StatefulSet(o) => Some(&mut o.metadata),
+    };
+    if let Some(meta) = meta {
+        meta.namespace.get_or_insert_with(|| namespace.to_owned());
+    }
+}
 
 /// An error from a cluster operation, in the shape of a Kubernetes Status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,4 +226,13 @@ pub(super) fn object_json(object: &Object) -> Value {
         Object::StatefulSet(o) => serde_json::to_value(o),
     }
     .unwrap_or(Value::Null)
+}
+
+pub(super) fn key_of(meta: &ObjectMeta) -> Key {
+    (
+        meta.namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+        meta.name.clone().unwrap_or_default(),
+    )
 }

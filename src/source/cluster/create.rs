@@ -12,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{ApiError, Cluster, Key, NODE, Resource, SimPod, now_time, object_id};
+use super::{
+    ApiError, Cluster, Key, NODE, Resource, SimPod, default_namespace, now_time, object_id,
+};
 use crate::source::manifest::Object;
 
 impl ApiError {
@@ -34,21 +36,6 @@ fn check_label_name(kind: &str, name: &str) -> Result<(), ApiError> {
     Err(ApiError::invalid(format!(
         "{kind} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
     )))
-}
-
-/// Puts a namespaced object that names no namespace in `namespace`, as
-/// kubectl does with `-n`.
-pub fn default_namespace(object: &mut Object, namespace: &str) {
-    let meta = match object {
-        Object::Namespace(_) => None,
-        Object::Service(o) => Some(&mut o.metadata),
-        Object::EndpointSlice(o) => Some(&mut o.metadata),
-        Object::Endpoints(o) => Some(&mut o.metadata),
-        Object::StatefulSet(o) => Some(&mut o.metadata),
-    };
-    if let Some(meta) = meta {
-        meta.namespace.get_or_insert_with(|| namespace.to_owned());
-    }
 }
 
 impl Cluster {

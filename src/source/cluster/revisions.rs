@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::Value;
 
-use super::{Cluster, now_time};
+use super::spec::now_time;
 
 /// The history the API server keeps when the set does not say.
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
@@ -97,7 +97,7 @@ impl History {
 }
 
 /// The ControllerRevision object of one revision of `sts`.
-fn object(sts: &apps::StatefulSet, revision: &Revision) -> apps::ControllerRevision {
+pub(super) fn object(sts: &apps::StatefulSet, revision: &Revision) -> apps::ControllerRevision {
     let set = sts.metadata.name.clone().unwrap_or_default();
     let mut labels: BTreeMap<String, String> = sts
         .spec
@@ -135,26 +135,6 @@ fn object(sts: &apps::StatefulSet, revision: &Revision) -> apps::ControllerRevis
             serde_json::json!({"spec": {"template": template}}),
         )),
         revision: revision.number,
-    }
-}
-
-impl Cluster {
-    /// Every set's ControllerRevisions in `namespace` (or all), as JSON,
-    /// in name order as the API server lists them.
-    pub(super) fn revision_objects(&self, namespace: Option<&str>) -> Vec<Value> {
-        let mut objects: Vec<(String, String, Value)> = self
-            .sets
-            .iter()
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.0 == ns))
-            .flat_map(|(key, entry)| {
-                entry.revisions.iter().filter_map(|r| {
-                    let value = serde_json::to_value(object(&entry.sts, r)).ok()?;
-                    Some((key.0.clone(), r.name.clone(), value))
-                })
-            })
-            .collect();
-        objects.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        objects.into_iter().map(|(_, _, v)| v).collect()
     }
 }
 

@@ -5,86 +5,6 @@
 
 use super::*;
 
-/// The revision name of a pod template: `<set>-<hash>`, as
-/// `controller-revision-hash` labels show it.
-pub fn revision_name(set: &str, template: &core::PodTemplateSpec) -> String {
-    let text = serde_json::to_string(template).unwrap_or_default();
-    format!("{set}-{:010x}", fnv(&text) & 0xff_ffff_ffff)
-}
-/// Whether `labels` has every pair of `selector`.
-pub(super) fn selects(
-    selector: &BTreeMap<String, String>,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
-    !selector.is_empty()
-        && labels.is_some_and(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
-}
-/// The SetSpec the controller works on, from a StatefulSet.
-pub(super) fn set_spec(sts: &apps::StatefulSet) -> SetSpec {
-    let spec = sts.spec.clone().unwrap_or_default();
-    let name = sts.metadata.name.clone().unwrap_or_default();
-    let update_revision = revision_name(&name, &spec.template);
-    let status = sts.status.clone().unwrap_or_default();
-    let strategy = spec.update_strategy.unwrap_or_default();
-    let update_strategy = if strategy.type_.as_deref() == Some("OnDelete") {
-        controller::UpdateStrategy::OnDelete
-    } else {
-        let rolling = strategy.rolling_update.unwrap_or_default();
-        let max_unavailable = match rolling.max_unavailable {
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
-                n.max(1) as u32
-            }
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(p)) => {
-                let replicas = u64::from(spec.replicas.unwrap_or(1).max(0) as u32);
-                let percent: u64 = p.trim_end_matches('%').parse().unwrap_or(0);
-                u32::try_from(replicas.saturating_mul(percent) / 100)
-                    .unwrap_or(u32::MAX)
-                    .max(1)
-            }
-            None => 1,
-        };
-        controller::UpdateStrategy::RollingUpdate {
-            partition: rolling.partition.unwrap_or(0).max(0) as u32,
-            max_unavailable,
-        }
-    };
-    let retention = spec
-        .persistent_volume_claim_retention_policy
-        .unwrap_or_default();
-    SetSpec {
-        replicas: spec.replicas.unwrap_or(1).max(0) as u32,
-        start: spec.ordinals.and_then(|o| o.start).unwrap_or(0).max(0) as u32,
-        pod_management: if spec.pod_management_policy.as_deref() == Some("Parallel") {
-            controller::PodManagement::Parallel
-        } else {
-            controller::PodManagement::OrderedReady
-        },
-        update_strategy,
-        claim_templates: spec
-            .volume_claim_templates
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| c.metadata.name.clone())
-            .collect(),
-        when_scaled: if retention.when_scaled.as_deref() == Some("Delete") {
-            controller::Retention::Delete
-        } else {
-            controller::Retention::Retain
-        },
-        current_revision: status
-            .current_revision
-            .unwrap_or_else(|| update_revision.clone()),
-        update_revision,
-        name,
-    }
-}
-pub(super) fn first_container(pod: &core::Pod) -> String {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .map(|c| c.name.clone())
-        .unwrap_or_default()
-}
 impl Cluster {
     /// The controller's view of a set's pods.
     pub(super) fn pod_views(&self, set: &Key) -> Vec<PodView> {
@@ -378,5 +298,26 @@ impl Cluster {
             let limit = revisions::history_limit(&entry.sts);
             entry.revisions.prune(&live, limit);
         }
+    }
+}
+
+impl Cluster {
+    /// Every set's ControllerRevisions in `namespace` (or all), as JSON,
+    /// in name order as the API server lists them.
+    pub(super) fn revision_objects(&self, namespace: Option<&str>) -> Vec<Value> {
+        let mut objects: Vec<(String, String, Value)> = self
+            .sets
+            .iter()
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.0 == ns))
+            .flat_map(|(key, entry)| {
+                entry.revisions.iter().filter_map(|r| {
+                    let value =
+                        serde_json::to_value(super::revisions::object(&entry.sts, r)).ok()?;
+                    Some((key.0.clone(), r.name.clone(), value))
+                })
+            })
+            .collect();
+        objects.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        objects.into_iter().map(|(_, _, v)| v).collect()
     }
 }

@@ -4,15 +4,6 @@
 
 use super::*;
 
-/// A change to one object, for watchers (`ctl get -w`).
-#[derive(Clone, Debug)]
-pub struct WatchEvent {
-    pub resource: Resource,
-    /// `ADDED`, `MODIFIED`, `DELETED`.
-    pub kind: &'static str,
-    pub namespace: String,
-    pub object: Value,
-}
 impl Cluster {
     /// Subscribes to object changes.
     pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
