@@ -386,7 +386,7 @@ async fn delete_group(
 ) -> Response {
     match q.propagation_policy.as_deref() {
         None | Some("Background" | "Foreground") => delete_one(h, &group, &plural, &ns, &name),
-        Some("Orphan") if group == "apps" && plural == "statefulsets" => {
+        Some("Orphan") if Resource::from_path(&group, &plural) == Some(Resource::StatefulSets) => {
             let result = h.lock().delete_set_orphaning(&ns, &name);
             h.wake.notify_one();
             match result {
@@ -415,14 +415,15 @@ fn delete_one(h: ClusterHandle, group: &str, plural: &str, ns: &str, name: &str)
 }
 
 fn statefulsets_only(group: &str, plural: &str) -> Result<(), Box<Response>> {
-    if group == "apps" && plural == "statefulsets" {
+    if Resource::from_path(group, plural) == Some(Resource::StatefulSets) {
         Ok(())
     } else {
         Err(Box::new(error(ApiError {
             code: 405,
             reason: "MethodNotAllowed",
             message: format!(
-                "only statefulsets.apps can be replaced or patched here, not {plural}"
+                "only {} can be replaced or patched here, not {plural}",
+                Resource::StatefulSets.plural_name()
             ),
         })))
     }
