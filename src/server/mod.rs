@@ -46,10 +46,7 @@ fn serve_udp(worker: &udp::Worker, socket: &std::net::UdpSocket, index: usize) {
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "(no message)".to_owned());
-                worker
-                    .metrics
-                    .udp_worker_restarts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                worker.metrics.udp_worker_restarts.inc();
                 tracing::error!(
                     worker = index,
                     "UDP worker panicked: {message}; restarting it on the same socket"
