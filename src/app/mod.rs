@@ -386,7 +386,7 @@ async fn run(
     })
     .await;
     tracing::info!("stopped");
-    result
+    Ok(result?)
 }
 
 /// Bound of the sources' event queue to the driver: a source that gets

@@ -31,6 +31,17 @@ pub struct Sockets {
     pub tcp: Vec<TcpListener>,
 }
 
+/// Why [`run`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The OS would not start a UDP worker thread.
+    #[error("cannot start a UDP worker thread: {0}")]
+    Spawn(std::io::Error),
+    /// Waiting for the UDP workers to finish failed.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+}
+
 /// Runs one UDP worker on `socket` until shutdown. A panic in the worker
 /// (a bug: the answer path is meant to be total) is logged with its
 /// message, counted, and the worker restarts on the same socket, so the
@@ -64,7 +75,7 @@ pub async fn run(
     tcp: TcpSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let worker = udp::Worker {
         snapshot: handler.snapshot().clone(),
         handler: handler.clone(),
@@ -79,7 +90,8 @@ pub async fn run(
         threads.push(
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || serve_udp(&worker, &socket, i))?,
+                .spawn(move || serve_udp(&worker, &socket, i))
+                .map_err(ServeError::Spawn)?,
         );
     }
     let mut tasks = tokio::task::JoinSet::new();
