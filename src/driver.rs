@@ -9,7 +9,6 @@
 //! wakes when a stable-name window closes.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -96,13 +95,9 @@ fn receive(index: &mut ClusterIndex, event: SourceEvent) {
 
 /// Publishes `snapshot` to the server and the metrics.
 fn store(store: &ArcSwap<Snapshot>, metrics: &Metrics, snapshot: Snapshot) {
-    metrics
-        .serial
-        .store(u64::from(snapshot.serial), Ordering::Relaxed);
-    metrics
-        .records
-        .store(snapshot.record_count as u64, Ordering::Relaxed);
-    metrics.snapshots_published.fetch_add(1, Ordering::Relaxed);
+    metrics.serial.set(i64::from(snapshot.serial));
+    metrics.records.set(snapshot.record_count as i64);
+    metrics.snapshots_published.inc();
     store.store(Arc::new(snapshot));
 }
 

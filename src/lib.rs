@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api_resource;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -1,10 +1,23 @@
-//! Metrics, kept in plain atomics so the query path takes no lock.
+//! Every metric the server exports, and the registry `/metrics` encodes.
 //!
-//! prometheus-client's `Family` and `Histogram` guard their state with a lock;
-//! the answer path must not, so counters live in fixed arrays of atomics
-//! indexed by (query type, rcode) and a [`Collector`] turns them into the
-//! Prometheus text format at scrape time. Everything else (serial, records,
-//! staleness) is written by the driver and sources, off the query path.
+//! Most are prometheus-client's own `Counter`, `Gauge` and `Family`,
+//! registered by name in [`Metrics::registry`]. A `Counter` or `Gauge` is an
+//! `Arc` around one atomic, and `inc`/`set` are a single relaxed atomic
+//! operation: no lock, no allocation. A `Family`, though, looks its children
+//! up behind a read-write lock, so the labelled counters here (source errors,
+//! TSIG refusals, cookies) keep each child's handle, made once at start,
+//! and count through it; the family is only locked at scrape time.
+//!
+//! A small custom [`Collector`] remains for what those types cannot do
+//! without a lock or at all: the per-query counters by (type, rcode) and the
+//! response-time histogram, which UDP workers update for every answer
+//! (prometheus-client's `Family` and `Histogram` both lock); the programming
+//! latency histogram, which shares that histogram type; values computed at
+//! scrape time (source staleness, the event queue's depth, the process-wide
+//! refused-object counts); and the counters the packet path (`server/udp.rs`,
+//! `tcp.rs`, `handler.rs`) increments as plain atomics. Those last would cost
+//! the same as `Counter`s, and stay atomics only so that this change leaves
+//! the packet-path files alone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,7 +27,10 @@ use hickory_proto::rr::RecordType;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Query types counted by name; everything else is `other`.
 const TYPES: [&str; 10] = [
@@ -139,20 +155,51 @@ impl AtomicHistogram {
     }
 }
 
+/// A `Family` of counters with one label whose values are fixed, and a
+/// handle on each child, made at start: counting goes through the handle
+/// (one atomic add), so only the scrape takes the family's lock. Every
+/// value is exported, zero or not.
+#[derive(Debug)]
+struct LabelledCounter<const N: usize> {
+    family: Family<[(&'static str, &'static str); 1], Counter>,
+    values: &'static [&'static str; N],
+    children: [Counter; N],
+}
+
+impl<const N: usize> LabelledCounter<N> {
+    fn new(label: &'static str, values: &'static [&'static str; N]) -> Self {
+        let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        let children = values.map(|value| family.get_or_create(&[(label, value)]).clone());
+        Self {
+            family,
+            values,
+            children,
+        }
+    }
+
+    fn child(&self, value: &str) -> Option<&Counter> {
+        let i = self.values.iter().position(|v| *v == value)?;
+        Some(&self.children[i])
+    }
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
     queries: Vec<AtomicU64>,
     pub response_time: AtomicHistogram,
     pub programming_latency: AtomicHistogram,
+    /// Packet-path counters, plain atomics (see the module doc): UDP
+    /// answers sent with TC, TCP connections open and refused at the cap.
     pub truncated: AtomicU64,
     pub tcp_connections: AtomicU64,
     pub tcp_rejected: AtomicU64,
-    pub serial: AtomicU64,
-    pub records: AtomicU64,
-    pub snapshots_published: AtomicU64,
-    source_errors: [AtomicU64; SOURCE_ERRORS.len()],
+    pub serial: Gauge,
+    pub records: Gauge,
+    pub snapshots_published: Counter,
+    source_errors: LabelledCounter<{ SOURCE_ERRORS.len() }>,
     /// Unix time (seconds) of the last successful source sync; 0 = never.
+    /// Exported as the staleness it implies, computed at scrape time.
     pub last_sync_unix: AtomicU64,
     /// Queries the fast path declined, answered by the full handler.
     pub slow_path: AtomicU64,
@@ -163,24 +210,23 @@ pub struct Metrics {
     /// reads too slowly), so the connection stopped reading queries.
     pub tcp_queue_full: AtomicU64,
     /// Config reloads (SIGHUP) applied, and failed (old config kept).
-    pub reloads: AtomicU64,
-    pub reload_failures: AtomicU64,
-    /// Requests refused for TSIG (RFC 8945), by reason, indexed as
-    /// [`TSIG_REASONS`].
-    tsig_rejected: [AtomicU64; TSIG_REASONS.len()],
-    /// COOKIE options received, by what their server cookie was, indexed
-    /// as [`COOKIES_PRESENTED`].
-    cookies: [AtomicU64; COOKIES_PRESENTED.len()],
+    pub reloads: Counter,
+    pub reload_failures: Counter,
+    /// Requests refused for TSIG (RFC 8945), by reason ([`TSIG_REASONS`]).
+    tsig_rejected: LabelledCounter<{ TSIG_REASONS.len() }>,
+    /// COOKIE options received, by what their server cookie was
+    /// ([`COOKIES_PRESENTED`]).
+    cookies: LabelledCounter<{ COOKIES_PRESENTED.len() }>,
     /// The live RRL rate (responses per second; 0 = RRL off).
-    pub rrl_rate: AtomicU64,
+    pub rrl_rate: Gauge,
     /// The sources' event queue to the driver: its length now, sampled at
     /// scrape time, and its bound. Set once at startup.
     pub event_queue: std::sync::OnceLock<QueueProbe>,
     /// Bound of each TCP connection's answer queue, set by whoever runs
     /// the server (`server::tcp::ANSWER_QUEUE`).
-    pub tcp_answer_queue_capacity: AtomicU64,
+    pub tcp_answer_queue_capacity: Gauge,
     /// UDP workers restarted after a panic.
-    pub udp_worker_restarts: AtomicU64,
+    pub udp_worker_restarts: Counter,
 }
 
 /// Reads a queue's current length, for a gauge.
@@ -209,23 +255,23 @@ impl Default for Metrics {
             truncated: AtomicU64::new(0),
             tcp_connections: AtomicU64::new(0),
             tcp_rejected: AtomicU64::new(0),
-            serial: AtomicU64::new(0),
-            records: AtomicU64::new(0),
-            snapshots_published: AtomicU64::new(0),
-            source_errors: Default::default(),
+            serial: Gauge::default(),
+            records: Gauge::default(),
+            snapshots_published: Counter::default(),
+            source_errors: LabelledCounter::new("kind", &SOURCE_ERRORS),
             last_sync_unix: AtomicU64::new(0),
             slow_path: AtomicU64::new(0),
             rrl_dropped: AtomicU64::new(0),
             rrl_slipped: AtomicU64::new(0),
             tcp_queue_full: AtomicU64::new(0),
-            reloads: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
-            tsig_rejected: Default::default(),
-            cookies: Default::default(),
-            rrl_rate: AtomicU64::new(0),
+            reloads: Counter::default(),
+            reload_failures: Counter::default(),
+            tsig_rejected: LabelledCounter::new("reason", &TSIG_REASONS),
+            cookies: LabelledCounter::new("presented", &COOKIES_PRESENTED),
+            rrl_rate: Gauge::default(),
             event_queue: std::sync::OnceLock::new(),
-            tcp_answer_queue_capacity: AtomicU64::new(0),
-            udp_worker_restarts: AtomicU64::new(0),
+            tcp_answer_queue_capacity: Gauge::default(),
+            udp_worker_restarts: Counter::default(),
         }
     }
 }
@@ -251,55 +297,122 @@ impl Metrics {
     /// Counts a request refused for TSIG; `reason` is one of
     /// [`TSIG_REASONS`] (anything else is not counted).
     pub fn count_tsig_rejected(&self, reason: &str) {
-        if let Some(i) = TSIG_REASONS.iter().position(|r| *r == reason) {
-            self.tsig_rejected[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = self.tsig_rejected.child(reason) {
+            counter.inc();
         }
     }
 
     /// Requests refused for TSIG with `reason`.
     pub fn tsig_rejected(&self, reason: &str) -> u64 {
-        TSIG_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.tsig_rejected[i].load(Ordering::Relaxed))
+        self.tsig_rejected.child(reason).map_or(0, Counter::get)
     }
 
     /// Counts a source error of `kind`, one of [`SOURCE_ERRORS`] (anything
     /// else counts as `api`).
     pub fn count_source_error(&self, kind: &str) {
-        let i = SOURCE_ERRORS.iter().position(|k| *k == kind).unwrap_or(3);
-        self.source_errors[i].fetch_add(1, Ordering::Relaxed);
+        let counter = match self.source_errors.child(kind) {
+            Some(counter) => counter,
+            None => &self.source_errors.children[3],
+        };
+        counter.inc();
     }
 
     /// Source errors of `kind`.
     pub fn source_errors(&self, kind: &str) -> u64 {
-        SOURCE_ERRORS
-            .iter()
-            .position(|k| *k == kind)
-            .map_or(0, |i| self.source_errors[i].load(Ordering::Relaxed))
+        self.source_errors.child(kind).map_or(0, Counter::get)
     }
 
     /// Counts a COOKIE option; `presented` is one of [`COOKIES_PRESENTED`].
     pub fn count_cookie(&self, presented: &str) {
-        if let Some(i) = COOKIES_PRESENTED.iter().position(|p| *p == presented) {
-            self.cookies[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = self.cookies.child(presented) {
+            counter.inc();
         }
     }
 
     /// COOKIE options counted as `presented`.
     pub fn cookies(&self, presented: &str) -> u64 {
-        COOKIES_PRESENTED
-            .iter()
-            .position(|p| *p == presented)
-            .map_or(0, |i| self.cookies[i].load(Ordering::Relaxed))
+        self.cookies.child(presented).map_or(0, Counter::get)
     }
 
-    /// A registry exporting these metrics, for `/metrics`.
+    /// A registry exporting these metrics, for `/metrics`. The registered
+    /// metrics share their values with `self` (each is an `Arc`).
     pub fn registry(self: &std::sync::Arc<Self>) -> Registry {
         let mut registry = Registry::default();
+        register(
+            &mut registry,
+            "headless_dns_snapshot_serial",
+            "SOA serial of the snapshot being served.",
+            self.serial.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_records",
+            "Resource records served (without SOA and NS).",
+            self.records.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_snapshots_published",
+            "Snapshots published (zone changes).",
+            self.snapshots_published.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_source_errors",
+            "Source failures (the last good state is kept), by kind: manifest, unauthorized, forbidden, api, connection, decode.",
+            self.source_errors.family.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_udp_worker_restarts",
+            "UDP workers restarted on their socket after a panic (a bug; the log says where).",
+            self.udp_worker_restarts.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_config_reloads",
+            "Config reloads (SIGHUP) applied.",
+            self.reloads.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_config_reload_failures",
+            "Config reloads (SIGHUP) that failed; the running config was kept.",
+            self.reload_failures.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_tsig_rejected_requests",
+            "Requests refused for TSIG (RFC 8945): unsigned where a key is required, BADKEY, BADSIG, BADTIME, BADTRUNC.",
+            self.tsig_rejected.family.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_cookies",
+            "Queries with a DNS COOKIE option, by the server cookie presented: none (client_only), one made with our secret (valid), or not (invalid: another secret, too old, forged).",
+            self.cookies.family.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_rrl_responses_per_second",
+            "The response rate limit in force (dns.rrl.responses_per_second; 0 when RRL is off).",
+            self.rrl_rate.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_tcp_answer_queue_capacity",
+            "Bound of each TCP connection's answer queue.",
+            self.tcp_answer_queue_capacity.clone(),
+        );
         registry.register_collector(Box::new(self.clone()));
         registry
     }
+}
+
+/// Registers `metric`. prometheus-client ends each HELP with a full stop of
+/// its own; the texts here carry theirs so that they read as exported.
+fn register(registry: &mut Registry, name: &str, help: &str, metric: impl Metric) {
+    registry.register(name, help.strip_suffix('.').unwrap_or(help), metric);
 }
 
 fn counter(
@@ -326,6 +439,8 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std
     )?)
 }
 
+/// The metrics the registry cannot hold as prometheus-client types (see
+/// the module doc).
 impl Collector for Metrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         {
@@ -375,38 +490,6 @@ impl Collector for Metrics {
             "TCP connections closed at accept because the cap was reached.",
             &self.tcp_rejected,
         )?;
-        gauge(
-            &mut encoder,
-            "headless_dns_snapshot_serial",
-            "SOA serial of the snapshot being served.",
-            self.serial.load(Ordering::Relaxed) as i64,
-        )?;
-        gauge(
-            &mut encoder,
-            "headless_dns_records",
-            "Resource records served (without SOA and NS).",
-            self.records.load(Ordering::Relaxed) as i64,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_snapshots_published",
-            "Snapshots published (zone changes).",
-            &self.snapshots_published,
-        )?;
-        {
-            let mut family = encoder.encode_descriptor(
-                "headless_dns_source_errors",
-                "Source failures (the last good state is kept), by kind: manifest, unauthorized, forbidden, api, connection, decode.",
-                None,
-                MetricType::Counter,
-            )?;
-            for (kind, count) in SOURCE_ERRORS.iter().zip(&self.source_errors) {
-                prometheus_client::metrics::counter::ConstCounter::new(
-                    count.load(Ordering::Relaxed),
-                )
-                .encode(family.encode_family(&[("kind", *kind)])?)?;
-            }
-        }
         let last = self.last_sync_unix.load(Ordering::Relaxed);
         let stale = if last == 0 {
             0
@@ -446,58 +529,6 @@ impl Collector for Metrics {
             "TCP answers that found their connection's queue full; the connection stops reading until its client reads.",
             &self.tcp_queue_full,
         )?;
-        counter(
-            &mut encoder,
-            "headless_dns_udp_worker_restarts",
-            "UDP workers restarted on their socket after a panic (a bug; the log says where).",
-            &self.udp_worker_restarts,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_config_reloads",
-            "Config reloads (SIGHUP) applied.",
-            &self.reloads,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_config_reload_failures",
-            "Config reloads (SIGHUP) that failed; the running config was kept.",
-            &self.reload_failures,
-        )?;
-        {
-            let mut family = encoder.encode_descriptor(
-                "headless_dns_tsig_rejected_requests",
-                "Requests refused for TSIG (RFC 8945): unsigned where a key is required, BADKEY, BADSIG, BADTIME, BADTRUNC.",
-                None,
-                MetricType::Counter,
-            )?;
-            for (reason, count) in TSIG_REASONS.iter().zip(&self.tsig_rejected) {
-                prometheus_client::metrics::counter::ConstCounter::new(
-                    count.load(Ordering::Relaxed),
-                )
-                .encode(family.encode_family(&[("reason", *reason)])?)?;
-            }
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "headless_dns_cookies",
-                "Queries with a DNS COOKIE option, by the server cookie presented: none (client_only), one made with our secret (valid), or not (invalid: another secret, too old, forged).",
-                None,
-                MetricType::Counter,
-            )?;
-            for (presented, count) in COOKIES_PRESENTED.iter().zip(&self.cookies) {
-                prometheus_client::metrics::counter::ConstCounter::new(
-                    count.load(Ordering::Relaxed),
-                )
-                .encode(family.encode_family(&[("presented", *presented)])?)?;
-            }
-        }
-        gauge(
-            &mut encoder,
-            "headless_dns_rrl_responses_per_second",
-            "The response rate limit in force (dns.rrl.responses_per_second; 0 when RRL is off).",
-            self.rrl_rate.load(Ordering::Relaxed) as i64,
-        )?;
         if let Some(queue) = self.event_queue.get() {
             gauge(
                 &mut encoder,
@@ -526,12 +557,6 @@ impl Collector for Metrics {
                     .encode(family.encode_family(&[("reason", reason.label())])?)?;
             }
         }
-        gauge(
-            &mut encoder,
-            "headless_dns_tcp_answer_queue_capacity",
-            "Bound of each TCP connection's answer queue.",
-            self.tcp_answer_queue_capacity.load(Ordering::Relaxed) as i64,
-        )?;
         Ok(())
     }
 }
@@ -584,5 +609,46 @@ mod tests {
             text.contains("headless_dns_programming_latency_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn registered_metrics_keep_their_names_types_and_help() {
+        let m = Arc::new(Metrics::default());
+        m.reloads.inc();
+        m.serial.set(7);
+        m.count_source_error("forbidden");
+        m.count_source_error("no such kind");
+        m.count_cookie("valid");
+        m.count_tsig_rejected("badsig");
+        m.truncated.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(m.source_errors("api"), 1);
+        assert_eq!(m.cookies("valid"), 1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry()).unwrap();
+        for line in [
+            "# HELP headless_dns_config_reloads Config reloads (SIGHUP) applied.",
+            "# TYPE headless_dns_config_reloads counter",
+            "headless_dns_config_reloads_total 1",
+            "# TYPE headless_dns_snapshot_serial gauge",
+            "headless_dns_snapshot_serial 7",
+            r#"headless_dns_source_errors_total{kind="forbidden"} 1"#,
+            r#"headless_dns_source_errors_total{kind="api"} 1"#,
+            r#"headless_dns_source_errors_total{kind="manifest"} 0"#,
+            r#"headless_dns_cookies_total{presented="valid"} 1"#,
+            r#"headless_dns_cookies_total{presented="invalid"} 0"#,
+            r#"headless_dns_tsig_rejected_requests_total{reason="badsig"} 1"#,
+            "headless_dns_truncated_responses_total 1",
+            "headless_dns_rrl_responses_per_second 0",
+            "headless_dns_udp_worker_restarts_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP")).collect();
+        assert!(helps.iter().all(|l| !l.ends_with("..")), "{helps:#?}");
+        let mut names: Vec<&str> = helps.iter().filter_map(|l| l.split(' ').nth(2)).collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all, "a metric is exported twice: {names:?}");
     }
 }

@@ -216,10 +216,9 @@ async fn run(
                 .map_or(0, |tx| tx.max_capacity() - tx.capacity())
         }),
     });
-    metrics.tcp_answer_queue_capacity.store(
-        crate::server::tcp::ANSWER_QUEUE as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    metrics
+        .tcp_answer_queue_capacity
+        .set(crate::server::tcp::ANSWER_QUEUE as i64);
     let mut tasks = tokio::task::JoinSet::new();
     // The embedded cluster's API for `ctl`, served beside /metrics.
     let mut cluster_api: Option<axum::Router> = None;
@@ -245,14 +244,8 @@ async fn run(
             index.observe_version(cluster.resource_version());
             index.set_synced(true);
             if let Some(snapshot) = index.publish(Instant::now()) {
-                metrics.records.store(
-                    snapshot.record_count as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                metrics.serial.store(
-                    u64::from(snapshot.serial),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                metrics.records.set(snapshot.record_count as i64);
+                metrics.serial.set(i64::from(snapshot.serial));
                 snapshots.store(Arc::new(snapshot));
             }
             metrics.programming_latency.observe(started.elapsed());
@@ -393,7 +386,7 @@ async fn run(
     })
     .await;
     tracing::info!("stopped");
-    result
+    Ok(result?)
 }
 
 /// Bound of the sources' event queue to the driver: a source that gets

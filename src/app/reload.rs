@@ -47,15 +47,11 @@ impl Reload {
             tracing::info!("SIGHUP: reloading {}", self.path.display());
             match self.reload().await {
                 Ok(summary) => {
-                    self.metrics
-                        .reloads
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.reloads.inc();
                     tracing::info!("config reloaded: {summary}");
                 }
                 Err(error) => {
-                    self.metrics
-                        .reload_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.reload_failures.inc();
                     tracing::error!("config reload failed, keeping the running config: {error:#}");
                 }
             }

@@ -1,145 +1,83 @@
 //! JSON Patch (RFC 6902) for `ctl patch --type json`, applied here to the
 //! object as fetched and then written back whole, since the admin API
-//! takes merge patches and replacements only. Paths are JSON Pointers
-//! (RFC 6901, `~0` and `~1` escapes, `-` for the end of an array).
+//! takes merge patches and replacements only. The json-patch crate parses
+//! and applies the operations (all or none); this module names the
+//! operation that failed and says why, as the API server words it.
 
+use json_patch::jsonptr::Pointer;
+use json_patch::{PatchErrorKind, PatchOperation};
+use serde::Deserialize;
 use serde_json::Value;
 
-/// Applies `patch` (an array of operations) to `doc`; the error names the
-/// operation that failed and why, as the API server words it.
+/// Applies `patch` (an array of operations) to `doc`, all or none; the
+/// error names the operation that failed and why.
 pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), String> {
     let Some(ops) = patch.as_array() else {
         return Err("a JSON patch is an array of operations".into());
     };
-    for (i, op) in ops.iter().enumerate() {
-        apply_one(doc, op).map_err(|e| format!("operation {i} ({op}): {e}"))?;
-    }
-    Ok(())
-}
-
-fn field<'a>(op: &'a Value, name: &str) -> Result<&'a Value, String> {
-    op.get(name).ok_or_else(|| format!("missing {name:?}"))
-}
-
-fn path_of(op: &Value, name: &str) -> Result<Vec<String>, String> {
-    let text = field(op, name)?
-        .as_str()
-        .ok_or_else(|| format!("{name:?} is not a string"))?;
-    pointer(text)
-}
-
-/// Splits a JSON Pointer into unescaped tokens.
-fn pointer(text: &str) -> Result<Vec<String>, String> {
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(rest) = text.strip_prefix('/') else {
-        return Err(format!("path {text:?} does not begin with /"));
-    };
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
-}
-
-fn apply_one(doc: &mut Value, op: &Value) -> Result<(), String> {
-    let kind = field(op, "op")?.as_str().ok_or("\"op\" is not a string")?;
-    let path = path_of(op, "path")?;
-    match kind {
-        "add" => add(doc, &path, field(op, "value")?.clone()),
-        "remove" => remove(doc, &path).map(drop),
-        "replace" => {
-            let target = get_mut(doc, &path)?;
-            *target = field(op, "value")?.clone();
-            Ok(())
-        }
-        "move" => {
-            let from = path_of(op, "from")?;
-            let value = remove(doc, &from)?;
-            add(doc, &path, value)
-        }
-        "copy" => {
-            let from = path_of(op, "from")?;
-            let value = get_mut(doc, &from)?.clone();
-            add(doc, &path, value)
-        }
-        "test" => {
-            if *get_mut(doc, &path)? == *field(op, "value")? {
-                Ok(())
-            } else {
-                Err("testing value failed".into())
-            }
-        }
-        other => Err(format!("unknown op {other:?}")),
-    }
-}
-
-fn index(token: &str, len: usize, allow_end: bool) -> Result<usize, String> {
-    if allow_end && token == "-" {
-        return Ok(len);
-    }
-    let i: usize = token
-        .parse()
-        .map_err(|_| format!("{token:?} is not an array index"))?;
-    if i > len || (!allow_end && i == len) {
-        return Err(format!("index {i} is out of bounds (length {len})"));
-    }
-    Ok(i)
-}
-
-fn get_mut<'a>(doc: &'a mut Value, path: &[String]) -> Result<&'a mut Value, String> {
-    let mut at = doc;
-    for token in path {
-        at = match at {
-            Value::Object(map) => map
-                .get_mut(token)
-                .ok_or_else(|| format!("doc is missing path: /{}", path.join("/")))?,
-            Value::Array(list) => {
-                let i = index(token, list.len(), false)?;
-                &mut list[i]
-            }
-            _ => return Err(format!("doc is missing path: /{}", path.join("/"))),
+    let parsed = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            PatchOperation::deserialize(op).map_err(|e| format!("operation {i} ({op}): {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let before = doc.clone();
+    json_patch::patch(doc, &parsed).map_err(|error| {
+        let i = error.operation;
+        // The document as the failing operation found it: the crate undid
+        // the ones before it.
+        let mut at = before;
+        let why = match json_patch::patch(&mut at, &parsed[..i]) {
+            Ok(()) => why(&at, &parsed[i], &error.kind),
+            Err(_) => error.kind.to_string(),
         };
-    }
-    Ok(at)
+        format!("operation {i} ({}): {why}", ops[i])
+    })
 }
 
-fn add(doc: &mut Value, path: &[String], value: Value) -> Result<(), String> {
-    let Some((last, parent)) = path.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    match get_mut(doc, parent)? {
-        Value::Object(map) => {
-            map.insert(last.clone(), value);
-            Ok(())
+/// Why `op` failed on `doc` with `kind`, in the API server's words.
+fn why(doc: &Value, op: &PatchOperation, kind: &PatchErrorKind) -> String {
+    match kind {
+        PatchErrorKind::TestFailed => "testing value failed".into(),
+        PatchErrorKind::InvalidFromPointer => {
+            let from = match op {
+                PatchOperation::Move(m) => m.from.as_str(),
+                PatchOperation::Copy(c) => c.from.as_str(),
+                _ => "",
+            };
+            format!("doc is missing from path: {from}")
         }
-        Value::Array(list) => {
-            let i = index(last, list.len(), true)?;
-            list.insert(i, value);
-            Ok(())
+        PatchErrorKind::InvalidPointer => {
+            let path = op.path();
+            let adds = matches!(
+                op,
+                PatchOperation::Add(_) | PatchOperation::Move(_) | PatchOperation::Copy(_)
+            );
+            bad_index(doc, path, adds)
+                .unwrap_or_else(|| format!("doc is missing path: {}", path.as_str()))
         }
-        _ => Err(format!(
-            "cannot add below a scalar at /{}",
-            parent.join("/")
-        )),
+        other => other.to_string(),
     }
 }
 
-fn remove(doc: &mut Value, path: &[String]) -> Result<Value, String> {
-    let Some((last, parent)) = path.split_last() else {
-        return Err("cannot remove the whole document".into());
+/// When `path` ends in an array that exists, what is wrong with its index:
+/// not a number, or past the end (`adds`: an add may name the end itself,
+/// or `-`).
+fn bad_index(doc: &Value, path: &Pointer, adds: bool) -> Option<String> {
+    let (parent, last) = path.split_back()?;
+    let Value::Array(list) = doc.pointer(parent.as_str())? else {
+        return None;
     };
-    match get_mut(doc, parent)? {
-        Value::Object(map) => map
-            .remove(last)
-            .ok_or_else(|| format!("doc is missing path: /{}", path.join("/"))),
-        Value::Array(list) => {
-            let i = index(last, list.len(), false)?;
-            Ok(list.remove(i))
-        }
-        _ => Err(format!("doc is missing path: /{}", path.join("/"))),
+    let token = last.decoded();
+    if adds && token == "-" {
+        return None;
     }
+    let Ok(i) = token.parse::<usize>() else {
+        return Some(format!("{token:?} is not an array index"));
+    };
+    let len = list.len();
+    (i > len || (!adds && i == len)).then(|| format!("index {i} is out of bounds (length {len})"))
 }
 
 #[cfg(test)]
@@ -191,5 +129,53 @@ mod tests {
             .unwrap_err()
             .contains("out of bounds")
         );
+    }
+
+    #[test]
+    fn errors_name_the_operation_and_path_and_apply_nothing() {
+        let mut doc = json!({"a": [1, 2], "b": {"c": 1}});
+        let before = doc.clone();
+        let err = apply(
+            &mut doc,
+            &json!([
+                {"op": "add", "path": "/b/d", "value": 2},
+                {"op": "move", "from": "/b/x", "path": "/e"}
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("operation 1 ("), "{err}");
+        assert!(err.ends_with("doc is missing from path: /b/x"), "{err}");
+        assert_eq!(doc, before, "a failed patch applies none of its operations");
+
+        let err = apply(
+            &mut doc,
+            &json!([{"op": "add", "path": "/b/d", "value": 2}, {"op": "remove", "path": "/a/2"}]),
+        )
+        .unwrap_err();
+        assert!(
+            err.ends_with("index 2 is out of bounds (length 2)"),
+            "{err}"
+        );
+        let err = apply(&mut doc, &json!([{"op": "remove", "path": "/a/x"}])).unwrap_err();
+        assert!(err.ends_with("\"x\" is not an array index"), "{err}");
+        let err = apply(
+            &mut doc,
+            &json!([{"op": "test", "path": "/b/c", "value": 2}]),
+        )
+        .unwrap_err();
+        assert!(err.ends_with("testing value failed"), "{err}");
+        let err = apply(&mut doc, &json!([{"op": "frob", "path": "/a"}])).unwrap_err();
+        assert!(err.starts_with("operation 0 ("), "{err}");
+        assert!(err.contains("frob"), "{err}");
+        let err = apply(&mut doc, &json!([{"op": "add", "path": "/a/0"}])).unwrap_err();
+        assert!(err.contains("value"), "{err}");
+        assert!(
+            apply(
+                &mut doc,
+                &json!([{"op": "add", "path": "/a/-", "value": 3}])
+            )
+            .is_ok()
+        );
+        assert_eq!(doc["a"], json!([1, 2, 3]));
     }
 }

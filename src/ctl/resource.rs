@@ -4,6 +4,13 @@
 
 use std::fmt;
 
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::api::storage::v1 as storage;
+
+use crate::api_resource::ApiResource;
+
 /// A resource type of the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -43,21 +50,22 @@ impl Kind {
             Some((name, group)) => (name, Some(group)),
             None => (text.as_str(), None),
         };
-        let kind = match name {
-            "pods" | "pod" | "po" => Kind::Pod,
-            "services" | "service" | "svc" => Kind::Service,
-            "statefulsets" | "statefulset" | "sts" => Kind::StatefulSet,
-            "endpointslices" | "endpointslice" => Kind::EndpointSlice,
-            "persistentvolumeclaims" | "persistentvolumeclaim" | "pvc" => {
-                Kind::PersistentVolumeClaim
-            }
-            "events" | "event" | "ev" => Kind::Event,
-            "namespaces" | "namespace" | "ns" => Kind::Namespace,
-            "controllerrevisions" | "controllerrevision" => Kind::ControllerRevision,
-            "persistentvolumes" | "persistentvolume" | "pv" => Kind::PersistentVolume,
-            "storageclasses" | "storageclass" | "sc" => Kind::StorageClass,
-            _ => return None,
+        let short = |kind: Kind| match kind {
+            Kind::Pod => Some("po"),
+            Kind::Service => Some("svc"),
+            Kind::StatefulSet => Some("sts"),
+            Kind::PersistentVolumeClaim => Some("pvc"),
+            Kind::Event => Some("ev"),
+            Kind::Namespace => Some("ns"),
+            Kind::PersistentVolume => Some("pv"),
+            Kind::StorageClass => Some("sc"),
+            Kind::EndpointSlice | Kind::ControllerRevision => None,
         };
+        let kind = Kind::ALL.into_iter().find(|&kind| {
+            name == kind.plural()
+                || name.eq_ignore_ascii_case(kind.api().kind)
+                || short(kind) == Some(name)
+        })?;
         match group {
             None => Some(kind),
             Some(group) if group == kind.group() => Some(kind),
@@ -65,59 +73,44 @@ impl Kind {
         }
     }
 
+    /// The k8s-openapi type of the kind, whose constants give its plural,
+    /// group, version and scope.
+    pub const fn api(self) -> ApiResource {
+        match self {
+            Kind::Pod => ApiResource::of::<core::Pod>(),
+            Kind::Service => ApiResource::of::<core::Service>(),
+            Kind::StatefulSet => ApiResource::of::<apps::StatefulSet>(),
+            Kind::EndpointSlice => ApiResource::of::<discovery::EndpointSlice>(),
+            Kind::PersistentVolumeClaim => ApiResource::of::<core::PersistentVolumeClaim>(),
+            Kind::Event => ApiResource::of::<core::Event>(),
+            Kind::Namespace => ApiResource::of::<core::Namespace>(),
+            Kind::ControllerRevision => ApiResource::of::<apps::ControllerRevision>(),
+            Kind::PersistentVolume => ApiResource::of::<core::PersistentVolume>(),
+            Kind::StorageClass => ApiResource::of::<storage::StorageClass>(),
+        }
+    }
+
     /// The plural resource name used in paths and in server messages.
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Pod => "pods",
-            Kind::Service => "services",
-            Kind::StatefulSet => "statefulsets",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::PersistentVolumeClaim => "persistentvolumeclaims",
-            Kind::Event => "events",
-            Kind::Namespace => "namespaces",
-            Kind::ControllerRevision => "controllerrevisions",
-            Kind::PersistentVolume => "persistentvolumes",
-            Kind::StorageClass => "storageclasses",
-        }
+        self.api().plural
     }
 
     /// The API group; empty for the core group.
     pub fn group(self) -> &'static str {
-        match self {
-            Kind::StatefulSet | Kind::ControllerRevision => "apps",
-            Kind::EndpointSlice => "discovery.k8s.io",
-            Kind::StorageClass => "storage.k8s.io",
-            _ => "",
-        }
-    }
-
-    /// The path prefix of the group and version the admin API serves.
-    fn api_prefix(self) -> &'static str {
-        match self {
-            Kind::StatefulSet | Kind::ControllerRevision => "/apis/apps/v1",
-            Kind::EndpointSlice => "/apis/discovery.k8s.io/v1",
-            Kind::StorageClass => "/apis/storage.k8s.io/v1",
-            _ => "/api/v1",
-        }
+        self.api().group
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(
-            self,
-            Kind::Namespace | Kind::PersistentVolume | Kind::StorageClass
-        )
+        self.api().namespaced
     }
 
     /// What kubectl prints before a name: `pod`, `statefulset.apps`,
     /// `endpointslice.discovery.k8s.io`.
     pub fn qualified(self) -> String {
-        let singular = match self {
-            Kind::StorageClass => "storageclass",
-            _ => self.plural().trim_end_matches('s'),
-        };
+        let singular = self.api().kind.to_ascii_lowercase();
         match self.group() {
-            "" => singular.to_string(),
+            "" => singular,
             group => format!("{singular}.{group}"),
         }
     }
@@ -127,9 +120,13 @@ impl Kind {
     pub fn list_path(self, namespace: Option<&str>) -> String {
         match namespace {
             Some(ns) if self.namespaced() => {
-                format!("{}/namespaces/{ns}/{}", self.api_prefix(), self.plural())
+                format!(
+                    "{}/namespaces/{ns}/{}",
+                    self.api().path_prefix(),
+                    self.plural()
+                )
             }
-            _ => format!("{}/{}", self.api_prefix(), self.plural()),
+            _ => format!("{}/{}", self.api().path_prefix(), self.plural()),
         }
     }
 
@@ -175,6 +172,12 @@ mod tests {
         ] {
             assert_eq!(Kind::parse(text), Some(kind), "{text}");
         }
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.plural()), Some(kind), "{kind}");
+            assert_eq!(Kind::parse(&kind.qualified()), Some(kind), "{kind}");
+        }
+        assert_eq!(Kind::parse("sc"), Some(Kind::StorageClass));
+        assert_eq!(Kind::parse("storageclass"), Some(Kind::StorageClass));
         assert_eq!(Kind::parse("deployments"), None);
         assert_eq!(Kind::parse("pods.apps"), None);
     }

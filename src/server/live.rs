@@ -11,7 +11,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use hickory_proto::rr::rdata::opt::NSIDPayload;
@@ -67,19 +66,17 @@ impl Live {
             return false;
         }
         self.rrl.store(settings.map(|s| Arc::new(Rrl::new(s))));
-        metrics.rrl_rate.store(
-            settings.map_or(0, |s| u64::from(s.responses_per_second)),
-            Ordering::Relaxed,
-        );
+        metrics
+            .rrl_rate
+            .set(settings.map_or(0, |s| i64::from(s.responses_per_second)));
         true
     }
 
     /// Puts an existing limiter in force (tests with a fixed hash key).
     pub fn set_rrl_limiter(&self, rrl: Option<Arc<Rrl>>, metrics: &Metrics) {
-        metrics.rrl_rate.store(
+        metrics.rrl_rate.set(
             rrl.as_ref()
-                .map_or(0, |r| u64::from(r.settings().responses_per_second)),
-            Ordering::Relaxed,
+                .map_or(0, |r| i64::from(r.settings().responses_per_second)),
         );
         self.rrl.store(rrl);
     }
@@ -194,7 +191,7 @@ mod tests {
         assert!(live.rrl().is_none());
         assert!(live.set_rrl(Some(settings(5)), &metrics));
         let first = live.rrl().unwrap();
-        assert_eq!(metrics.rrl_rate.load(Ordering::Relaxed), 5);
+        assert_eq!(metrics.rrl_rate.get(), 5);
         assert!(!live.set_rrl(Some(settings(5)), &metrics));
         assert!(
             Arc::ptr_eq(&first, &live.rrl().unwrap()),
@@ -202,10 +199,10 @@ mod tests {
         );
         assert!(live.set_rrl(Some(settings(9)), &metrics));
         assert_eq!(live.rrl().unwrap().settings().responses_per_second, 9);
-        assert_eq!(metrics.rrl_rate.load(Ordering::Relaxed), 9);
+        assert_eq!(metrics.rrl_rate.get(), 9);
         assert!(live.set_rrl(None, &metrics));
         assert!(live.rrl().is_none());
-        assert_eq!(metrics.rrl_rate.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.rrl_rate.get(), 0);
     }
 
     #[tokio::test]

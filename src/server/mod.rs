@@ -31,6 +31,17 @@ pub struct Sockets {
     pub tcp: Vec<TcpListener>,
 }
 
+/// Why [`run`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The OS would not start a UDP worker thread.
+    #[error("cannot start a UDP worker thread: {0}")]
+    Spawn(std::io::Error),
+    /// Waiting for the UDP workers to finish failed.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+}
+
 /// Runs one UDP worker on `socket` until shutdown. A panic in the worker
 /// (a bug: the answer path is meant to be total) is logged with its
 /// message, counted, and the worker restarts on the same socket, so the
@@ -46,10 +57,7 @@ fn serve_udp(worker: &udp::Worker, socket: &std::net::UdpSocket, index: usize) {
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "(no message)".to_owned());
-                worker
-                    .metrics
-                    .udp_worker_restarts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                worker.metrics.udp_worker_restarts.inc();
                 tracing::error!(
                     worker = index,
                     "UDP worker panicked: {message}; restarting it on the same socket"
@@ -67,7 +75,7 @@ pub async fn run(
     tcp: TcpSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let worker = udp::Worker {
         snapshot: handler.snapshot().clone(),
         handler: handler.clone(),
@@ -82,7 +90,8 @@ pub async fn run(
         threads.push(
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || serve_udp(&worker, &socket, i))?,
+                .spawn(move || serve_udp(&worker, &socket, i))
+                .map_err(ServeError::Spawn)?,
         );
     }
     let mut tasks = tokio::task::JoinSet::new();

@@ -272,10 +272,10 @@ impl Cluster {
                 name: Some(name.to_owned()),
                 namespace: Some(namespace.to_owned()),
                 api_version: Some(
-                    if kind == "StatefulSet" {
-                        "apps/v1"
+                    if kind == Resource::StatefulSets.kind() {
+                        Resource::StatefulSets.api_version()
                     } else {
-                        "v1"
+                        Resource::Pods.api_version()
                     }
                     .to_owned(),
                 ),

@@ -36,6 +36,30 @@ use super::manifest::load_objects;
 use crate::driver::{Change, SourceEvent};
 use crate::metrics::Metrics;
 
+/// Why the embedded source could not load or watch its manifests. The
+/// texts are what the log and `check-config` print.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// A manifest file did not read or parse (file, document and field).
+    #[error(transparent)]
+    Manifest(#[from] super::manifest::ManifestError),
+    /// The cluster refused an object of otherwise good manifests.
+    #[error("manifests rejected: {0}")]
+    Rejected(super::cluster::ApiError),
+    /// The file watcher could not start.
+    #[error(transparent)]
+    Notify(#[from] notify::Error),
+    /// The file watcher could not watch a folder of the manifests.
+    #[error("cannot watch {}: {error}", folder.display())]
+    Watch {
+        folder: PathBuf,
+        error: notify::Error,
+    },
+    /// The blocking load task panicked or was cancelled.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+}
+
 /// Edits arriving within this window are loaded together (editors write a
 /// file in several steps).
 const QUIET: Duration = Duration::from_millis(100);
@@ -104,7 +128,7 @@ pub async fn watch(
     handle: ClusterHandle,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), EmbeddedError> {
     // Compare absolute paths: the watcher reports them so.
     let manifests: Vec<PathBuf> = manifests
         .iter()
@@ -137,7 +161,10 @@ pub async fn watch(
     for folder in &folders {
         watcher
             .watch(folder, RecursiveMode::NonRecursive)
-            .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", folder.display()))?;
+            .map_err(|error| EmbeddedError::Watch {
+                folder: folder.clone(),
+                error,
+            })?;
     }
     // From here on an edit is seen (tests wait for this line before editing).
     tracing::info!(folders = ?folders, "watching manifests for edits");
@@ -169,13 +196,13 @@ pub async fn watch(
 pub fn load_cluster(
     embedded: &crate::config::EmbeddedConfig,
     now: Instant,
-) -> anyhow::Result<(super::cluster::Cluster, Vec<String>)> {
+) -> Result<(super::cluster::Cluster, Vec<String>), EmbeddedError> {
     let objects = load_objects(&embedded.manifests)?;
     let mut cluster =
         super::cluster::Cluster::new(super::cluster::SimSettings::from_config(embedded));
     let results = cluster
         .apply_manifests(objects, now)
-        .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+        .map_err(EmbeddedError::Rejected)?;
     Ok((cluster, results))
 }
 
@@ -185,12 +212,12 @@ pub fn load_cluster(
 pub async fn reload_manifests(
     handle: &ClusterHandle,
     paths: Vec<PathBuf>,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, EmbeddedError> {
     let objects = tokio::task::spawn_blocking(move || load_objects(&paths)).await??;
     let results = handle
         .lock()
         .apply_manifests(objects, Instant::now())
-        .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+        .map_err(EmbeddedError::Rejected)?;
     handle.wake.notify_one();
     Ok(results)
 }

@@ -8,7 +8,9 @@
 //! when configured, legacy v1 Endpoints. All watches are polled by this one
 //! task; each event goes through its [`Watch`] (`watch.rs`, synchronous),
 //! which turns it into a driver [`Change`] stamped with the moment it
-//! arrived, so the driver measures programming latency from there.
+//! arrived, so the driver measures programming latency from there. The
+//! loop's bookkeeping (failing and relisting watches, the highest version,
+//! staleness) is `state.rs`; what a watch error means, `errors.rs`.
 //!
 //! The SOA serial: every event's object carries a `resourceVersion`; the
 //! highest seen so far, together with the API server's revision when the
@@ -29,8 +31,10 @@
 //! recovers, not on every retry; an expired resource version (410 Gone) is
 //! routine and relists without a gap.
 
+mod errors;
 mod liveness;
 mod revision;
+mod state;
 mod watch;
 
 use std::collections::HashMap;
@@ -62,6 +66,7 @@ use crate::metrics::Metrics;
 use crate::source::embedded::unix_now;
 use liveness::{LivenessLayer, Probe};
 use revision::revision_now;
+use state::RunState;
 
 /// How often staleness is refreshed and recovered watches are noticed.
 const TICK: Duration = Duration::from_millis(250);
@@ -69,9 +74,6 @@ const TICK: Duration = Duration::from_millis(250);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a heartbeat waits for its answer before asking again.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
-/// An answer this recent (whole seconds) keeps open watches current now;
-/// two beats, so that one slow answer does not count as staleness.
-const HEARTBEAT_FRESH: Duration = Duration::from_secs(2);
 
 /// Why the source could not start. Once running it never fails: it keeps
 /// serving and retrying.
@@ -258,26 +260,7 @@ impl KubernetesSource {
             answered.clone(),
             shutdown.clone(),
         ));
-        let mut state = RunState {
-            client,
-            relist_floors: Vec::new(),
-            watches,
-            probes,
-            answered,
-            failing: Vec::new(),
-            relisting: Vec::new(),
-            synced: false,
-            floor_known: false,
-            version: None,
-            unparsable: false,
-            started: Instant::now(),
-            metrics,
-        };
-        state.failing.resize(state.watches.len(), None);
-        state.relisting.resize(state.watches.len(), None);
-        state
-            .relist_floors
-            .resize_with(state.watches.len(), || None);
+        let mut state = RunState::new(client, watches, probes, answered, metrics);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -325,193 +308,6 @@ impl KubernetesSource {
         }
     }
 }
-
-impl RunState {
-    /// Notes the starting revision (see [`revision_now`]).
-    fn floor(&mut self, revision: Option<u64>) {
-        self.floor_known = true;
-        if let Some(revision) = revision {
-            tracing::debug!(revision, "API server revision at start");
-            self.see(revision);
-        }
-    }
-
-    fn see(&mut self, version: u64) {
-        self.version = Some(self.version.map_or(version, |v| v.max(version)));
-    }
-
-    /// Notes an event's resourceVersion, converts the event and sends the
-    /// change stamped with the highest version seen. `false` when the
-    /// driver is gone.
-    async fn handle(
-        &mut self,
-        i: usize,
-        event: Event<Watched>,
-        seen: Instant,
-        events: &mpsc::Sender<SourceEvent>,
-    ) -> bool {
-        match resource_version(&event).map(|v| (v, crate::serial::parse_resource_version(v))) {
-            Some((_, Some(version))) => self.see(version),
-            Some((text, None)) if !self.unparsable => {
-                self.unparsable = true;
-                tracing::warn!(watch = %self.watches[i], resource_version = text,
-                    "a resourceVersion that is not a decimal number; it does not count toward the SOA serial (said once)");
-            }
-            _ => {}
-        }
-        // The watcher emits `Init` before it asks for a list, so only
-        // what came from the server proves a failing watch recovered
-        // (else a list that keeps failing, say forbidden, would log
-        // "restored" and the failure again on every retry).
-        if !matches!(event, Event::Init) {
-            self.recovered(i);
-        }
-        match &event {
-            Event::Init => {
-                self.relisting[i] = Some(seen);
-                // A relist (after 410 Gone) shows what vanished meanwhile
-                // only by its absence, without the version of the deletion.
-                // The revision now is at least that, so the serial of the
-                // relisted state is after every deletion it folds in, and
-                // not a number another replica gave to another state.
-                if self.watches[i].synced() {
-                    let namespace = self.watches[i].namespace().map(str::to_owned);
-                    let asked = tokio::spawn(revision_now(self.client.clone(), namespace));
-                    if let Some(old) = self.relist_floors[i].replace(asked) {
-                        old.abort();
-                    }
-                }
-            }
-            Event::InitDone => {
-                if let Some(started) = self.relisting[i].take() {
-                    tracing::debug!(watch = %self.watches[i], elapsed = ?started.elapsed(), "listed");
-                }
-                if let Some(asked) = self.relist_floors[i].take()
-                    && let Ok(Some(revision)) = asked.await
-                {
-                    self.see(revision);
-                }
-            }
-            _ => {}
-        }
-        let Some(change) = self.watches[i].handle(event) else {
-            return true;
-        };
-        let event = SourceEvent {
-            change,
-            seen,
-            version: self.version,
-        };
-        events.send(event).await.is_ok()
-    }
-}
-
-/// The run loop's bookkeeping, apart from the streams.
-struct RunState {
-    /// For the API server's revision when a watch relists.
-    client: Client,
-    /// Per watch relisting after it had synced: the revision asked for at
-    /// its `Init` (see [`RunState::handle`]).
-    relist_floors: Vec<Option<tokio::task::JoinHandle<Option<u64>>>>,
-    watches: Vec<Watch>,
-    probes: Vec<Arc<Probe>>,
-    /// Unix seconds when the API server last answered a heartbeat.
-    answered: Arc<AtomicU64>,
-    /// Per watch: failing since (its first error after being healthy).
-    failing: Vec<Option<Instant>>,
-    /// Per watch: listing since.
-    relisting: Vec<Option<Instant>>,
-    /// `Change::Synced` has been sent.
-    synced: bool,
-    /// The starting revision arrived (or failed): `Synced` waits for it, so
-    /// the first serial served is at least that revision.
-    floor_known: bool,
-    /// The highest resourceVersion seen, the starting revision included.
-    version: Option<u64>,
-    /// A resourceVersion that is not a number was logged.
-    unparsable: bool,
-    started: Instant,
-    metrics: Arc<Metrics>,
-}
-
-impl RunState {
-    /// Logs an error once when a watch starts failing; retries are quiet.
-    fn report(&mut self, i: usize, error: &watcher::Error) {
-        let watch = &self.watches[i];
-        if is_expired(error) {
-            tracing::info!(%watch, "resource version expired (410 Gone); relisting while serving the current state");
-            return;
-        }
-        self.metrics.count_source_error(error_kind(error));
-        if self.failing[i].is_some() {
-            tracing::debug!(%watch, %error, "watch still failing; retrying with backoff");
-            return;
-        }
-        self.failing[i] = Some(Instant::now());
-        let hint = hint(error);
-        if self.synced {
-            tracing::warn!(%watch, "watch failed: {error}{hint}; serving the last good state and retrying with backoff");
-        } else {
-            tracing::warn!(%watch, "cannot list: {error}{hint}; answering SERVFAIL until it lists, retrying with backoff");
-        }
-    }
-
-    fn recovered(&mut self, i: usize) {
-        if let Some(since) = self.failing[i].take() {
-            tracing::info!(watch = %self.watches[i], down_for = ?since.elapsed(), "watch restored");
-        }
-    }
-
-    /// Notices watches that reconnected without an event, and sets the
-    /// staleness metric from the probes.
-    fn refresh(&mut self) {
-        for i in 0..self.watches.len() {
-            if self.failing[i].is_some() && self.probes[i].watching() {
-                self.recovered(i);
-            }
-        }
-        if !self.synced {
-            return;
-        }
-        let now = unix_now();
-        // An open watch is current while the server answers heartbeats;
-        // once they go unanswered, only up to the last answer.
-        let answered = self.answered.load(Ordering::Relaxed);
-        let open_until = if now.saturating_sub(answered) <= HEARTBEAT_FRESH.as_secs() {
-            now
-        } else {
-            answered
-        };
-        let confirmed = self
-            .probes
-            .iter()
-            .map(|p| p.confirmed_unix(open_until))
-            .min()
-            .unwrap_or(now);
-        self.metrics
-            .last_sync_unix
-            .store(confirmed, Ordering::Relaxed);
-    }
-
-    fn log_synced(&self) {
-        let count = |kind| {
-            self.watches
-                .iter()
-                .filter(|w| w.kind() == kind)
-                .map(Watch::len)
-                .sum::<usize>()
-        };
-        tracing::info!(
-            headless_services = count(Kind::Service),
-            endpoint_slices = count(Kind::EndpointSlice),
-            endpoints = count(Kind::Endpoints),
-            statefulsets = count(Kind::StatefulSet),
-            elapsed = ?self.started.elapsed(),
-            "kubernetes source synced; serving"
-        );
-    }
-}
-
 /// Asks the API server for `/version` every [`HEARTBEAT`] and stores in
 /// `answered` when it last answered. Any HTTP response counts (a 403 is an
 /// answer too); a connection error or no response within
@@ -537,181 +333,5 @@ async fn heartbeat(client: Client, answered: Arc<AtomicU64>, shutdown: Cancellat
     }
 }
 
-/// An expired resource version or continue token: the watcher relists.
-fn is_expired(error: &watcher::Error) -> bool {
-    match error {
-        watcher::Error::WatchError(status) => status.code == 410,
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
-        _ => false,
-    }
-}
-
-/// The `kind` label of a watch error (`metrics::SOURCE_ERRORS`).
-fn error_kind(error: &watcher::Error) -> &'static str {
-    let inner = match error {
-        watcher::Error::WatchError(status) => {
-            return match status.code {
-                401 => "unauthorized",
-                403 => "forbidden",
-                _ => "api",
-            };
-        }
-        watcher::Error::InitialListFailed(e)
-        | watcher::Error::WatchStartFailed(e)
-        | watcher::Error::WatchFailed(e) => e,
-        watcher::Error::NoResourceVersion => return "api",
-    };
-    match inner {
-        kube::Error::Api(status) => match status.code {
-            401 => "unauthorized",
-            403 => "forbidden",
-            _ => "api",
-        },
-        kube::Error::SerdeError(_) => "decode",
-        _ => "connection",
-    }
-}
-
-/// What to do about an error, where we can tell.
-fn hint(error: &watcher::Error) -> &'static str {
-    let status = match error {
-        watcher::Error::WatchError(status) => Some(status.as_ref()),
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status.as_ref()),
-        _ => None,
-    };
-    match status.map(|s| s.code) {
-        Some(401) => {
-            " (the credentials were refused: check the kubeconfig or service account token)"
-        }
-        Some(403) => {
-            " (forbidden: the service account needs get, list and watch on services, endpointslices, endpoints and statefulsets; see deploy/rbac.yaml)"
-        }
-        Some(404) => {
-            " (the API server does not serve this kind: it needs Kubernetes 1.21 or later)"
-        }
-        _ => "",
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_the_api_servers() {
-        assert_eq!(url_path(Kind::Service, None), "/api/v1/services");
-        assert_eq!(
-            url_path(Kind::EndpointSlice, Some("demo")),
-            "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices"
-        );
-        assert_eq!(
-            url_path(Kind::Endpoints, Some("a")),
-            "/api/v1/namespaces/a/endpoints"
-        );
-        assert_eq!(
-            url_path(Kind::StatefulSet, None),
-            "/apis/apps/v1/statefulsets"
-        );
-    }
-
-    #[test]
-    fn events_carry_their_objects_resource_version() {
-        let service = |rv: Option<&str>| {
-            Watched::Service(core::Service {
-                metadata: kube::api::ObjectMeta {
-                    name: Some("web".into()),
-                    resource_version: rv.map(str::to_owned),
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-        };
-        assert_eq!(
-            resource_version(&Event::Apply(service(Some("41")))),
-            Some("41")
-        );
-        assert_eq!(
-            resource_version(&Event::InitApply(service(Some("7")))),
-            Some("7")
-        );
-        // A deleted object carries the version of its deletion.
-        assert_eq!(
-            resource_version(&Event::Delete(service(Some("42")))),
-            Some("42")
-        );
-        assert_eq!(resource_version(&Event::Apply(service(None))), None);
-        assert_eq!(resource_version(&Event::<Watched>::Init), None);
-        assert_eq!(resource_version(&Event::<Watched>::InitDone), None);
-    }
-
-    #[test]
-    fn legacy_endpoints_are_opt_in() {
-        let mut config = KubernetesConfig::default();
-        assert_eq!(
-            kinds(&config),
-            [Kind::Service, Kind::EndpointSlice, Kind::StatefulSet]
-        );
-        config.legacy_endpoints = true;
-        assert!(kinds(&config).contains(&Kind::Endpoints));
-    }
-
-    #[test]
-    fn expired_versions_are_routine_and_forbidden_gets_a_hint() {
-        let status = |code| {
-            Box::new(kube::core::Status {
-                code,
-                ..Default::default()
-            })
-        };
-        assert!(is_expired(&watcher::Error::WatchError(status(410))));
-        assert!(is_expired(&watcher::Error::InitialListFailed(
-            kube::Error::Api(status(410))
-        )));
-        assert!(!is_expired(&watcher::Error::WatchError(status(500))));
-        assert!(
-            hint(&watcher::Error::InitialListFailed(kube::Error::Api(
-                status(403)
-            )))
-            .contains("rbac")
-        );
-        assert_eq!(hint(&watcher::Error::NoResourceVersion), "");
-    }
-
-    #[test]
-    fn errors_are_counted_by_kind() {
-        let status = |code| {
-            Box::new(kube::core::Status {
-                code,
-                ..Default::default()
-            })
-        };
-        let api = |code| watcher::Error::WatchFailed(kube::Error::Api(status(code)));
-        assert_eq!(error_kind(&api(401)), "unauthorized");
-        assert_eq!(error_kind(&api(403)), "forbidden");
-        assert_eq!(error_kind(&api(500)), "api");
-        assert_eq!(
-            error_kind(&watcher::Error::WatchError(status(403))),
-            "forbidden"
-        );
-        let decode = serde_json::from_str::<u8>("x").unwrap_err();
-        assert_eq!(
-            error_kind(&watcher::Error::InitialListFailed(kube::Error::SerdeError(
-                decode
-            ))),
-            "decode"
-        );
-        assert_eq!(
-            error_kind(&watcher::Error::InitialListFailed(
-                kube::Error::LinesCodecMaxLineLengthExceeded
-            )),
-            "connection"
-        );
-        for kind in ["unauthorized", "forbidden", "api", "decode", "connection"] {
-            assert!(crate::metrics::SOURCE_ERRORS.contains(&kind), "{kind}");
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::Value;
 
-use super::{ApiError, Cluster, Key, selects, to_json};
+use super::{ApiError, Cluster, Key, Resource, selects, to_json};
 
 impl Cluster {
     /// Deletes a StatefulSet and orphans its pods (and claims).
@@ -57,8 +57,8 @@ impl Cluster {
             pod.set = Some(key.1.clone());
             pod.ordinal = Some(ordinal);
             pod.pod.metadata.owner_references = Some(vec![OwnerReference {
-                api_version: "apps/v1".to_owned(),
-                kind: "StatefulSet".to_owned(),
+                api_version: Resource::StatefulSets.api_version().to_owned(),
+                kind: Resource::StatefulSets.kind().to_owned(),
                 name: key.1.clone(),
                 uid: uid.clone(),
                 controller: Some(true),

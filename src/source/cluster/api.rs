@@ -6,6 +6,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use crate::api_resource::ApiResource;
 use crate::source::manifest::Object;
 
 /// Objects are keyed by (namespace, name).
@@ -118,54 +119,42 @@ impl Resource {
             .find(|r| r.group() == group && r.plural() == plural)
     }
 
-    pub fn plural(self) -> &'static str {
+    /// The k8s-openapi type behind the resource, whose constants give its
+    /// apiVersion, kind, plural and scope.
+    pub const fn api(self) -> ApiResource {
+        use k8s_openapi::api::apps::v1 as apps;
+        use k8s_openapi::api::core::v1 as core;
+        use k8s_openapi::api::discovery::v1 as discovery;
+        use k8s_openapi::api::storage::v1 as storage;
         match self {
-            Resource::Namespaces => "namespaces",
-            Resource::Pods => "pods",
-            Resource::Services => "services",
-            Resource::StatefulSets => "statefulsets",
-            Resource::EndpointSlices => "endpointslices",
-            Resource::Endpoints => "endpoints",
-            Resource::PersistentVolumeClaims => "persistentvolumeclaims",
-            Resource::Events => "events",
-            Resource::ControllerRevisions => "controllerrevisions",
-            Resource::PersistentVolumes => "persistentvolumes",
-            Resource::StorageClasses => "storageclasses",
+            Resource::Namespaces => ApiResource::of::<core::Namespace>(),
+            Resource::Pods => ApiResource::of::<core::Pod>(),
+            Resource::Services => ApiResource::of::<core::Service>(),
+            Resource::StatefulSets => ApiResource::of::<apps::StatefulSet>(),
+            Resource::EndpointSlices => ApiResource::of::<discovery::EndpointSlice>(),
+            Resource::Endpoints => ApiResource::of::<core::Endpoints>(),
+            Resource::PersistentVolumeClaims => ApiResource::of::<core::PersistentVolumeClaim>(),
+            Resource::Events => ApiResource::of::<core::Event>(),
+            Resource::ControllerRevisions => ApiResource::of::<apps::ControllerRevision>(),
+            Resource::PersistentVolumes => ApiResource::of::<core::PersistentVolume>(),
+            Resource::StorageClasses => ApiResource::of::<storage::StorageClass>(),
         }
+    }
+
+    pub fn plural(self) -> &'static str {
+        self.api().plural
     }
 
     pub fn group(self) -> &'static str {
-        match self {
-            Resource::StatefulSets | Resource::ControllerRevisions => "apps",
-            Resource::EndpointSlices => "discovery.k8s.io",
-            Resource::StorageClasses => "storage.k8s.io",
-            _ => "",
-        }
+        self.api().group
     }
 
     pub fn api_version(self) -> &'static str {
-        match self {
-            Resource::StatefulSets | Resource::ControllerRevisions => "apps/v1",
-            Resource::EndpointSlices => "discovery.k8s.io/v1",
-            Resource::StorageClasses => "storage.k8s.io/v1",
-            _ => "v1",
-        }
+        self.api().api_version
     }
 
     pub fn kind(self) -> &'static str {
-        match self {
-            Resource::Namespaces => "Namespace",
-            Resource::Pods => "Pod",
-            Resource::Services => "Service",
-            Resource::StatefulSets => "StatefulSet",
-            Resource::EndpointSlices => "EndpointSlice",
-            Resource::Endpoints => "Endpoints",
-            Resource::PersistentVolumeClaims => "PersistentVolumeClaim",
-            Resource::Events => "Event",
-            Resource::ControllerRevisions => "ControllerRevision",
-            Resource::PersistentVolumes => "PersistentVolume",
-            Resource::StorageClasses => "StorageClass",
-        }
+        self.api().kind
     }
 
     /// `kubectl`'s name of the type in messages: `statefulset.apps`.
@@ -187,10 +176,7 @@ impl Resource {
     }
 
     pub(super) fn namespaced(self) -> bool {
-        !matches!(
-            self,
-            Resource::Namespaces | Resource::PersistentVolumes | Resource::StorageClasses
-        )
+        self.api().namespaced
     }
 }
 /// Sets `apiVersion` and `kind` (k8s-openapi writes them, but be sure).

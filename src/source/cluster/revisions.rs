@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::Value;
 
+use super::Resource;
 use super::spec::now_time;
 
 /// The history the API server keeps when the set does not say.
@@ -122,8 +123,8 @@ pub(super) fn object(sts: &apps::StatefulSet, revision: &Revision) -> apps::Cont
             labels: Some(labels),
             creation_timestamp: Some(revision.created.clone()),
             owner_references: Some(vec![OwnerReference {
-                api_version: "apps/v1".to_owned(),
-                kind: "StatefulSet".to_owned(),
+                api_version: Resource::StatefulSets.api_version().to_owned(),
+                kind: Resource::StatefulSets.kind().to_owned(),
                 name: set,
                 uid: sts.metadata.uid.clone().unwrap_or_default(),
                 controller: Some(true),

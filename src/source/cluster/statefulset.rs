@@ -59,7 +59,7 @@ impl Cluster {
                     tracing::warn!(statefulset = %format!("{namespace}/{set}"), max_pods = cap,
                         "the simulated cluster's pod cap is reached; pods past it are not created");
                     self.event(
-                        ("StatefulSet", &namespace, &set),
+                        (Resource::StatefulSets.kind(), &namespace, &set),
                         "Warning",
                         "FailedCreate",
                         format!(
@@ -114,7 +114,7 @@ impl Cluster {
                     .insert((namespace.to_owned(), name.clone()), claim);
                 let pod = controller::pod_name(set_name, ordinal);
                 self.event(
-                    ("StatefulSet", namespace, set_name),
+                    (Resource::StatefulSets.kind(), namespace, set_name),
                     "Normal",
                     "SuccessfulCreate",
                     format!("create Claim {name} Pod {pod} in StatefulSet {set_name} success"),
@@ -123,7 +123,7 @@ impl Cluster {
             Action::DeleteClaim { name, .. } => {
                 self.remove_claim(&(namespace.to_owned(), name.clone()));
                 self.event(
-                    ("StatefulSet", namespace, set_name),
+                    (Resource::StatefulSets.kind(), namespace, set_name),
                     "Normal",
                     "SuccessfulDelete",
                     format!("delete Claim {name} in StatefulSet {set_name} successful"),
@@ -135,7 +135,7 @@ impl Cluster {
                 self.pods.insert((namespace.to_owned(), name.clone()), pod);
                 self.render_pod_status(&(namespace.to_owned(), name.clone()));
                 self.event(
-                    ("StatefulSet", namespace, set_name),
+                    (Resource::StatefulSets.kind(), namespace, set_name),
                     "Normal",
                     "SuccessfulCreate",
                     format!("create Pod {name} in StatefulSet {set_name} successful"),
@@ -160,7 +160,7 @@ impl Cluster {
                         self.ips.release(ip);
                     }
                     self.event(
-                        ("StatefulSet", namespace, set_name),
+                        (Resource::StatefulSets.kind(), namespace, set_name),
                         "Warning",
                         "RecreatingFailedPod",
                         format!(
@@ -171,7 +171,7 @@ impl Cluster {
                     let _ = self.delete(Resource::Pods, namespace, &name, now);
                 }
                 self.event(
-                    ("StatefulSet", namespace, set_name),
+                    (Resource::StatefulSets.kind(), namespace, set_name),
                     "Normal",
                     "SuccessfulDelete",
                     format!("delete Pod {name} in StatefulSet {set_name} successful"),
@@ -244,8 +244,8 @@ impl Cluster {
                 annotations: meta.annotations.take(),
                 creation_timestamp: Some(now_time()),
                 owner_references: Some(vec![OwnerReference {
-                    api_version: "apps/v1".to_owned(),
-                    kind: "StatefulSet".to_owned(),
+                    api_version: Resource::StatefulSets.api_version().to_owned(),
+                    kind: Resource::StatefulSets.kind().to_owned(),
                     name: spec.name.clone(),
                     uid: entry.sts.metadata.uid.clone().unwrap_or_default(),
                     controller: Some(true),

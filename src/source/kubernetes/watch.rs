@@ -23,6 +23,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher::Event;
 
+use crate::api_resource::ApiResource;
 use crate::driver::Change;
 use crate::model::ObjectKey;
 use crate::source::convert::{endpoints_from_k8s, service_from_k8s, set_from_k8s, slice_from_k8s};
@@ -38,14 +39,19 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The k8s-openapi type watched, whose constants give its coordinates.
+    pub const fn api(self) -> ApiResource {
+        match self {
+            Kind::Service => ApiResource::of::<core::Service>(),
+            Kind::EndpointSlice => ApiResource::of::<discovery::EndpointSlice>(),
+            Kind::Endpoints => ApiResource::of::<core::Endpoints>(),
+            Kind::StatefulSet => ApiResource::of::<apps::StatefulSet>(),
+        }
+    }
+
     /// The plural, as in `kubectl get` and RBAC rules.
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Endpoints => "endpoints",
-            Kind::StatefulSet => "statefulsets",
-        }
+        self.api().plural
     }
 }
 

@@ -9,6 +9,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use serde_json::Value;
 
 use super::error::{ManifestError, ObjectAt};
+use crate::api_resource::ApiResource;
 use crate::source::convert::DEFAULT_NAMESPACE;
 
 /// A Kubernetes object of a kind the server reads.
@@ -35,23 +36,31 @@ pub(super) enum KnownKind {
 }
 
 impl KnownKind {
-    pub(super) fn from_kind(kind: &str) -> Option<Self> {
-        match kind {
-            "Namespace" => Some(KnownKind::Namespace),
-            "Service" => Some(KnownKind::Service),
-            "EndpointSlice" => Some(KnownKind::EndpointSlice),
-            "Endpoints" => Some(KnownKind::Endpoints),
-            "StatefulSet" => Some(KnownKind::StatefulSet),
-            _ => None,
+    const ALL: [KnownKind; 5] = [
+        KnownKind::Namespace,
+        KnownKind::Service,
+        KnownKind::EndpointSlice,
+        KnownKind::Endpoints,
+        KnownKind::StatefulSet,
+    ];
+
+    /// The k8s-openapi type parsed, whose constants give kind and apiVersion.
+    const fn api(self) -> ApiResource {
+        match self {
+            KnownKind::Namespace => ApiResource::of::<core::Namespace>(),
+            KnownKind::Service => ApiResource::of::<core::Service>(),
+            KnownKind::EndpointSlice => ApiResource::of::<discovery::EndpointSlice>(),
+            KnownKind::Endpoints => ApiResource::of::<core::Endpoints>(),
+            KnownKind::StatefulSet => ApiResource::of::<apps::StatefulSet>(),
         }
     }
 
+    pub(super) fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.api().kind == kind)
+    }
+
     pub(super) fn api_version(self) -> &'static str {
-        match self {
-            KnownKind::Namespace | KnownKind::Service | KnownKind::Endpoints => "v1",
-            KnownKind::EndpointSlice => "discovery.k8s.io/v1",
-            KnownKind::StatefulSet => "apps/v1",
-        }
+        self.api().api_version
     }
 }
 
