@@ -14,6 +14,11 @@
 //! - an ExternalName pointing at itself.
 //!
 //! A hostile object sent again is not warned about again.
+//!
+//! It runs the real binary: the warning in the log, naming object and
+//! field, is what each case checks, and the refusal counters and the
+//! warned-once table are process-wide (`src/refused.rs`), so each server
+//! needs a process of its own.
 
 mod support;
 
@@ -56,9 +61,7 @@ async fn start(source: Source, objects: &[Value], zone: &str) -> Running {
             for object in objects {
                 api.apply(object);
             }
-            api.write_kubeconfig(dir.path());
-            let text = format!("{head}source:\n  kubernetes:\n    kubeconfig: kubeconfig.yaml\n");
-            std::fs::write(&config, text).unwrap();
+            api.write_config(dir.path(), &head);
             Some(api)
         }
         Source::Embedded => {

@@ -4,6 +4,10 @@
 //! secondary (this test, speaking raw transfer messages) switched from one
 //! replica to the other between two changes follows both by incremental
 //! IXFR; and a restart never serves a serial below the one before it.
+//!
+//! Replicas are processes here, so it runs the real binary: a restart is
+//! SIGTERM and exit code 0 then a new process, and an edit is only made
+//! once each replica has logged that it watches the manifests.
 
 mod support;
 
@@ -238,13 +242,7 @@ async fn an_embedded_restart_from_the_same_manifests_serves_the_same_serial() {
 
 async fn kubernetes_replica(api: &KubeApi) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
-    api.write_kubeconfig(dir.path());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  kubernetes:\n    kubeconfig: kubeconfig.yaml\ntransfer:\n  allow: [127.0.0.0/8]\n",
-    )
-    .unwrap();
+    let config = api.write_config(dir.path(), "transfer:\n  allow: [127.0.0.0/8]\n");
     let server = start(&config).await;
     (dir, server)
 }

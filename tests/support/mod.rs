@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod dns;
 pub mod kube_api;
 pub mod server;
