@@ -3,15 +3,9 @@
 //! the file, and `check-config` summarises a Kubernetes source without
 //! calling the API server.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use super::*;
-use crate::support::kube_api::{KubeApi, Resource, objects};
-use crate::support::server::{BIN, eventually};
-use crate::ips;
-use hickory_proto::op::ResponseCode;
+use crate::support::kube_api::KubeApi;
+use crate::support::server::BIN;
 
 #[test]
 fn a_missing_kubeconfig_is_a_startup_error_naming_the_file() {

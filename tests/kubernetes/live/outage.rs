@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::support::kube_api::{KubeApi, Resource, objects};
-use crate::support::server::{BIN, eventually};
+use crate::support::server::eventually;
 use crate::ips;
 use hickory_proto::op::ResponseCode;
 

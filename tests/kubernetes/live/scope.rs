@@ -2,13 +2,10 @@
 //! lists page by page to the end, only the configured namespaces and label
 //! selector watched, and legacy v1 Endpoints when switched on.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
-use crate::support::kube_api::{KubeApi, Resource, objects};
-use crate::support::server::{BIN, eventually};
+use crate::support::kube_api::{KubeApi, objects};
 use crate::ips;
 use hickory_proto::op::ResponseCode;
 

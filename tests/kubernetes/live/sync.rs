@@ -3,13 +3,11 @@
 //! binary, because "synced" must be logged exactly once); and before the
 //! first list, SERVFAIL and not ready (in-process).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 use crate::support::kube_api::{KubeApi, Resource, objects};
-use crate::support::server::{BIN, eventually};
+use crate::support::server::eventually;
 use crate::ips;
 use hickory_proto::op::ResponseCode;
 
