@@ -12,9 +12,9 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use k8s_openapi::api::core::v1 as core;
+use support::app::Running;
 use support::dns::{addresses, query, udp};
 use support::kube_api::{KubeApi, objects};
-use support::app::Running;
 use support::server::eventually;
 
 const LIMIT: Duration = Duration::from_secs(30);

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
-use support::dns::{addresses, query};
 use support::app::Running;
+use support::dns::{addresses, query};
 use support::server::http;
 
 const MIN_REPLICAS: usize = 2;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use support::dns::{addresses, query, udp};
 use support::app::Running;
+use support::dns::{addresses, query, udp};
 use support::server::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

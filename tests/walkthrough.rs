@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
-use support::dns::{addresses, query, udp};
 use support::app::Running;
+use support::dns::{addresses, query, udp};
 use support::server::http;
 
 /// The demo manifests with fast simulated pods.

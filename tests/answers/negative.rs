@@ -8,15 +8,13 @@ use super::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-use headless_dns::config::Config;
-use headless_dns::index::ClusterIndex;
-use headless_dns::model::{
-    EndpointGroup, ObjectKey, OrdinalSet, ServiceKind,
-};
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
 use crate::support::dns::addresses;
 use crate::support::zone::{Zone, assert_negative, fq};
+use headless_dns::config::Config;
+use headless_dns::index::ClusterIndex;
+use headless_dns::model::{EndpointGroup, ObjectKey, OrdinalSet, ServiceKind};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 #[tokio::test]
 async fn nxdomain_and_nodata_carry_the_soa() {

@@ -8,14 +8,12 @@ use super::*;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use headless_dns::index::ClusterIndex;
-use headless_dns::model::{
-    EndpointGroup, ObjectKey, Port, Protocol,
-};
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
 use crate::support::dns::addresses;
 use crate::support::zone::{Zone, assert_negative, fq};
+use headless_dns::index::ClusterIndex;
+use headless_dns::model::{EndpointGroup, ObjectKey, Port, Protocol};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
 
 #[tokio::test]
 async fn pod_name_answers_its_address_authoritatively() {

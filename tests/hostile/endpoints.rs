@@ -5,11 +5,11 @@
 
 use super::*;
 
+use crate::support::dns::{query, tcp};
+use crate::support::kube_api::Resource;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::{Value, json};
-use crate::support::dns::{query, tcp};
-use crate::support::kube_api::Resource;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_hostnames_lose_their_names_and_keep_their_addresses() {

@@ -4,10 +4,10 @@
 
 use super::*;
 
+use crate::support::dns::addresses;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::json;
-use crate::support::dns::addresses;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_over_255_octets_are_refused_and_the_rest_serve() {

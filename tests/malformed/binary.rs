@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::Message;
 use crate::support::server::Server;
+use hickory_proto::op::Message;
 
 fn config_with_nsid() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

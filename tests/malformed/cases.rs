@@ -557,4 +557,3 @@ pub(super) fn cases() -> Vec<Case> {
     }
     cases
 }
-

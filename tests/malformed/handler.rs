@@ -178,4 +178,3 @@ async fn lying_counts_cost_no_large_allocation() {
         );
     }
 }
-

@@ -220,4 +220,3 @@ fn judge(case: &Case, response: Option<&[u8]>, how: &str) {
         }
     }
 }
-

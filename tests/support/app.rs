@@ -63,7 +63,9 @@ impl Running {
                     };
                     let addrs = (bound.dns_addrs()[0], bound.admin_addr().unwrap());
                     let _ = addrs_tx.send(Some(addrs));
-                    app.run(bound, None, token).await.map_err(|e| format!("{e:#}"))
+                    app.run(bound, None, token)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
                 })
             })
             .expect("spawn the app thread");

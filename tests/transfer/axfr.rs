@@ -199,4 +199,3 @@ async fn a_transfer_is_one_snapshot_while_the_zone_changes() {
     let (_, records) = check_messages(&axfr(FORWARD), &raw, ResponseCode::NoError);
     check_full_zone(&records, &after, FORWARD);
 }
-

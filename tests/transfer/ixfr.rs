@@ -194,4 +194,3 @@ async fn over_udp_ixfr_gets_the_soa_and_axfr_is_refused() {
         ResponseCode::Refused
     );
 }
-

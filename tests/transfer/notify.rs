@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::server::{Server, eventually, http};
+use crate::support::xfr::soa_serial;
 use headless_dns::transfer::serial_lt;
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{Name, RecordType};
-use crate::support::server::{Server, eventually, http};
-use crate::support::xfr::soa_serial;
 
 /// Removes ANSI colour sequences from a log line.
 fn plain(line: &str) -> String {
@@ -146,4 +146,3 @@ async fn notifies_and_retries_until_acknowledged() {
     );
     assert_eq!(server.terminate(), Some(0));
 }
-

@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, Record, RecordType};
 use crate::support::app::Running;
 use crate::support::server::eventually;
 use crate::support::xfr::{apply_ixfr, axfr, ixfr, soa_serial, xfr};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, Record, RecordType};
 
 /// `ctl ARGS...` against the server, in-process; it must succeed.
 fn ctl(server: &Running, args: &[&str]) {
@@ -236,4 +236,3 @@ async fn transfers_a_large_zone_in_many_messages() {
     let (_, records) = check_messages(&q, &raw, ResponseCode::NoError);
     assert_eq!(records.len(), 1);
 }
-

@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::server::Server;
 use headless_dns::transfer::tsig::{self, Checked};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::{RecordType, TSigner};
-use crate::support::server::Server;
 
 fn write_config(dir: &Path, notify_to: SocketAddr) -> PathBuf {
     std::fs::write(dir.join("keys.conf"), KEYS_FILE).unwrap();

@@ -5,8 +5,8 @@
 use super::*;
 use std::path::Path;
 
-use headless_dns::transfer::tsig::{self, Checked};
 use headless_dns::transfer::Outcome;
+use headless_dns::transfer::tsig::{self, Checked};
 use hickory_proto::op::Message;
 
 proptest::proptest! {

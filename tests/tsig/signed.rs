@@ -8,15 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use headless_dns::metrics::Metrics;
-use headless_dns::model::{
-    EndpointGroup, ObjectKey,
-};
+use headless_dns::model::{EndpointGroup, ObjectKey};
 use headless_dns::server::handler::{DnsHandler, handle_bytes};
-use headless_dns::transfer::message::MAX_MESSAGE;
 use headless_dns::transfer::Outcome;
+use headless_dns::transfer::message::MAX_MESSAGE;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::RData;
+use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_server::net::xfer::Protocol as Transport;
 
 // ---- signed transfers ---------------------------------------------------------

@@ -3,7 +3,6 @@
 //! the file, and `check-config` summarises a Kubernetes source without
 //! calling the API server.
 
-
 use crate::support::kube_api::KubeApi;
 use crate::support::server::BIN;
 

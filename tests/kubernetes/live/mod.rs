@@ -84,7 +84,12 @@ pub(super) async fn until_a(server: &impl Serving, host: &str, want: &[&str], li
     }
 }
 
-pub(super) async fn until_rcode(server: &impl Serving, host: &str, want: ResponseCode, limit: Duration) {
+pub(super) async fn until_rcode(
+    server: &impl Serving,
+    host: &str,
+    want: ResponseCode,
+    limit: Duration,
+) {
     let got = eventually(limit, || async {
         (a(server, host).await.0 == want).then_some(())
     })

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::ips;
 use crate::support::kube_api::{KubeApi, Resource, objects};
 use crate::support::server::eventually;
-use crate::ips;
 use hickory_proto::op::ResponseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::support::kube_api::{KubeApi, objects};
 use crate::ips;
+use crate::support::kube_api::{KubeApi, objects};
 use hickory_proto::op::ResponseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

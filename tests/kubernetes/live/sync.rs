@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use super::*;
+use crate::ips;
 use crate::support::kube_api::{KubeApi, Resource, objects};
 use crate::support::server::eventually;
-use crate::ips;
 use hickory_proto::op::ResponseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

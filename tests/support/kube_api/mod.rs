@@ -164,7 +164,11 @@ impl KubeApi {
 
     fn serve(&self, listener: TcpListener) {
         let token = CancellationToken::new();
-        let accept = tokio::spawn(serve::accept_loop(listener, self.shared.clone(), token.clone()));
+        let accept = tokio::spawn(serve::accept_loop(
+            listener,
+            self.shared.clone(),
+            token.clone(),
+        ));
         *self.running.lock().unwrap() = Some(Serving { token, accept });
     }
 

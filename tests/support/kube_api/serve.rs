@@ -24,7 +24,11 @@ use super::{Resource, Served};
 
 pub(super) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, token: CancellationToken) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             () = token.cancelled() => return,
