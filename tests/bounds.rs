@@ -15,6 +15,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use support::app::Running;
+use support::config::{self, Embedded};
 use support::server::Server;
 
 /// Resident memory of a process, from /proc (Linux), in KiB.
@@ -144,17 +145,9 @@ async fn queue_bounds_are_exported() {
 /// slipped; TCP is never limited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rrl_drops_and_slips_a_flood_and_counts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
-    let config = dir.path().join("rrl.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n  rrl:\n    enabled: true\n    responses_per_second: 5\n    window: 5s\n    slip: 2\nsource:\n  embedded:\n    manifests: [{:?}]\n",
-            examples.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (_dir, config) = Embedded::new([config::examples()])
+        .and("dns:\n  rrl:\n    enabled: true\n    responses_per_second: 5\n    window: 5s\n    slip: 2\n")
+        .in_temp();
     let server = Running::start(&config);
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     const FLOOD: u16 = 200;

@@ -21,6 +21,7 @@ use headless_dns::transfer::serial_lt;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+use support::config::Embedded;
 use support::kube_api::{KubeApi, Resource, objects};
 use support::server::{Server, eventually};
 use support::xfr::{apply_ixfr, axfr, ixfr, soa_serial, xfr};
@@ -165,17 +166,11 @@ fn edit(path: &Path, text: &str) {
 }
 
 fn embedded_config(dir: &Path, manifests: &Path) -> PathBuf {
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{:?}]\n    watch: true\n    start_delay: 0s\n    ready_delay: 0s\n    terminate_delay: 0s\n\
-             transfer:\n  allow: [127.0.0.0/8]\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
+    Embedded::new([manifests])
+        .with("    watch: true\n")
+        .pod_delays("0s")
+        .and("transfer:\n  allow: [127.0.0.0/8]\n")
+        .write(&dir.join("config.yaml"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query};
 use support::server::http;
 
@@ -54,18 +55,10 @@ fn dns_name(ordinal: usize) -> String {
 const SERVICE: &str = "nginx-demo.demo.svc.cluster.local.";
 
 fn soak_config() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let config = dir.path().join("soak.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n  stable_name_grace: 2s\nsource:\n  embedded:\n    manifests: [{:?}]\n    start_delay: 50ms\n    ready_delay: 80ms\n    terminate_delay: 50ms\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    Embedded::new([config::demo()])
+        .with("    start_delay: 50ms\n    ready_delay: 80ms\n    terminate_delay: 50ms\n")
+        .and("dns:\n  stable_name_grace: 2s\n")
+        .in_temp()
 }
 
 /// A small deterministic generator (xorshift), so a failing run can be

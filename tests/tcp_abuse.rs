@@ -8,7 +8,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query, udp};
 use support::server::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,7 +29,7 @@ const BIG: &str = "big.demo.svc.cluster.local.";
 /// The examples plus the big service, and `dns` settings.
 fn setup(dns: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let examples = config::examples();
     let mut big = String::from(
         "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: demo}\nspec:\n  clusterIP: None\n  ports: [{name: web, port: 80}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: demo\n  labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nports: [{name: web, port: 80, protocol: TCP}]\nendpoints:\n",
     );
@@ -40,15 +41,9 @@ fn setup(dns: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
         ));
     }
     std::fs::write(dir.path().join("big.yaml"), big).unwrap();
-    let config = dir.path().join("abuse.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n{dns}{extra}source:\n  embedded:\n    manifests: [{:?}, big.yaml]\n",
-            examples.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = Embedded::new([examples, "big.yaml".into()])
+        .and(&format!("dns:\n{dns}{extra}"))
+        .write(&dir.path().join("abuse.yaml"));
     (dir, config)
 }
 

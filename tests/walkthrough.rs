@@ -9,7 +9,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,23 +17,15 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query, udp};
 use support::server::http;
 
 /// The demo manifests with fast simulated pods.
 fn fast_demo() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let config = dir.path().join("fast.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{:?}]\n    start_delay: 100ms\n    ready_delay: 100ms\n    terminate_delay: 100ms\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    Embedded::new([config::demo()])
+        .pod_delays("100ms")
+        .in_temp()
 }
 
 fn get_json(server: &Running, path: &str) -> Value {

@@ -5,8 +5,9 @@
 //! option that overruns its OPT record included).
 
 use super::*;
+use crate::support::config::{self, Embedded};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,18 +15,9 @@ use crate::support::server::Server;
 use hickory_proto::op::Message;
 
 fn config_with_nsid() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
-    let config = dir.path().join("malformed.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n  nsid: {NSID}\nsource:\n  embedded:\n    manifests: [{:?}]\n",
-            examples.display().to_string()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    Embedded::new([config::examples()])
+        .and(&format!("dns:\n  nsid: {NSID}\n"))
+        .in_temp()
 }
 
 /// Each case over UDP, then a normal query from the same socket: the

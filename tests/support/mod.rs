@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod config;
 pub mod dns;
 pub mod kube_api;
 pub mod server;

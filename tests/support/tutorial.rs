@@ -32,12 +32,10 @@ impl Tutorial {
         let dir = tempfile::tempdir().unwrap();
         let manifests = dir.path().join("manifests");
         std::fs::create_dir(&manifests).unwrap();
-        let config = dir.path().join("config.yaml");
-        std::fs::write(
-            &config,
-            "source:\n  embedded:\n    manifests: [manifests]\n    watch: false\n    start_delay: 100ms\n    ready_delay: 100ms\n    terminate_delay: 100ms\n",
-        )
-        .unwrap();
+        let config = super::config::Embedded::new(["manifests"])
+            .no_watch()
+            .pod_delays("100ms")
+            .write(&dir.path().join("config.yaml"));
         let server = Running::start(&config);
         Self { server, dir }
     }

@@ -36,6 +36,7 @@ use headless_dns::transfer::message::MAX_MESSAGE;
 use headless_dns::transfer::{Auth, Outcome, Transfer};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
+use support::config::Embedded;
 use support::server::http;
 use support::xfr::soa_serial;
 
@@ -241,25 +242,16 @@ fn check_full_zone<'r>(records: &'r [Record], snap: &Snapshot, origin: &str) -> 
 // ---- a served zone (in-process or the binary) -----------------------------
 
 fn manifests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo")
+    support::config::demo()
 }
 
 /// A config serving `manifests` with fast simulated pods, plus `extra`.
 fn write_config(dir: &Path, manifests: &[PathBuf], extra: &str) -> PathBuf {
-    let list: Vec<String> = manifests
-        .iter()
-        .map(|m| format!("{:?}", m.display().to_string()))
-        .collect();
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{}]\n    watch: false\n    start_delay: 20ms\n    ready_delay: 20ms\n    terminate_delay: 20ms\n{extra}",
-            list.join(", ")
-        ),
-    )
-    .unwrap();
-    config
+    Embedded::new(manifests)
+        .no_watch()
+        .pod_delays("20ms")
+        .and(extra)
+        .write(&dir.join("config.yaml"))
 }
 
 /// The served zone from `GET /zone`, SOA serial and body lines.

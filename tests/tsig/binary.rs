@@ -5,6 +5,7 @@
 //! SIGTERM.
 
 use super::*;
+use crate::support::config::Embedded;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,17 +18,13 @@ use hickory_proto::rr::{RecordType, TSigner};
 
 fn write_config(dir: &Path, notify_to: SocketAddr) -> PathBuf {
     std::fs::write(dir.join("keys.conf"), KEYS_FILE).unwrap();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{:?}]\n    watch: false\n    start_delay: 20ms\n    ready_delay: 20ms\ntransfer:\n  keys_file: keys.conf\n  allow: [{{from: 127.0.0.0/8, key: {KEY}}}]\n  notify: [{{address: '{notify_to}', key: {KEY}}}]\n",
-            demo.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
+    Embedded::new([crate::support::config::demo()])
+        .no_watch()
+        .with("    start_delay: 20ms\n    ready_delay: 20ms\n")
+        .and(&format!(
+            "transfer:\n  keys_file: keys.conf\n  allow: [{{from: 127.0.0.0/8, key: {KEY}}}]\n  notify: [{{address: '{notify_to}', key: {KEY}}}]\n"
+        ))
+        .write(&dir.join("config.yaml"))
 }
 
 /// The answer to `notify`, signed like it when `verified` is given.
