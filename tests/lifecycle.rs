@@ -1,7 +1,8 @@
 //! The process's life against the real binary: SIGTERM drains (TCP queries
 //! in flight are answered, then it exits 0), a second signal exits at once,
 //! and SIGHUP re-reads the config — keeping the running one, and saying why,
-//! when the new one is broken.
+//! when the new one is broken. Signals, exit codes and the log are the
+//! process's, so this stays on the binary.
 
 mod support;
 

@@ -4,6 +4,8 @@
 //! secret still accepts the old cookies, and SIGHUP changes the RRL rate —
 //! seen in the metric and in how many answers a burst gets — and the NSID,
 //! while a bad value keeps the settings in force and names file and key.
+//! It needs the binary: the changes come with SIGHUP, and the proof that a
+//! bad value was refused is the log line naming file and key.
 
 mod support;
 
