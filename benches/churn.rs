@@ -4,7 +4,7 @@
 //!
 //! Loads SERVICES headless Services (default 10,000), each with one
 //! EndpointSlice of ENDPOINTS_PER_SERVICE endpoints (default 10, so 100,000
-//! endpoints) into the test API server (`tests/support/kube_api.rs`), starts
+//! endpoints) into the test API server (`tests/support/kube_api/`), starts
 //! `headless-dns serve` against it, and once it is synced runs dnsperf
 //! (DNSPERF, default /usr/bin/dnsperf) for SECONDS (default 10) twice:
 //!
@@ -23,7 +23,7 @@
 
 #[path = "../tests/support/dns.rs"]
 mod dns;
-#[path = "../tests/support/kube_api.rs"]
+#[path = "../tests/support/kube_api/mod.rs"]
 mod kube_api;
 #[path = "../tests/support/server.rs"]
 #[allow(dead_code)]

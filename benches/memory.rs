@@ -8,7 +8,7 @@
 //! one with a hostname, so each gets its own name and PTR record), then:
 //!
 //! - **Kubernetes mode**: the objects go into the test API server
-//!   (`tests/support/kube_api.rs`) and `headless-dns serve` watches it. From
+//!   (`tests/support/kube_api/`) and `headless-dns serve` watches it. From
 //!   /proc/PID/status: the resident set after the initial sync (VmRSS), the
 //!   sync time from the moment the lists are released (every list request
 //!   already received), and the peak (VmHWM, reset through
@@ -27,7 +27,7 @@
 
 #[path = "../tests/support/dns.rs"]
 mod dns;
-#[path = "../tests/support/kube_api.rs"]
+#[path = "../tests/support/kube_api/mod.rs"]
 mod kube_api;
 #[path = "../tests/support/server.rs"]
 #[allow(dead_code)]

@@ -1,5 +1,9 @@
 //! The real binary, started the way a user starts it, queried over UDP and
-//! TCP with a Rust DNS client.
+//! TCP with a Rust DNS client. It needs the binary because what it checks
+//! is the process: `serve`'s command line and log (the manifest watcher's
+//! lines), SIGTERM's exit code, and the exit code and stderr of a bad
+//! config. Tests of what the server answers run it in-process
+//! (`support::app`, as `tests/in_process.rs` shows).
 
 mod support;
 

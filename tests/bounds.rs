@@ -1,7 +1,10 @@
-//! Resource bounds against the real binary: nothing is kept per query name,
-//! so a flood of distinct names that do not exist (the classic "random
-//! subdomain" attack) leaves the resident memory where it was; and every
-//! queue in the server has a bound that /metrics shows.
+//! Resource bounds: nothing is kept per query name, so a flood of distinct
+//! names that do not exist (the classic "random subdomain" attack) leaves
+//! the resident memory where it was; every queue in the server has a bound
+//! that /metrics shows; response rate limiting drops and slips a flood. The
+//! memory test runs the real binary, because resident memory is read from
+//! `/proc` per process and the test's own would blur it; the others run the
+//! server in-process (`support::app`).
 
 mod support;
 
@@ -11,6 +14,8 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
+use support::app::Running;
+use support::config::{self, Embedded};
 use support::server::Server;
 
 /// Resident memory of a process, from /proc (Linux), in KiB.
@@ -110,7 +115,7 @@ async fn a_flood_of_distinct_nxdomain_names_does_not_grow_memory() {
 #[tokio::test]
 async fn queue_bounds_are_exported() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples.yaml");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let (status, metrics) = server.http_get("/metrics");
     assert_eq!(status, 200);
     let value = |name: &str| -> i64 {
@@ -140,18 +145,10 @@ async fn queue_bounds_are_exported() {
 /// slipped; TCP is never limited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rrl_drops_and_slips_a_flood_and_counts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
-    let config = dir.path().join("rrl.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n  rrl:\n    enabled: true\n    responses_per_second: 5\n    window: 5s\n    slip: 2\nsource:\n  embedded:\n    manifests: [{:?}]\n",
-            examples.display().to_string()
-        ),
-    )
-    .unwrap();
-    let server = Server::start(&config);
+    let (_dir, config) = Embedded::new([config::examples()])
+        .and("dns:\n  rrl:\n    enabled: true\n    responses_per_second: 5\n    window: 5s\n    slip: 2\n")
+        .in_temp();
+    let server = Running::start(&config);
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     const FLOOD: u16 = 200;
     for id in 0..FLOOD {

@@ -1,5 +1,7 @@
-//! Claims and volumes, `describe` and `edit` against the real binary's
-//! embedded cluster, in kubectl's layout.
+//! Claims and volumes, `describe` and `edit` against the embedded cluster of
+//! the server run in-process (`support::tutorial`), in kubectl's layout.
+//! `edit` runs the `ctl` binary, as a user's shell would, so that $EDITOR is
+//! a real child process.
 
 mod support;
 

@@ -1,6 +1,8 @@
-//! `ctl exec` and `ctl run` against the real binary: the built-ins a
-//! simulated pod answers, with lookups through the pod's search list
-//! against the running DNS server.
+//! `ctl exec` and `ctl run` against the server run in-process
+//! (`support::tutorial`): the built-ins a simulated pod answers, with
+//! lookups through the pod's search list against the running DNS server.
+//! `get pv -w` runs the `ctl` binary, whose output streams until it is
+//! killed.
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! ControllerRevisions, `rollout history` and `rollout undo` against the
-//! real binary's embedded cluster, through RollingUpdate with a partition
-//! and OnDelete.
+//! embedded cluster of the server run in-process (`support::tutorial`),
+//! through RollingUpdate with a partition and OnDelete.
 
 mod support;
 

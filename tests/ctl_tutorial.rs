@@ -1,7 +1,9 @@
 //! The StatefulSet tutorials' commands, with `ctl` in place of `kubectl`,
-//! against the real binary's embedded cluster: create, label selectors,
-//! namespaces, `get -w`, `get all`, non-cascading delete. Each output is
-//! checked column by column against what kubectl prints.
+//! against the embedded cluster of the server run in-process
+//! (`support::tutorial`): create, label selectors, namespaces, `get -w`,
+//! `get all`, non-cascading delete. Each output is checked column by column
+//! against what kubectl prints. `get -w` runs the `ctl` binary, whose output
+//! streams until it is killed.
 
 mod support;
 

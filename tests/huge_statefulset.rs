@@ -6,7 +6,8 @@
 //! Three ways: the index and answer function directly; the real binary
 //! against the test API server (`support::kube_api`); and the real binary on
 //! the embedded cluster with a `Parallel` set, which the pod cap stops. The
-//! binary tests bound resident memory read from `/proc`, never time.
+//! binary tests bound resident memory read from `/proc`, never time: they
+//! need the binary, because that memory is read per process.
 
 mod support;
 
@@ -176,13 +177,7 @@ async fn kubernetes_mode_serves_a_two_billion_replica_set_in_bounded_memory() {
     ));
     api.apply(objects::stateful_set("demo", "db", "db", 2));
     let dir = tempfile::tempdir().unwrap();
-    api.write_kubeconfig(dir.path());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  kubernetes:\n    kubeconfig: kubeconfig.yaml\n",
-    )
-    .unwrap();
+    let config = api.write_config(dir.path(), "");
     let server = tokio::task::spawn_blocking(move || Server::start(&config))
         .await
         .unwrap();

@@ -1,6 +1,8 @@
 //! The server run in-process through `app::App`, on sockets the test binds
 //! to port 0: no binary, no log scraping for ports. The binary's own tests
 //! (`tests/binary.rs`, `tests/live.rs`) keep the CLI, signals and exit codes.
+//! Also the harness the other tests use (`support::app::Running`): it
+//! serves, reports a startup error, and stops when told.
 
 mod support;
 
@@ -11,6 +13,8 @@ use headless_dns::app::{App, Bound};
 use headless_dns::config::Config;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use support::app::Running;
+use support::config::Embedded;
 use support::dns::{addresses, query, tcp, udp};
 use tokio_util::sync::CancellationToken;
 
@@ -88,4 +92,28 @@ async fn bad_manifests_fail_the_start_with_the_file_named() {
         .unwrap_err();
     let message = format!("{error:#}");
     assert!(message.contains("bad.yaml"), "{message}");
+}
+
+#[test]
+fn the_harness_serves_reports_a_bad_start_and_stops() {
+    let (_dir, config) = Embedded::new([support::config::examples()])
+        .no_watch()
+        .in_temp();
+    let running = Running::start(&config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let m = runtime.block_on(udp(running.dns, &query(POD0, RecordType::A)));
+    assert_eq!(addresses(&m.answers), ["10.244.0.39"]);
+    assert_eq!(running.http_get("/readyz").0, 200);
+    let dns = running.dns;
+    running.stop().expect("a clean stop");
+    // Stopped means the sockets are closed: the port can be bound again.
+    std::net::UdpSocket::bind(dns).expect("the DNS port is free after stop");
+
+    let (dir, config) = Embedded::new(["missing.yaml"]).in_temp();
+    let error = Running::try_start(&config).err().expect("a start error");
+    assert!(error.contains("missing.yaml"), "{error}");
+    drop(dir);
 }

@@ -1,8 +1,9 @@
-//! Every Service type through the Kubernetes source, with the real binary
-//! against the test API server (`support::kube_api`): a ClusterIP Service,
-//! an ExternalName and a headless StatefulSet Service in one namespace, and
-//! each change seen over real DNS: the ExternalName edited, a Service
-//! switched from ClusterIP to headless and back.
+//! Every Service type through the Kubernetes source, with the server run
+//! in-process (`support::app`) against the test API server
+//! (`support::kube_api`): a ClusterIP Service, an ExternalName and a
+//! headless StatefulSet Service in one namespace, and each change seen over
+//! real DNS: the ExternalName edited, a Service switched from ClusterIP to
+//! headless and back.
 
 mod support;
 
@@ -11,9 +12,10 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use k8s_openapi::api::core::v1 as core;
+use support::app::Running;
 use support::dns::{addresses, query, udp};
 use support::kube_api::{KubeApi, objects};
-use support::server::{Server, eventually};
+use support::server::eventually;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -36,7 +38,7 @@ fn cluster_ip(name: &str, ip: &str) -> core::Service {
     svc
 }
 
-async fn ask(server: &Server, name: &str, qtype: RecordType) -> Message {
+async fn ask(server: &Running, name: &str, qtype: RecordType) -> Message {
     udp(
         server.dns,
         &query(&format!("{name}.svc.cluster.local."), qtype),
@@ -50,7 +52,7 @@ fn answer_text(m: &Message) -> Vec<String> {
 
 /// Polls until `probe` holds for the answer to `name`/`qtype`.
 async fn until(
-    server: &Server,
+    server: &Running,
     name: &str,
     qtype: RecordType,
     what: &str,
@@ -64,9 +66,8 @@ async fn until(
     match got {
         Some(m) => m,
         None => panic!(
-            "{name} {qtype} never answered {what}; last:\n{}\nlog:\n{}",
+            "{name} {qtype} never answered {what}; last:\n{}",
             ask(server, name, qtype).await,
-            server.log().join("\n")
         ),
     }
 }
@@ -95,14 +96,8 @@ async fn clusterip_externalname_and_headless_side_by_side_follow_every_change() 
     ));
     api.apply(objects::stateful_set("demo", "web", "web", 3));
     let dir = tempfile::tempdir().unwrap();
-    api.write_kubeconfig(dir.path());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  kubernetes:\n    kubeconfig: kubeconfig.yaml\n",
-    )
-    .unwrap();
-    let server = tokio::task::spawn_blocking(move || Server::start(&config))
+    let config = api.write_config(dir.path(), "");
+    let server = tokio::task::spawn_blocking(move || Running::start(&config))
         .await
         .unwrap();
 

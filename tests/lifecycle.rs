@@ -1,11 +1,12 @@
 //! The process's life against the real binary: SIGTERM drains (TCP queries
 //! in flight are answered, then it exits 0), a second signal exits at once,
 //! and SIGHUP re-reads the config — keeping the running one, and saying why,
-//! when the new one is broken.
+//! when the new one is broken. Signals, exit codes and the log are the
+//! process's, so this stays on the binary.
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,16 +23,7 @@ const POD0: &str = "web-demo-0.nginx-demo.demo.svc.cluster.local.";
 /// manifests: [examples]) as its config file.
 fn examples_with(config: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
-    std::fs::create_dir(dir.path().join("examples")).unwrap();
-    for entry in std::fs::read_dir(root).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            dir.path().join("examples").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    support::config::copy_examples(dir.path());
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config).unwrap();
     (dir, path)

@@ -4,11 +4,13 @@
 //! secret still accepts the old cookies, and SIGHUP changes the RRL rate —
 //! seen in the metric and in how many answers a burst gets — and the NSID,
 //! while a bad value keeps the settings in force and names file and key.
+//! It needs the binary: the changes come with SIGHUP, and the proof that a
+//! bad value was refused is the log line naming file and key.
 
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,16 +37,7 @@ fn secret(hex: &str) -> [u8; 16] {
 /// A folder with the example manifests and `config` as `config.yaml`.
 fn setup(config: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
-    std::fs::create_dir(dir.path().join("examples")).unwrap();
-    for entry in std::fs::read_dir(root).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            dir.path().join("examples").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    support::config::copy_examples(dir.path());
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config).unwrap();
     (dir, path)

@@ -4,6 +4,10 @@
 //! secondary (this test, speaking raw transfer messages) switched from one
 //! replica to the other between two changes follows both by incremental
 //! IXFR; and a restart never serves a serial below the one before it.
+//!
+//! Replicas are processes here, so it runs the real binary: a restart is
+//! SIGTERM and exit code 0 then a new process, and an edit is only made
+//! once each replica has logged that it watches the manifests.
 
 mod support;
 
@@ -17,6 +21,7 @@ use headless_dns::transfer::serial_lt;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+use support::config::Embedded;
 use support::kube_api::{KubeApi, Resource, objects};
 use support::server::{Server, eventually};
 use support::xfr::{apply_ixfr, axfr, ixfr, soa_serial, xfr};
@@ -161,17 +166,11 @@ fn edit(path: &Path, text: &str) {
 }
 
 fn embedded_config(dir: &Path, manifests: &Path) -> PathBuf {
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{:?}]\n    watch: true\n    start_delay: 0s\n    ready_delay: 0s\n    terminate_delay: 0s\n\
-             transfer:\n  allow: [127.0.0.0/8]\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
+    Embedded::new([manifests])
+        .with("    watch: true\n")
+        .pod_delays("0s")
+        .and("transfer:\n  allow: [127.0.0.0/8]\n")
+        .write(&dir.join("config.yaml"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,13 +237,7 @@ async fn an_embedded_restart_from_the_same_manifests_serves_the_same_serial() {
 
 async fn kubernetes_replica(api: &KubeApi) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
-    api.write_kubeconfig(dir.path());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  kubernetes:\n    kubeconfig: kubeconfig.yaml\ntransfer:\n  allow: [127.0.0.0/8]\n",
-    )
-    .unwrap();
+    let config = api.write_config(dir.path(), "transfer:\n  allow: [127.0.0.0/8]\n");
     let server = start(&config).await;
     (dir, server)
 }

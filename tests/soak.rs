@@ -1,8 +1,9 @@
-//! The churn soak: the real binary's embedded cluster under continuous
-//! rolling updates, pod deletions, killed containers and scale changes,
-//! while clients ask for every pod name (and the service name) as fast as
-//! they can over UDP. Every answer is checked against the cluster's own
-//! record of which IP each pod ever had (its pod watch stream):
+//! The churn soak: the embedded cluster of the server run in-process
+//! (`support::app`) under continuous rolling updates, pod deletions, killed
+//! containers and scale changes, while clients ask for every pod name (and
+//! the service name) as fast as they can over UDP. Every answer is checked
+//! against the cluster's own record of which IP each pod ever had (its pod
+//! watch stream):
 //!
 //! - wrong: an address the name's pod never had (must be 0);
 //! - NXDOMAIN for a declared ordinal: from the moment DNS showed the
@@ -25,7 +26,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,8 +34,10 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
+use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query};
-use support::server::{Server, http};
+use support::server::http;
 
 const MIN_REPLICAS: usize = 2;
 const MAX_REPLICAS: usize = 6;
@@ -52,18 +55,10 @@ fn dns_name(ordinal: usize) -> String {
 const SERVICE: &str = "nginx-demo.demo.svc.cluster.local.";
 
 fn soak_config() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let config = dir.path().join("soak.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n  stable_name_grace: 2s\nsource:\n  embedded:\n    manifests: [{:?}]\n    start_delay: 50ms\n    ready_delay: 80ms\n    terminate_delay: 50ms\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    Embedded::new([config::demo()])
+        .with("    start_delay: 50ms\n    ready_delay: 80ms\n    terminate_delay: 50ms\n")
+        .and("dns:\n  stable_name_grace: 2s\n")
+        .in_temp()
 }
 
 /// A small deterministic generator (xorshift), so a failing run can be
@@ -97,7 +92,7 @@ fn record_pod(history: &History, pod: &Value) {
     }
 }
 
-fn list_pods(server: &Server, history: &History) -> Vec<Value> {
+fn list_pods(server: &Running, history: &History) -> Vec<Value> {
     let (status, body) = http(server.admin, "GET", "/api/v1/namespaces/demo/pods", "");
     assert_eq!(status, 200, "{body}");
     let list: Value = serde_json::from_str(&body).unwrap();
@@ -112,7 +107,7 @@ fn list_pods(server: &Server, history: &History) -> Vec<Value> {
 /// timeout lets it notice `stop`; a line cut by the timeout is kept and
 /// completed by the next read.
 fn watch_pods(
-    server: &Server,
+    server: &Running,
     history: History,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<u64> {
@@ -291,7 +286,7 @@ struct Actions {
 
 /// Applies random changes until `until`.
 async fn chaos(
-    server: &Server,
+    server: &Running,
     declared: &Declared,
     history: &History,
     until: Instant,
@@ -396,7 +391,7 @@ async fn churn_soak() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_0006);
     let (_dir, config) = soak_config();
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let history: History = Arc::default();
     let stop_watch = Arc::new(AtomicBool::new(false));
     let watcher = watch_pods(&server, history.clone(), stop_watch.clone());

@@ -1,21 +1,24 @@
-//! DNS over TCP under abuse, against the real binary with small limits: the
-//! connection cap, the idle timeout, clients that write or read slowly or
-//! stop half-way through a length prefix, 1,000 queries pipelined on one
-//! connection, and AXFR from a source no ACL allows. A UDP client asks
-//! throughout every test and must get every answer.
+//! DNS over TCP under abuse, against the server run in-process
+//! (`support::app`) with small limits: the connection cap, the idle
+//! timeout, clients that write or read slowly or stop half-way through a
+//! length prefix, 1,000 queries pipelined on one connection, and AXFR from
+//! a source no ACL allows. A UDP client asks throughout every test and must
+//! get every answer.
 
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query, udp};
-use support::server::{Server, eventually};
+use support::server::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,7 +29,7 @@ const BIG: &str = "big.demo.svc.cluster.local.";
 /// The examples plus the big service, and `dns` settings.
 fn setup(dns: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let examples = config::examples();
     let mut big = String::from(
         "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: demo}\nspec:\n  clusterIP: None\n  ports: [{name: web, port: 80}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: demo\n  labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nports: [{name: web, port: 80, protocol: TCP}]\nendpoints:\n",
     );
@@ -38,15 +41,9 @@ fn setup(dns: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
         ));
     }
     std::fs::write(dir.path().join("big.yaml"), big).unwrap();
-    let config = dir.path().join("abuse.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "dns:\n{dns}{extra}source:\n  embedded:\n    manifests: [{:?}, big.yaml]\n",
-            examples.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = Embedded::new([examples, "big.yaml".into()])
+        .and(&format!("dns:\n{dns}{extra}"))
+        .write(&dir.path().join("abuse.yaml"));
     (dir, config)
 }
 
@@ -131,7 +128,7 @@ async fn wait_closed(stream: &mut TcpStream, limit: Duration) {
     }
 }
 
-fn metric(server: &Server, name: &str) -> i64 {
+fn metric(server: &Running, name: &str) -> i64 {
     let (status, text) = server.http_get("/metrics");
     assert_eq!(status, 200);
     text.lines()
@@ -139,7 +136,7 @@ fn metric(server: &Server, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
-async fn wait_metric(server: &Server, name: &str, ok: impl Fn(i64) -> bool) {
+async fn wait_metric(server: &Running, name: &str, ok: impl Fn(i64) -> bool) {
     let seen = eventually(Duration::from_secs(15), || async {
         ok(metric(server, name)).then_some(())
     })
@@ -154,7 +151,7 @@ async fn wait_metric(server: &Server, name: &str, ok: impl Fn(i64) -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_are_closed_and_a_freed_slot_is_reused() {
     let (_dir, config) = setup("  tcp_max_connections: 4\n  tcp_idle_timeout: 60s\n", "");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let probe = UdpProbe::start(server.dns);
     let mut held = Vec::new();
     for i in 0..4u16 {
@@ -188,7 +185,7 @@ async fn connections_beyond_the_cap_are_closed_and_a_freed_slot_is_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_and_half_length_prefixes_are_closed() {
     let (_dir, config) = setup("  tcp_idle_timeout: 500ms\n", "");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let probe = UdpProbe::start(server.dns);
     // Says nothing at all.
     let mut silent = TcpStream::connect(server.dns).await.unwrap();
@@ -225,7 +222,7 @@ async fn idle_connections_and_half_length_prefixes_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_writer_is_cut_off() {
     let (_dir, config) = setup("  tcp_idle_timeout: 500ms\n", "");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let probe = UdpProbe::start(server.dns);
     let stream = TcpStream::connect(server.dns).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
@@ -262,7 +259,7 @@ async fn a_slow_writer_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_closed() {
     let (_dir, config) = setup("  tcp_idle_timeout: 1s\n", "");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let probe = UdpProbe::start(server.dns);
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -295,7 +292,7 @@ async fn a_client_that_does_not_read_is_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_pipelined_queries_are_all_answered_in_order() {
     let (_dir, config) = setup("  tcp_idle_timeout: 5s\n", "");
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let probe = UdpProbe::start(server.dns);
     let stream = TcpStream::connect(server.dns).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
@@ -336,7 +333,7 @@ async fn a_thousand_pipelined_queries_are_all_answered_in_order() {
 async fn axfr_from_a_source_no_acl_allows_is_refused() {
     for extra in ["", "transfer:\n  allow: [10.0.0.0/8]\n"] {
         let (_dir, config) = setup("  tcp_idle_timeout: 5s\n", extra);
-        let server = Server::start(&config);
+        let server = Running::start(&config);
         for zone in ["cluster.local.", "in-addr.arpa."] {
             let m = support::dns::tcp(server.dns, &query(zone, RecordType::AXFR)).await;
             assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{extra}");

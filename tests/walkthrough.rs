@@ -1,48 +1,41 @@
-//! The StatefulSet walkthrough against the real binary's embedded cluster:
-//! scale up and down, delete pods, roll out an image, while a client asks
-//! for every pod name the whole time. Every answer is checked against the
-//! cluster's own record of which IP each pod held: a name must resolve to
-//! an address that pod had, or NODATA, never another pod's address, and
-//! never NXDOMAIN while its ordinal is declared (or was, within the grace
-//! window).
+//! The StatefulSet walkthrough against the embedded cluster of the server
+//! run in-process (`support::app`): scale up and down, delete pods, roll out
+//! an image, while a client asks for every pod name the whole time. Every
+//! answer is checked against the cluster's own record of which IP each pod
+//! held: a name must resolve to an address that pod had, or NODATA, never
+//! another pod's address, and never NXDOMAIN while its ordinal is declared
+//! (or was, within the grace window).
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
+use support::app::Running;
+use support::config::{self, Embedded};
 use support::dns::{addresses, query, udp};
-use support::server::{Server, http};
+use support::server::http;
 
 /// The demo manifests with fast simulated pods.
 fn fast_demo() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let config = dir.path().join("fast.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "source:\n  embedded:\n    manifests: [{:?}]\n    start_delay: 100ms\n    ready_delay: 100ms\n    terminate_delay: 100ms\n",
-            manifests.display().to_string()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    Embedded::new([config::demo()])
+        .pod_delays("100ms")
+        .in_temp()
 }
 
-fn get_json(server: &Server, path: &str) -> Value {
+fn get_json(server: &Running, path: &str) -> Value {
     let (status, body) = http(server.admin, "GET", path, "");
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap()
 }
 
 /// Pod name → IP, for the pods that have one.
-fn pod_ips(server: &Server) -> BTreeMap<String, String> {
+fn pod_ips(server: &Running) -> BTreeMap<String, String> {
     let list = get_json(server, "/api/v1/namespaces/demo/pods");
     list["items"]
         .as_array()
@@ -59,7 +52,7 @@ fn pod_ips(server: &Server) -> BTreeMap<String, String> {
 
 /// Waits until the set reports `ready` ready replicas, all updated, and its
 /// controller has caught up, recording every pod IP seen meanwhile.
-async fn settle(server: &Server, history: &Mutex<BTreeSet<(String, String)>>, ready: i64) {
+async fn settle(server: &Running, history: &Mutex<BTreeSet<(String, String)>>, ready: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (name, ip) in pod_ips(server) {
@@ -87,7 +80,7 @@ async fn settle(server: &Server, history: &Mutex<BTreeSet<(String, String)>>, re
     }
 }
 
-fn statefulset_messages(server: &Server, prefix: &str) -> Vec<String> {
+fn statefulset_messages(server: &Running, prefix: &str) -> Vec<String> {
     let events = get_json(server, "/api/v1/namespaces/demo/events");
     events["items"]
         .as_array()
@@ -103,7 +96,7 @@ fn statefulset_messages(server: &Server, prefix: &str) -> Vec<String> {
 /// Records every (pod, IP) the cluster reports, from its watch stream, so
 /// no short-lived address is missed.
 fn watch_pod_ips(
-    server: &Server,
+    server: &Running,
     history: Arc<Mutex<BTreeSet<(String, String)>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
@@ -156,7 +149,7 @@ struct Observation {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_hold_while_pods_move() {
     let (_dir, config) = fast_demo();
-    let server = Server::start(&config);
+    let server = Running::start(&config);
     let history = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = watch_pod_ips(&server, history.clone(), stop.clone());

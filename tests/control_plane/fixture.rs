@@ -269,6 +269,27 @@ impl Fixture {
     }
 }
 
+/// What a test that shares the control plane opens with: the fixture, an
+/// admin client, a fresh namespace `hdt-TAG-XXXX`, and a shared hold on
+/// the control plane (no fault test stops a process of it meanwhile; keep
+/// it bound, e.g. to `_shared`, for the whole test). `None` when the suite
+/// skips.
+pub async fn shared_test(
+    test: &str,
+    tag: &str,
+) -> Option<(
+    &'static Fixture,
+    Client,
+    String,
+    RwLockReadGuard<'static, ()>,
+)> {
+    let fx = fixture(test)?;
+    let hold = shared().await;
+    let client = fx.client().await;
+    let ns = test_namespace(&client, tag).await;
+    Some((fx, client, ns, hold))
+}
+
 /// Creates namespace `name`; one that exists already is fine.
 pub async fn create_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());

@@ -6,18 +6,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::fixture::{apply_value, fixture, shared, test_namespace, until};
+use crate::fixture::{apply_value, shared_test, until};
 use crate::objects::{headless, slice};
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programming_latency_over_100_changes() {
-    let Some(fx) = fixture("programming_latency_over_100_changes") else {
+    let Some((fx, client, ns, _shared)) =
+        shared_test("programming_latency_over_100_changes", "latency").await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
-    let ns = test_namespace(&client, "latency").await;
     apply_value(&client, &headless(&ns, "lat", None, json!({}))).await;
     let ip = |i: usize| format!("10.251.{}.{}", i / 250, i % 250 + 1);
     let write = |i: usize| slice(&ns, "lat-a", "lat", &[(&ip(i), Some("lat-0"), true)]);

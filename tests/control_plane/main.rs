@@ -8,7 +8,10 @@
 //! the API server as a user or the kubelet would, and checks DNS answers,
 //! `/readyz` and `/metrics`. Waits are bounded polls. `tests/kubernetes/`
 //! keeps what only the test API server can do on demand (a 410 at a chosen
-//! moment, a list held open, a malformed event).
+//! moment, a list held open, a malformed event). The binary, not the
+//! in-process server, because this suite is the deploy as shipped, and
+//! because its tests read the process's log (warnings counted) and its
+//! resident memory (`/proc/PID`).
 //!
 //! Run: `cargo test --test control_plane` (add `-- --nocapture` for the
 //! latency figures). Without a control plane each test prints `SKIPPED` and

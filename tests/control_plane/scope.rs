@@ -8,9 +8,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 use serde_json::json;
 
-use crate::fixture::{
-    apply_value, fixture, shared, test_namespace, token, until, write_kubeconfig,
-};
+use crate::fixture::{apply_value, shared_test, test_namespace, token, until, write_kubeconfig};
 use crate::objects::{ensure_node, headless, pod, set_pod_status, stateful_set};
 use crate::*;
 
@@ -31,13 +29,15 @@ async fn served_by_a_pod(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_and_label_selector_decide_what_is_served() {
-    let Some(fx) = fixture("namespaces_and_label_selector_decide_what_is_served") else {
+    let Some((fx, client, a_ns, _shared)) = shared_test(
+        "namespaces_and_label_selector_decide_what_is_served",
+        "scope-a",
+    )
+    .await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
     ensure_node(&client).await;
-    let a_ns = test_namespace(&client, "scope-a").await;
     let b_ns = test_namespace(&client, "scope-b").await;
     let c_ns = test_namespace(&client, "scope-c").await;
     let on = json!({"dns": "on"});
@@ -96,12 +96,14 @@ const OWN: &str = "headless_dns::source::kubernetes";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready() {
-    let Some(fx) = fixture("a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready") else {
+    let Some((fx, client, ns, _shared)) = shared_test(
+        "a_watch_the_rbac_forbids_is_a_clear_error_and_not_ready",
+        "unbound",
+    )
+    .await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
-    let ns = test_namespace(&client, "unbound").await;
     // A ServiceAccount that no role is bound to.
     apply_value(
         &client,

@@ -7,17 +7,19 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use serde_json::json;
 
-use crate::fixture::{apply_value, fixture, shared, test_namespace};
+use crate::fixture::{apply_value, shared_test};
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_ip_node_port_and_external_name_services_are_served() {
-    let Some(fx) = fixture("cluster_ip_node_port_and_external_name_services_are_served") else {
+    let Some((fx, client, ns, _shared)) = shared_test(
+        "cluster_ip_node_port_and_external_name_services_are_served",
+        "types",
+    )
+    .await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
-    let ns = test_namespace(&client, "types").await;
     let port = json!([{"name": "http", "port": 80, "protocol": "TCP"}]);
     for (name, kind) in [("plain", "ClusterIP"), ("exposed", "NodePort")] {
         apply_value(

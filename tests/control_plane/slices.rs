@@ -7,18 +7,17 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
 
-use crate::fixture::{apply_value, fixture, shared, test_namespace};
+use crate::fixture::{apply_value, shared_test};
 use crate::objects::{delete_value, ensure_node, headless, pod, set_pod_status, slice};
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_slices_answer_a_srv_and_ptr() {
-    let Some(fx) = fixture("hand_written_slices_answer_a_srv_and_ptr") else {
+    let Some((fx, client, ns, _shared)) =
+        shared_test("hand_written_slices_answer_a_srv_and_ptr", "slices").await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
-    let ns = test_namespace(&client, "slices").await;
     apply_value(&client, &headless(&ns, "web", None, json!({}))).await;
     let a_side = slice(
         &ns,
@@ -99,13 +98,12 @@ async fn hand_written_slices_answer_a_srv_and_ptr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_slices_follow_pod_status_and_readiness() {
-    let Some(fx) = fixture("controller_slices_follow_pod_status_and_readiness") else {
+    let Some((fx, client, ns, _shared)) =
+        shared_test("controller_slices_follow_pod_status_and_readiness", "pods").await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
     ensure_node(&client).await;
-    let ns = test_namespace(&client, "pods").await;
     let selector = json!({"app": "app"});
     apply_value(&client, &headless(&ns, "app", Some(selector), json!({}))).await;
     // Two pods with hostname and subdomain (as a StatefulSet makes them),
@@ -154,13 +152,15 @@ async fn controller_slices_follow_pod_status_and_readiness() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_never_ready_hostname_is_nodata_without_the_grace_window() {
-    let Some(fx) = fixture("a_never_ready_hostname_is_nodata_without_the_grace_window") else {
+    let Some((fx, client, ns, _shared)) = shared_test(
+        "a_never_ready_hostname_is_nodata_without_the_grace_window",
+        "notready",
+    )
+    .await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
     ensure_node(&client).await;
-    let ns = test_namespace(&client, "notready").await;
     apply_value(
         &client,
         &headless(&ns, "db", Some(json!({"app": "db"})), json!({})),

@@ -13,7 +13,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 
-use crate::fixture::{Fixture, apply_value, exclusive, fixture, shared, test_namespace, until};
+use crate::fixture::{
+    Fixture, apply_value, exclusive, fixture, shared_test, test_namespace, until,
+};
 use crate::objects::{ensure_node, headless, set_pod_status, stateful_set};
 use crate::processes::{Down, rss_kib};
 use crate::*;
@@ -79,13 +81,15 @@ async fn finish_terminating(client: &kube::Client, ns: &str, app: &str, count: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_statefulset_scaled_0_3_1_declares_its_ordinals() {
-    let Some(fx) = fixture("a_real_statefulset_scaled_0_3_1_declares_its_ordinals") else {
+    let Some((fx, client, ns, _shared)) = shared_test(
+        "a_real_statefulset_scaled_0_3_1_declares_its_ordinals",
+        "sts",
+    )
+    .await
+    else {
         return;
     };
-    let _shared = shared().await;
-    let client = fx.client().await;
     ensure_node(&client).await;
-    let ns = test_namespace(&client, "sts").await;
     apply_value(
         &client,
         &headless(&ns, "db", Some(json!({"app": "db"})), json!({})),

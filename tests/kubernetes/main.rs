@@ -2,8 +2,10 @@
 //!
 //! - synthetic watcher events through the source's [`Watch`] into the index,
 //!   asserting on the published snapshot (no sockets, deterministic time);
-//! - the real binary against the test API server (`support::kube_api`),
-//!   asserting on DNS answers, `/readyz` and `/metrics`;
+//! - the server against the test API server (`support::kube_api`),
+//!   asserting on DNS answers, `/readyz` and `/metrics`: in-process
+//!   (`support::app`), or the real binary where log lines or the command
+//!   line are checked (`live/`);
 //! - every manifest under `deploy/`, parsed into typed objects and checked
 //!   against each other.
 //!

@@ -1,6 +1,7 @@
-//! The embedded cluster for the tutorial tests: the real binary with fast
-//! simulated pods and no manifests (the test creates everything through
-//! `ctl`), and `ctl` run in-process through the real command-line parser.
+//! The embedded cluster for the tutorial tests: the server run in-process
+//! (`support::app`) with fast simulated pods and no manifests (the test
+//! creates everything through `ctl`), and `ctl` run in-process through the
+//! real command-line parser.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,11 +9,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use headless_dns::cli::{Cli, Command};
 
-use super::server::Server;
+use super::app::Running;
 
 /// A running server and the folder its config and the test's files live in.
 pub struct Tutorial {
-    pub server: Server,
+    pub server: Running,
     pub dir: tempfile::TempDir,
 }
 
@@ -25,19 +26,17 @@ pub struct Output {
 }
 
 impl Tutorial {
-    /// Starts `serve` on port 0 with pods that start and turn Ready in
+    /// Starts the server on port 0 with pods that start and turn Ready in
     /// 100 ms each.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let manifests = dir.path().join("manifests");
         std::fs::create_dir(&manifests).unwrap();
-        let config = dir.path().join("config.yaml");
-        std::fs::write(
-            &config,
-            "source:\n  embedded:\n    manifests: [manifests]\n    watch: false\n    start_delay: 100ms\n    ready_delay: 100ms\n    terminate_delay: 100ms\n",
-        )
-        .unwrap();
-        let server = Server::start(&config);
+        let config = super::config::Embedded::new(["manifests"])
+            .no_watch()
+            .pod_delays("100ms")
+            .write(&dir.path().join("config.yaml"));
+        let server = Running::start(&config);
         Self { server, dir }
     }
 
@@ -58,21 +57,7 @@ impl Tutorial {
 
     /// The same, reading `input` (for `exec -i`, `run -i`).
     pub fn ctl_with_input(&self, args: &[&str], input: &str) -> Output {
-        let admin = self.server.admin.to_string();
-        let mut argv = vec!["headless-dns", "ctl", "--admin", admin.as_str()];
-        argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-        let Command::Ctl(args) = cli.command else {
-            panic!("not a ctl command")
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut input = input.as_bytes();
-        let code = headless_dns::ctl::execute_with_input(args, &mut input, &mut out, &mut err);
-        Output {
-            code,
-            out: String::from_utf8(out).unwrap(),
-            err: String::from_utf8(err).unwrap(),
-        }
+        ctl(self.server.admin, args, input)
     }
 
     /// Runs a `ctl` command that must succeed; returns its stdout.
@@ -340,4 +325,24 @@ pub fn split_events(text: &str) -> (String, Vec<[String; 4]>) {
         })
         .collect();
     (body.to_owned(), rows)
+}
+
+/// Runs `ctl --admin ADMIN ARGS...` in-process through the real
+/// command-line parser, reading `input` as its stdin.
+pub fn ctl(admin: std::net::SocketAddr, args: &[&str], input: &str) -> Output {
+    let admin = admin.to_string();
+    let mut argv = vec!["headless-dns", "ctl", "--admin", admin.as_str()];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let Command::Ctl(args) = cli.command else {
+        panic!("not a ctl command")
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut input = input.as_bytes();
+    let code = headless_dns::ctl::execute_with_input(args, &mut input, &mut out, &mut err);
+    Output {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
 }
