@@ -13,7 +13,7 @@ use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::server::handler::{handle_bytes, handle_bytes_slow};
+use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
 use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
