@@ -25,6 +25,19 @@ pub const EDNS_PAYLOAD: u16 = 1232;
 /// Type code of OPT (RFC 6891).
 pub const OPT: u16 = 41;
 
+/// Length of an OPT record without options: root owner, type, class,
+/// TTL, RDLENGTH.
+pub const OPT_LEN: usize = 11;
+
+/// The largest UDP response a client takes: what its OPT offers (at least
+/// [`MIN_UDP_PAYLOAD`], at most `ours`), or [`MIN_UDP_PAYLOAD`] without
+/// OPT (RFC 6891 §6.2.5). Both paths and the TSIG signer cut by it.
+pub fn udp_limit(theirs: Option<u16>, ours: u16) -> u16 {
+    theirs.map_or(MIN_UDP_PAYLOAD, |theirs| {
+        theirs.clamp(MIN_UDP_PAYLOAD, ours.max(MIN_UDP_PAYLOAD))
+    })
+}
+
 /// The header's count at byte `offset` (4 QD, 6 AN, 8 NS, 10 AR); the
 /// caller has checked that the header is there.
 fn count(packet: &[u8], offset: usize) -> usize {

@@ -18,7 +18,7 @@ use hickory_proto::rr::RecordType;
 
 use super::rrl::ResponseClass;
 use crate::snapshot::{self, Answer, MAX_LABELS, Snapshot};
-use crate::wire::{EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD, Peek};
+use crate::wire::{self, EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD, OPT_LEN, Peek};
 
 /// What the fast path made of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,13 +177,9 @@ pub fn respond_advertising(
         *label = &name.bytes[usize::from(*start)..usize::from(*start) + usize::from(*len)];
     }
     let answer = snapshot::answer_labels(snap, &labels[..count], query.qtype);
-    let limit = match (udp_limit, query.edns) {
-        (None, _) => usize::from(u16::MAX),
-        (Some(ours), Some((theirs, _))) => {
-            usize::from(theirs.clamp(MIN_UDP_PAYLOAD, ours.max(MIN_UDP_PAYLOAD)))
-        }
-        (Some(_), None) => usize::from(MIN_UDP_PAYLOAD),
-    };
+    let limit = udp_limit.map_or(usize::from(u16::MAX), |ours| {
+        usize::from(wire::udp_limit(query.edns.map(|(theirs, _)| theirs), ours))
+    });
     let advertised = advertise.max(MIN_UDP_PAYLOAD);
     let (truncated, answers) = write(packet, &query, &answer, out, limit, advertised);
     Outcome::Reply {
@@ -233,7 +229,7 @@ fn write(
             counts[0] += 1;
         }
     }
-    let opt_len = if query.edns.is_some() { 11 } else { 0 };
+    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
     if out.len() + opt_len > limit {
         // Does not fit: no records, the question, TC set, so the client
         // asks again over TCP. (Additional records could be dropped

@@ -35,7 +35,7 @@ use super::rrl::Rrl;
 use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
 use crate::transfer::keys::Key;
-use crate::wire::MIN_UDP_PAYLOAD;
+use crate::wire::{self, HEADER, MIN_UDP_PAYLOAD, OPT_LEN};
 
 /// Answers queries from the snapshot currently in `snapshot`. Cheap to
 /// clone: everything is shared.
@@ -309,23 +309,22 @@ impl DnsHandler {
         let Some(answer) = &plan.answer else {
             return Fit::Whole;
         };
-        let limit = match &request.edns {
-            Some(edns) => edns
-                .max_payload()
-                .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload),
-            None => MIN_UDP_PAYLOAD,
-        };
+        let limit = wire::udp_limit(
+            request.edns.as_ref().map(Edns::max_payload),
+            self.max_udp_payload,
+        );
         let opt = plan.edns.as_ref().map_or(0, |edns| {
-            11 + edns
-                .options()
-                .options
-                .iter()
-                .map(|(_, o)| 4 + usize::from(o.len()))
-                .sum::<usize>()
+            OPT_LEN
+                + edns
+                    .options()
+                    .options
+                    .iter()
+                    .map(|(_, o)| 4 + usize::from(o.len()))
+                    .sum::<usize>()
         });
         fit(
             usize::from(limit),
-            12 + request.queries.as_bytes().len() + opt,
+            HEADER + request.queries.as_bytes().len() + opt,
             answer,
         )
     }
@@ -377,7 +376,7 @@ impl DnsHandler {
             Fit::Whole
         };
         let response = build(request, &plan, fit);
-        let mut bytes = Vec::with_capacity(512);
+        let mut bytes = Vec::with_capacity(usize::from(MIN_UDP_PAYLOAD));
         let mut encoder = BinEncoder::new(&mut bytes);
         encoder.set_max_size(u16::MAX);
         let emitted = response.destructive_emit(&mut encoder);

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use hickory_proto::op::{MessageType, ResponseCode};
+use hickory_proto::op::{Edns, MessageType, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -34,7 +34,7 @@ use super::rrl::{self, ResponseClass};
 use crate::snapshot::Snapshot;
 use crate::transfer::keys::KeyRing;
 use crate::transfer::{self, Transfer, tsig};
-use crate::wire::{HEADER, MIN_UDP_PAYLOAD, Peek, format_error};
+use crate::wire::{self, HEADER, Peek, format_error};
 
 /// Where a query came from, and so how its answer leaves.
 #[derive(Debug, Clone, Copy)]
@@ -257,12 +257,10 @@ impl DnsHandler {
         };
         // Signed like the request; over UDP, an answer the TSIG makes too big
         // for the client goes out empty with TC, signed.
-        let limit = match &request.edns {
-            Some(edns) => edns
-                .max_payload()
-                .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload()),
-            None => MIN_UDP_PAYLOAD,
-        };
+        let limit = wire::udp_limit(
+            request.edns.as_ref().map(Edns::max_payload),
+            self.max_udp_payload(),
+        );
         let mut signed = answer.clone();
         if verified.signer().sign(&mut signed, now).is_err() {
             return Handled::Silent;
@@ -403,7 +401,6 @@ mod tests {
         )
         .with_nsid(Some("ns-1"))
     }
-
 
     /// A query by hand: `flags`, one question per name, and an OPT with
     /// `opt` (payload, version, rdata) when given.
