@@ -1,7 +1,7 @@
 //! Answering without sockets: a [`Zone`] holds an index and a handler on
-//! its published snapshot, and asks the handler as hickory hands it a
-//! query (`handle_bytes`, the fast path first), or both paths at once
-//! ([`Zone::agree`]) to prove they answer alike.
+//! its published snapshot, and asks the handler as the server does
+//! (`handle_bytes`: the one entry, the fast path first), or both paths at
+//! once ([`Zone::agree`]) to prove they answer alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
