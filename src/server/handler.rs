@@ -3,7 +3,7 @@
 //!
 //! `packet.rs` screens the packet (with the fast path's walk), checks a
 //! TSIG, has hickory parse the [`Request`], and calls
-//! [`DnsHandler::respond`] with the snapshot the fast path loaded; this
+//! `DnsHandler::respond` with the snapshot the fast path loaded; this
 //! file applies the header, opcode, class and EDNS rules, asks the snapshot
 //! for the answer, decides truncation for UDP on the pre-rendered sizes
 //! exactly as the fast path does, and encodes the response with hickory.

@@ -3,7 +3,7 @@
 //!
 //! Why threads, not tasks: a UDP query is a few microseconds of work; a task
 //! spawned per datagram (what hickory-server's UDP loop does) costs more than
-//! the answer. Each worker takes up to [`BATCH`] datagrams with one
+//! the answer. Each worker takes up to `BATCH` datagrams with one
 //! `recvmmsg`, loads the snapshot once for the batch, hands each datagram to
 //! the one entry, [`DnsHandler::answer`] (`packet.rs`: the fast path into
 //! buffers the worker reuses, the slow path on this thread for what it
