@@ -1,7 +1,8 @@
 //! Packet peeks: what the server, zone transfer and response rate limiting
-//! read from raw DNS messages before (or instead of) a full parse. The
-//! header's counts, the first question's transfer type, a walk over the
-//! records of any section, and the FORMERR reply to a packet whose body does
+//! read from raw DNS messages before (or instead of) a full parse: the
+//! [`Peek`], the one walk over a query's header and questions that the fast
+//! path makes and hands to the slow path when it declines; a walk over the
+//! records of any section; and the FORMERR reply to a packet whose body does
 //! not parse. Also the payload sizes that every part agrees on. Nothing here
 //! allocates but the FORMERR reply; nothing here panics on any input (the
 //! fuzz targets feed it arbitrary bytes).
@@ -23,6 +24,19 @@ pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// Type code of OPT (RFC 6891).
 pub const OPT: u16 = 41;
+
+/// Length of an OPT record without options: root owner, type, class,
+/// TTL, RDLENGTH.
+pub const OPT_LEN: usize = 11;
+
+/// The largest UDP response a client takes: what its OPT offers (at least
+/// [`MIN_UDP_PAYLOAD`], at most `ours`), or [`MIN_UDP_PAYLOAD`] without
+/// OPT (RFC 6891 §6.2.5). Both paths and the TSIG signer cut by it.
+pub fn udp_limit(theirs: Option<u16>, ours: u16) -> u16 {
+    theirs.map_or(MIN_UDP_PAYLOAD, |theirs| {
+        theirs.clamp(MIN_UDP_PAYLOAD, ours.max(MIN_UDP_PAYLOAD))
+    })
+}
 
 /// The header's count at byte `offset` (4 QD, 6 AN, 8 NS, 10 AR); the
 /// caller has checked that the header is there.
@@ -113,31 +127,174 @@ pub fn extended_rcode(packet: &[u8]) -> u8 {
 /// The transfer type of a raw query, from its header and question alone:
 /// `Some(AXFR | IXFR)` for a well-formed-looking QUERY with one question of
 /// that type, `None` for everything else (which the query handler answers).
-/// Cheap, so the TCP loop can ask it of every message.
+/// [`Peek::transfer_type`] of the packet; the server asks the peek it
+/// already has.
 pub fn transfer_type(raw: &[u8]) -> Option<RecordType> {
-    let header = raw.get(..HEADER)?;
-    let query = header[2] & 0x80 == 0;
-    let opcode = (header[2] >> 3) & 0x0f;
-    if !query || opcode != 0 || count(raw, 4) != 1 {
-        return None;
-    }
-    let mut at = HEADER;
-    loop {
-        let len = usize::from(*raw.get(at)?);
-        at += 1;
-        match len {
-            0 => break,
-            // A compression pointer has no business in the first name.
-            l if l & 0xc0 != 0 => return None,
-            l => at += l,
+    Peek::read(raw, |_| ())?.transfer_type()
+}
+
+/// The first question of a [`Peek`]: its name is uncompressed, made of
+/// ordinary labels and ends at the root, and its type and class are there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Offset just after QCLASS.
+    pub end: usize,
+}
+
+/// What one walk over a message's header and question section learns:
+/// enough for the fast path to answer a plain query and for the slow path
+/// to screen any other (counts that cannot fit, compression pointers that
+/// do not point back, a response, a zone transfer) without reading the
+/// packet again. The fast path makes it and hands it on when it declines
+/// (`server/packet.rs`), so a query is walked once, and hickory's parse in
+/// the slow path is the only other read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    len: usize,
+    flags: u16,
+    /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
+    counts: [u16; 4],
+    first: Option<Question>,
+    bad_pointer: bool,
+}
+
+impl Peek {
+    /// Walks the header and the questions of `packet` once, calling
+    /// `label` with each ordinary label (1 to 63 octets, as on the wire) of
+    /// the first question's name in order. `None` for a packet shorter
+    /// than a header. Never panics, never allocates; the walk ends at the
+    /// packet's end or at the first pointer that does not point back.
+    pub fn read(packet: &[u8], mut label: impl FnMut(&[u8])) -> Option<Peek> {
+        let header = packet.get(..HEADER)?;
+        let word = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
+        let counts = [word(4), word(6), word(8), word(10)];
+        let mut peek = Peek {
+            len: packet.len(),
+            flags: word(2),
+            counts,
+            first: None,
+            bad_pointer: false,
+        };
+        let mut pos = HEADER;
+        'questions: for index in 0..counts[0] {
+            let mut plain = true;
+            loop {
+                let Some(&len) = packet.get(pos) else {
+                    break 'questions;
+                };
+                match len {
+                    0 => {
+                        pos += 1;
+                        break;
+                    }
+                    0xc0..=0xff => {
+                        let Some(&low) = packet.get(pos + 1) else {
+                            break 'questions;
+                        };
+                        // A pointer into the header, at itself or forward:
+                        // hickory would echo it and the echo would then
+                        // read the *response's* bytes (the fuzzer found
+                        // this), so such a query is FORMERR.
+                        let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                        if target < HEADER || target >= pos {
+                            peek.bad_pointer = true;
+                            break 'questions;
+                        }
+                        plain = false;
+                        pos += 2;
+                        break;
+                    }
+                    // An ordinary label, or a reserved label type (64 to
+                    // 191), which is skipped by its length alike but makes
+                    // the name not plain.
+                    _ => {
+                        let end = pos + 1 + usize::from(len);
+                        if len > 63 {
+                            plain = false;
+                        } else if index == 0
+                            && let Some(bytes) = packet.get(pos + 1..end)
+                        {
+                            label(bytes);
+                        }
+                        pos = end;
+                    }
+                }
+            }
+            if index == 0
+                && plain
+                && let Some(fixed) = packet.get(pos..pos + 4)
+            {
+                peek.first = Some(Question {
+                    qtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+                    qclass: u16::from_be_bytes([fixed[2], fixed[3]]),
+                    end: pos + 4,
+                });
+            }
+            // QTYPE and QCLASS.
+            pos += 4;
         }
+        Some(peek)
     }
-    // QTYPE, then QCLASS must be there too.
-    raw.get(at + 3)?;
-    match u16::from_be_bytes([raw[at], raw[at + 1]]) {
-        251 => Some(RecordType::IXFR),
-        252 => Some(RecordType::AXFR),
-        _ => None,
+
+    /// The header's flags word (QR, opcode, AA, TC, RD, RA, Z, RCODE).
+    pub fn flags(&self) -> u16 {
+        self.flags
+    }
+
+    /// QR: the message is a response (never answered).
+    pub fn is_response(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0x0f) as u8
+    }
+
+    /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
+    pub fn counts(&self) -> [u16; 4] {
+        self.counts
+    }
+
+    /// The first question, when it is plain (see [`Question`]).
+    pub fn first(&self) -> Option<Question> {
+        self.first
+    }
+
+    /// Whether the header's section counts could fit in the packet at all
+    /// (a question takes at least 5 bytes, a record 11). hickory reserves
+    /// room for QDCOUNT questions before reading them, so a 12-byte
+    /// datagram claiming 65,535 questions would cost a multi-megabyte
+    /// allocation each; such a packet is FORMERR before hickory sees it.
+    pub fn counts_fit(&self) -> bool {
+        let [qd, an, ns, ar] = self.counts.map(usize::from);
+        qd * 5 + (an + ns + ar) * 11 <= self.len - HEADER
+    }
+
+    /// Whether a question's name holds a compression pointer that does not
+    /// point back at an earlier question: into the header, at itself, or
+    /// forward. hickory would accept one into the header and echo the
+    /// questions' raw bytes (in a FORMERR too), whose pointer then reads
+    /// the response's header: the client gets a different question back,
+    /// or one that does not parse (the fuzzer found this for the first
+    /// question, and the transfer target for the second of two). Such a
+    /// packet is FORMERR.
+    pub fn bad_pointer(&self) -> bool {
+        self.bad_pointer
+    }
+
+    /// `Some(AXFR | IXFR)` for a QUERY with one plain question of that
+    /// type; the TCP connection hands those to zone transfer.
+    pub fn transfer_type(&self) -> Option<RecordType> {
+        if self.is_response() || self.opcode() != 0 || self.counts[0] != 1 {
+            return None;
+        }
+        match self.first?.qtype {
+            251 => Some(RecordType::IXFR),
+            252 => Some(RecordType::AXFR),
+            _ => None,
+        }
     }
 }
 
@@ -155,60 +312,6 @@ pub fn format_error(raw: &[u8]) -> Option<Vec<u8>> {
         counts: HeaderCounts::default(),
     };
     reply.to_bytes().ok()
-}
-
-/// Whether the header's section counts could fit in the packet at all (a
-/// question takes at least 5 bytes, a record 11). hickory reserves room for
-/// QDCOUNT questions before reading them, so a 12-byte datagram claiming
-/// 65,535 questions would cost a multi-megabyte allocation each; such a
-/// packet is FORMERR before hickory sees it.
-pub fn counts_fit(raw: &[u8]) -> bool {
-    if raw.len() < HEADER {
-        return true;
-    }
-    count(raw, 4) * 5 + (count(raw, 6) + count(raw, 8) + count(raw, 10)) * 11 <= raw.len() - HEADER
-}
-
-/// Whether a question's name holds a compression pointer that does not
-/// point back at an earlier question: into the header, at itself, or
-/// forward. hickory would accept one into the header and echo the
-/// questions' raw bytes (in a FORMERR too), whose pointer then reads the
-/// *response's* header: the client gets a different question back, or one
-/// that does not parse (the fuzzer found this for the first question, and
-/// the transfer target for the second of two). Such a packet is FORMERR.
-pub fn question_points_back(raw: &[u8]) -> bool {
-    if raw.len() < HEADER {
-        return false;
-    }
-    let mut pos = HEADER;
-    for _ in 0..count(raw, 4) {
-        loop {
-            let Some(&len) = raw.get(pos) else {
-                return false;
-            };
-            match len {
-                0 => {
-                    pos += 1;
-                    break;
-                }
-                0xc0..=0xff => {
-                    let Some(&low) = raw.get(pos + 1) else {
-                        return false;
-                    };
-                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
-                    if target < HEADER || target >= pos {
-                        return true;
-                    }
-                    pos += 2;
-                    break;
-                }
-                _ => pos += 1 + usize::from(len),
-            }
-        }
-        // QTYPE and QCLASS.
-        pos += 4;
-    }
-    false
 }
 
 #[cfg(test)]
@@ -298,20 +401,172 @@ mod tests {
         assert_eq!(format_error(&query[..11]), None);
     }
 
+    fn peek(packet: &[u8]) -> Peek {
+        Peek::read(packet, |_| ()).expect("a header")
+    }
+
     #[test]
     fn counts_that_cannot_fit_and_pointers_that_do_not_point_back() {
         let mut header = vec![0u8; HEADER];
         header[4..6].copy_from_slice(&u16::MAX.to_be_bytes());
-        assert!(!counts_fit(&header));
-        assert!(counts_fit(&raw("x.", RecordType::A)));
+        assert!(!peek(&header).counts_fit());
+        assert!(peek(&raw("x.", RecordType::A)).counts_fit());
         // One question whose name is a pointer into the header.
         let mut pointing = vec![0u8; HEADER];
         pointing[5] = 1;
         pointing.extend_from_slice(&[0xc0, 2, 0, 1, 0, 1]);
-        assert!(question_points_back(&pointing));
-        assert!(!question_points_back(&raw(
-            "x.cluster.local.",
-            RecordType::A
-        )));
+        assert!(peek(&pointing).bad_pointer());
+        assert!(!peek(&raw("x.cluster.local.", RecordType::A)).bad_pointer());
+        assert_eq!(Peek::read(&header[..11], |_| ()), None);
+    }
+
+    #[test]
+    fn the_walk_hands_over_the_first_name_label_by_label() {
+        let packet = raw("Web-0.Nginx.cluster.local.", RecordType::AAAA);
+        let mut labels = Vec::new();
+        let peek = Peek::read(&packet, |label| labels.push(label.to_vec())).unwrap();
+        assert_eq!(
+            labels,
+            [&b"Web-0"[..], b"Nginx", b"cluster", b"local"].map(<[u8]>::to_vec)
+        );
+        let first = peek.first().unwrap();
+        assert_eq!((first.qtype, first.qclass), (28, 1));
+        assert_eq!(first.end, packet.len());
+        assert_eq!(peek.counts(), [1, 0, 0, 0]);
+        assert!(!peek.is_response() && peek.opcode() == 0);
+    }
+
+    // The three separate reads the one walk replaced, kept as they were
+    // to hold the walk to them.
+    fn count_at(raw: &[u8], offset: usize) -> usize {
+        usize::from(u16::from_be_bytes([raw[offset], raw[offset + 1]]))
+    }
+
+    fn old_counts_fit(raw: &[u8]) -> bool {
+        if raw.len() < HEADER {
+            return true;
+        }
+        count_at(raw, 4) * 5 + (count_at(raw, 6) + count_at(raw, 8) + count_at(raw, 10)) * 11
+            <= raw.len() - HEADER
+    }
+
+    fn old_question_points_back(raw: &[u8]) -> bool {
+        if raw.len() < HEADER {
+            return false;
+        }
+        let mut pos = HEADER;
+        for _ in 0..count_at(raw, 4) {
+            loop {
+                let Some(&len) = raw.get(pos) else {
+                    return false;
+                };
+                match len {
+                    0 => {
+                        pos += 1;
+                        break;
+                    }
+                    0xc0..=0xff => {
+                        let Some(&low) = raw.get(pos + 1) else {
+                            return false;
+                        };
+                        let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                        if target < HEADER || target >= pos {
+                            return true;
+                        }
+                        pos += 2;
+                        break;
+                    }
+                    _ => pos += 1 + usize::from(len),
+                }
+            }
+            pos += 4;
+        }
+        false
+    }
+
+    fn old_transfer_type(raw: &[u8]) -> Option<RecordType> {
+        let header = raw.get(..HEADER)?;
+        let query = header[2] & 0x80 == 0;
+        let opcode = (header[2] >> 3) & 0x0f;
+        if !query || opcode != 0 || count_at(raw, 4) != 1 {
+            return None;
+        }
+        let mut at = HEADER;
+        loop {
+            let len = usize::from(*raw.get(at)?);
+            at += 1;
+            match len {
+                0 => break,
+                l if l & 0xc0 != 0 => return None,
+                l => at += l,
+            }
+        }
+        raw.get(at + 3)?;
+        match u16::from_be_bytes([raw[at], raw[at + 1]]) {
+            251 => Some(RecordType::IXFR),
+            252 => Some(RecordType::AXFR),
+            _ => None,
+        }
+    }
+
+    /// Seeds, each cut at every length and changed at every byte to values
+    /// that matter to a name walk, then random bytes: the one walk says
+    /// what the three reads said, on every packet.
+    #[test]
+    fn one_walk_agrees_with_the_three_reads_it_replaced() {
+        let mut two = raw("a.cluster.local.", RecordType::A);
+        two[5] = 2;
+        two.extend_from_slice(&[1, b'b', 0xc0, 14, 0, 1, 0, 1]);
+        let mut reserved = raw("a.cluster.local.", RecordType::AXFR);
+        reserved[12] = 0x41;
+        let seeds = [
+            raw("web-0.nginx.demo.svc.cluster.local.", RecordType::A),
+            raw("cluster.local.", RecordType::AXFR),
+            raw("cluster.local.", RecordType::IXFR),
+            two,
+            reserved,
+        ];
+        let mut packets = Vec::new();
+        for seed in &seeds {
+            for cut in 0..=seed.len() {
+                packets.push(seed[..cut].to_vec());
+            }
+            for at in 0..seed.len() {
+                for value in [0, 1, 2, 12, 14, 0x3f, 0x40, 0x80, 0xbf, 0xc0, 0xc1, 0xff] {
+                    let mut changed = seed.clone();
+                    changed[at] = value;
+                    packets.push(changed);
+                }
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut packet = vec![0u8; 12 + (state % 40) as usize];
+            for byte in &mut packet {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = [0, 1, 3, 0xc0, 12, 0x40, state as u8][(state >> 32) as usize % 7];
+            }
+            packet[4] = 0;
+            packets.push(packet);
+        }
+        for packet in &packets {
+            assert_eq!(
+                transfer_type(packet),
+                old_transfer_type(packet),
+                "{packet:?}"
+            );
+            let Some(peek) = Peek::read(packet, |_| ()) else {
+                assert!(packet.len() < HEADER);
+                continue;
+            };
+            assert_eq!(peek.counts_fit(), old_counts_fit(packet), "{packet:?}");
+            assert_eq!(
+                peek.bad_pointer(),
+                old_question_points_back(packet),
+                "{packet:?}"
+            );
+        }
     }
 }

@@ -362,7 +362,9 @@ fn imports_run_one_way() {
         );
     }
     for (folder, from, to) in [
-        ("server", "server/udp", "server/fast"),
+        ("server", "server/udp", "server/packet"),
+        ("server", "server/tcp", "server/packet"),
+        ("server", "server/packet", "server/fast"),
         ("source", "source/embedded", "source/cluster"),
         (
             "source/cluster",

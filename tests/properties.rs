@@ -21,7 +21,8 @@ use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::fast::{self, Outcome};
-use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
 use headless_dns::snapshot::{Snapshot, ZoneSettings};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::Record;

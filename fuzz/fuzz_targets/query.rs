@@ -36,7 +36,8 @@ use headless_dns::model::{
 };
 use headless_dns::server::cookie::Cookies;
 use headless_dns::server::fast::{self, Outcome};
-use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
 use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, Record};
@@ -429,7 +430,7 @@ fn run(data: &[u8]) -> Result<()> {
             same_answer(&fast, &whole);
         }
         Outcome::Drop => assert!(whole.is_none(), "fast path drops, handle_bytes answers"),
-        Outcome::Slow => {}
+        Outcome::Slow(_) => {}
     }
     Ok(())
 }

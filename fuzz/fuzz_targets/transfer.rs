@@ -31,7 +31,8 @@ use headless_dns::metrics::Metrics;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::server::handler::{DnsHandler, handle_bytes};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::handle_bytes;
 use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::keys::{Algorithm, Key, KeyRing};
 use headless_dns::transfer::tsig::{self, Checked};

@@ -152,7 +152,7 @@ pub(super) fn default_ttl() -> u32 {
 }
 
 pub(super) fn default_max_udp_payload() -> u16 {
-    1232
+    crate::wire::EDNS_PAYLOAD
 }
 
 pub(super) fn default_reverse_zones() -> Vec<String> {

@@ -126,12 +126,13 @@ impl Config {
                 "needs at least one address".to_owned(),
             ));
         }
-        if self.dns.max_udp_payload < 512 {
+        if self.dns.max_udp_payload < crate::wire::MIN_UDP_PAYLOAD {
             return Err(invalid(
                 "dns.max_udp_payload",
                 format!(
-                    "{} is below the DNS minimum of 512",
-                    self.dns.max_udp_payload
+                    "{} is below the DNS minimum of {}",
+                    self.dns.max_udp_payload,
+                    crate::wire::MIN_UDP_PAYLOAD
                 ),
             ));
         }

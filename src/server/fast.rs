@@ -1,21 +1,24 @@
 //! The fast path: answer the common query straight from packet bytes.
 //!
 //! A plain query (one question, class IN, opcode QUERY, at most an OPT
-//! record without options) is parsed here without hickory, the name is
-//! lowercased into a stack buffer, [`snapshot::answer_labels`] finds the
+//! record without options) is read here without hickory, in one walk
+//! ([`Peek::read`]) that lowercases the name into a stack buffer as it
+//! goes; [`snapshot::answer_labels`] finds the
 //! answer, and the response is assembled by copying the RRsets' pre-rendered
 //! wire bytes (`Rrset::wire`) behind the echoed question: no allocation once
 //! the output buffer has grown, no lock, no task. Anything else — other
 //! opcodes, EDNS options (cookies, NSID), ANY, transfers, malformed input —
-//! is [`Outcome::Slow`] and goes to hickory through [`super::handler`], which
-//! applies the same DESIGN §1 rules; tests run both paths on the same
-//! questions and expect the same answers.
+//! is [`Outcome::Slow`], which carries the walk's [`Peek`] to the slow path
+//! (`packet.rs`, then hickory through [`super::handler`]), which applies the
+//! same DESIGN §1 rules without walking the packet again; tests run both
+//! paths on the same questions and expect the same answers.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
+use super::rrl::ResponseClass;
 use crate::snapshot::{self, Answer, MAX_LABELS, Snapshot};
-use crate::wire::{EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD};
+use crate::wire::{self, EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD, OPT_LEN, Peek};
 
 /// What the fast path made of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +28,13 @@ pub enum Outcome {
         qtype: RecordType,
         rcode: ResponseCode,
         truncated: bool,
+        /// Its class for response rate limiting (from the RCODE and the
+        /// answer count as written).
+        class: ResponseClass,
     },
-    /// Not a plain query: hand the packet to the full handler.
-    Slow,
+    /// Not a plain query: hand the packet to the full handler, with what
+    /// the one walk over it learned.
+    Slow(Peek),
     /// Not to be answered at all (a response, or shorter than a header).
     Drop,
 }
@@ -41,66 +48,79 @@ struct Query {
     edns: Option<(u16, bool)>,
 }
 
-/// Parses a plain query, lowercasing its name into `name` and noting label
-/// boundaries in `spans`; returns the label count with it.
-fn parse(
-    packet: &[u8],
-    name: &mut [u8; 256],
-    spans: &mut [(u8, u8); MAX_LABELS],
-) -> Result<(Query, usize), Outcome> {
-    if packet.len() < HEADER {
-        return Err(Outcome::Drop);
-    }
-    let flags = u16::from_be_bytes([packet[2], packet[3]]);
-    if flags & 0x8000 != 0 {
-        return Err(Outcome::Drop);
-    }
-    let opcode = (flags >> 11) & 0x0f;
-    let count = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
-    if opcode != 0 || count(4) != 1 || count(6) != 0 || count(8) != 0 || count(10) > 1 {
-        return Err(Outcome::Slow);
-    }
-    let mut pos = HEADER;
-    let mut labels = 0;
-    let mut used = 0usize;
-    loop {
-        let len = usize::from(*packet.get(pos).ok_or(Outcome::Slow)?);
-        pos += 1;
-        if len == 0 {
-            break;
+/// The first question's name, lowercased into a stack buffer as the walk
+/// hands it over, with its label boundaries.
+struct LowerName {
+    bytes: [u8; 256],
+    spans: [(u8, u8); MAX_LABELS],
+    labels: usize,
+    used: usize,
+    /// Within the fast path's limits: at most [`MAX_LABELS`] labels and 255
+    /// octets on the wire (label data, a length octet per label and the
+    /// root's; the fuzzer found 256 accepted when only the data was
+    /// counted). A longer name goes the slow way, which says FORMERR.
+    fits: bool,
+}
+
+impl LowerName {
+    fn new() -> Self {
+        Self {
+            bytes: [0; 256],
+            spans: [(0, 0); MAX_LABELS],
+            labels: 0,
+            used: 0,
+            fits: true,
         }
-        // Compression in a question, a reserved label type, or a name
-        // over 255 octets on the wire (label data, a length octet per
-        // label and the root's; the fuzzer found 256 accepted when only
-        // the data was counted): slow path, which says FORMERR.
-        if len > 63 || labels == MAX_LABELS || used + len + labels + 2 > 255 {
-            return Err(Outcome::Slow);
+    }
+
+    fn push(&mut self, label: &[u8]) {
+        let len = label.len();
+        if !self.fits || self.labels == MAX_LABELS || self.used + len + self.labels + 2 > 255 {
+            self.fits = false;
+            return;
         }
-        let label = packet.get(pos..pos + len).ok_or(Outcome::Slow)?;
-        for (dst, src) in name[used..used + len].iter_mut().zip(label) {
+        for (dst, src) in self.bytes[self.used..self.used + len].iter_mut().zip(label) {
             *dst = src.to_ascii_lowercase();
         }
-        spans[labels] = (used as u8, len as u8);
-        labels += 1;
-        used += len;
-        pos += len;
+        self.spans[self.labels] = (self.used as u8, len as u8);
+        self.labels += 1;
+        self.used += len;
     }
-    let fixed = packet.get(pos..pos + 4).ok_or(Outcome::Slow)?;
-    let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-    let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
-    pos += 4;
-    let question_end = pos;
+}
+
+/// Reads a plain query from one walk over `packet`, lowercasing its name
+/// into `name`. A packet it declines comes back as the [`Outcome`] to give,
+/// [`Outcome::Slow`] carrying the walk's [`Peek`].
+fn parse(packet: &[u8], name: &mut LowerName) -> Result<Query, Outcome> {
+    let Some(peek) = Peek::read(packet, |label| name.push(label)) else {
+        return Err(Outcome::Drop);
+    };
+    if peek.is_response() {
+        return Err(Outcome::Drop);
+    }
+    let slow = Err(Outcome::Slow(peek));
+    let [qd, an, ns, ar] = peek.counts();
+    if peek.opcode() != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 || !name.fits {
+        return slow;
+    }
+    // Compression in a question or a reserved label type: slow path.
+    let Some(question) = peek.first() else {
+        return slow;
+    };
     // IN only; meta and transfer types go to the full handler.
-    if qclass != 1 || matches!(qtype, 0 | 41 | 251 | 252 | 255) {
-        return Err(Outcome::Slow);
+    if question.qclass != 1 || matches!(question.qtype, 0 | 41 | 251 | 252 | 255) {
+        return slow;
     }
-    let edns = if count(10) == 1 {
+    let mut pos = question.end;
+    let edns = if ar == 1 {
         // OPT: root owner, type 41, class = payload, TTL = ext-rcode,
         // version, flags; no options (those go the slow way).
-        let opt = packet.get(pos..pos + 11).ok_or(Outcome::Slow)?;
+        let Some(opt) = packet.get(pos..pos + 11) else {
+            return slow;
+        };
         let rdlen = u16::from_be_bytes([opt[9], opt[10]]);
         if opt[0] != 0 || opt[1..3] != [0, 41] || opt[6] != 0 || rdlen != 0 {
-            return Err(Outcome::Slow);
+            return slow;
         }
         pos += 11;
         Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & 0x80 != 0))
@@ -108,16 +128,13 @@ fn parse(
         None
     };
     if pos != packet.len() {
-        return Err(Outcome::Slow);
+        return slow;
     }
-    Ok((
-        Query {
-            question_end,
-            qtype: RecordType::from(qtype),
-            edns,
-        },
-        labels,
-    ))
+    Ok(Query {
+        question_end: question.end,
+        qtype: RecordType::from(question.qtype),
+        edns,
+    })
 }
 
 /// Answers `packet` from `snap` into `out` (cleared first). `udp_limit` is
@@ -149,35 +166,32 @@ pub fn respond_advertising(
     udp_limit: Option<u16>,
     advertise: u16,
 ) -> Outcome {
-    let mut name = [0u8; 256];
-    let mut spans = [(0u8, 0u8); MAX_LABELS];
-    let (query, count) = match parse(packet, &mut name, &mut spans) {
-        Ok(parsed) => parsed,
+    let mut name = LowerName::new();
+    let query = match parse(packet, &mut name) {
+        Ok(query) => query,
         Err(outcome) => return outcome,
     };
+    let count = name.labels;
     let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-    for (label, (start, len)) in labels.iter_mut().zip(&spans[..count]) {
-        *label = &name[usize::from(*start)..usize::from(*start) + usize::from(*len)];
+    for (label, (start, len)) in labels.iter_mut().zip(&name.spans[..count]) {
+        *label = &name.bytes[usize::from(*start)..usize::from(*start) + usize::from(*len)];
     }
     let answer = snapshot::answer_labels(snap, &labels[..count], query.qtype);
-    let limit = match (udp_limit, query.edns) {
-        (None, _) => usize::from(u16::MAX),
-        (Some(ours), Some((theirs, _))) => {
-            usize::from(theirs.clamp(MIN_UDP_PAYLOAD, ours.max(MIN_UDP_PAYLOAD)))
-        }
-        (Some(_), None) => usize::from(MIN_UDP_PAYLOAD),
-    };
+    let limit = udp_limit.map_or(usize::from(u16::MAX), |ours| {
+        usize::from(wire::udp_limit(query.edns.map(|(theirs, _)| theirs), ours))
+    });
     let advertised = advertise.max(MIN_UDP_PAYLOAD);
-    let truncated = write(packet, &query, &answer, out, limit, advertised);
+    let (truncated, answers) = write(packet, &query, &answer, out, limit, advertised);
     Outcome::Reply {
         qtype: query.qtype,
         rcode: answer.rcode,
         truncated,
+        class: ResponseClass::of(answer.rcode, answers),
     }
 }
 
 /// Assembles the response; returns whether it was truncated to fit
-/// `limit`.
+/// `limit`, and the answer count written.
 fn write(
     packet: &[u8],
     query: &Query,
@@ -185,7 +199,7 @@ fn write(
     out: &mut Vec<u8>,
     limit: usize,
     advertised: u16,
-) -> bool {
+) -> (bool, u16) {
     out.clear();
     let qflags = u16::from_be_bytes([packet[2], packet[3]]);
     // QR, AA as answered, RD and CD copied, RA never (no recursion).
@@ -215,7 +229,7 @@ fn write(
             counts[0] += 1;
         }
     }
-    let opt_len = if query.edns.is_some() { 11 } else { 0 };
+    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
     if out.len() + opt_len > limit {
         // Does not fit: no records, the question, TC set, so the client
         // asks again over TCP. (Additional records could be dropped
@@ -243,5 +257,5 @@ fn write(
     out[6..8].copy_from_slice(&counts[0].to_be_bytes());
     out[8..10].copy_from_slice(&counts[1].to_be_bytes());
     out[10..12].copy_from_slice(&counts[2].to_be_bytes());
-    truncated
+    (truncated, counts[0])
 }

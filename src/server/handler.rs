@@ -1,12 +1,13 @@
-//! The request handler: DESIGN §1's wire rules around [`snapshot::answer`].
+//! The slow path's answer: DESIGN §1's wire rules around
+//! [`snapshot::answer`] for a query hickory has parsed.
 //!
-//! hickory-server parses the packet into a [`Request`] and calls
-//! [`DnsHandler::handle_request`]; the handler loads the current snapshot
-//! (lock-free), applies the header, opcode, class and EDNS rules, asks the
-//! snapshot for the answer, decides truncation for UDP, and sends the answer
-//! through whatever [`ResponseHandler`] the transport gave it. The same
-//! handler serves UDP (through hickory's `Server`), our TCP loop, and tests
-//! (through [`handle_bytes`], with no socket at all).
+//! `packet.rs` screens the packet (with the fast path's walk), checks a
+//! TSIG, has hickory parse the [`Request`], and calls
+//! `DnsHandler::respond` with the snapshot the fast path loaded; this
+//! file applies the header, opcode, class and EDNS rules, asks the snapshot
+//! for the answer, decides truncation for UDP on the pre-rendered sizes
+//! exactly as the fast path does, and encodes the response with hickory.
+//! It owns [`DnsHandler`], which everything that answers queries shares.
 //!
 //! EDNS options are handled here only (the fast path declines any query that
 //! carries one): DNS Cookies (RFC 7873, server cookies per RFC 9018, see
@@ -14,37 +15,27 @@
 //! carries the UDP workers' response rate limiter (`rrl.rs`), which they
 //! apply to every answer, whichever path made it. Cookie secret, NSID and
 //! RRL are [`Live`] settings, swapped on SIGHUP while queries flow.
-//!
-//! A TSIG-signed query (a secondary's SOA query, or IXFR over UDP) is checked
-//! before hickory parses it (`transfer/tsig.rs`): a bad signature gets the
-//! RFC 8945 §5.2 answer; a good one is answered as usual and the answer is
-//! signed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
-use hickory_server::net::NetError;
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
-use tokio::sync::mpsc;
 
 use super::cookie::{self, Cookies};
 use super::live::Live;
 use super::rrl::Rrl;
 use crate::metrics::Metrics;
 use crate::snapshot::{self, Answer, Section, Snapshot};
-use crate::transfer::keys::{Key, KeyRing};
-use crate::transfer::tsig;
-use crate::wire::{self, MIN_UDP_PAYLOAD, counts_fit, format_error, question_points_back};
+use crate::transfer::keys::Key;
+use crate::wire::{self, HEADER, MIN_UDP_PAYLOAD, OPT_LEN};
 
 /// Answers queries from the snapshot currently in `snapshot`. Cheap to
 /// clone: everything is shared.
@@ -53,10 +44,11 @@ pub struct DnsHandler {
     snapshot: Arc<ArcSwap<Snapshot>>,
     /// The largest UDP answer we send and the size we advertise in OPT.
     max_udp_payload: u16,
-    metrics: Arc<Metrics>,
-    /// Zone transfer: its ACL decides IXFR over UDP here; over TCP the
-    /// connection hands AXFR and IXFR to it directly. `None`: all REFUSED.
-    transfer: Option<Arc<crate::transfer::Transfer>>,
+    pub(super) metrics: Arc<Metrics>,
+    /// Zone transfer: its ACL decides IXFR over UDP here; over a TCP
+    /// connection `packet.rs` hands AXFR and IXFR to it. `None`: all
+    /// REFUSED.
+    pub(super) transfer: Option<Arc<crate::transfer::Transfer>>,
     /// What SIGHUP changes: the cookie secret, `dns.nsid` (sent to clients
     /// that ask with an empty NSID option) and `dns.rrl` (applied by the
     /// UDP workers, not here: TCP is exempt).
@@ -317,23 +309,22 @@ impl DnsHandler {
         let Some(answer) = &plan.answer else {
             return Fit::Whole;
         };
-        let limit = match &request.edns {
-            Some(edns) => edns
-                .max_payload()
-                .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload),
-            None => MIN_UDP_PAYLOAD,
-        };
+        let limit = wire::udp_limit(
+            request.edns.as_ref().map(Edns::max_payload),
+            self.max_udp_payload,
+        );
         let opt = plan.edns.as_ref().map_or(0, |edns| {
-            11 + edns
-                .options()
-                .options
-                .iter()
-                .map(|(_, o)| 4 + usize::from(o.len()))
-                .sum::<usize>()
+            OPT_LEN
+                + edns
+                    .options()
+                    .options
+                    .iter()
+                    .map(|(_, o)| 4 + usize::from(o.len()))
+                    .sum::<usize>()
         });
         fit(
             usize::from(limit),
-            12 + request.queries.as_bytes().len() + opt,
+            HEADER + request.queries.as_bytes().len() + opt,
             answer,
         )
     }
@@ -356,233 +347,51 @@ fn fit(limit: usize, fixed: usize, answer: &Answer<'_>) -> Fit {
     }
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for DnsHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        self.respond(request, None, response_handle).await
-    }
+/// What answering one parsed request did: for the query accounting and
+/// the rate limiting that `packet.rs` does for both paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Served {
+    pub qtype: Option<RecordType>,
+    pub rcode: ResponseCode,
+    pub truncated: bool,
+    /// Records in the answer section as encoded (none once truncated).
+    pub answers: u16,
 }
 
 impl DnsHandler {
-    /// Answers `request`, which was signed with `key` (verified, its TSIG
-    /// already removed) or not signed.
-    async fn respond<R: ResponseHandler>(
+    /// Answers `request` from `snap`: the request was signed with `key`
+    /// (verified, its TSIG already removed) or not signed. The encoded
+    /// response, `None` if hickory cannot encode it (it then answers
+    /// nothing, as its own server would).
+    pub(super) fn respond(
         &self,
+        snap: &Snapshot,
         request: &Request,
         key: Option<&Key>,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let started = Instant::now();
-        // One atomic load; the snapshot stays alive while we answer even if
-        // a newer one is published meanwhile.
-        let snap = self.snapshot.load_full();
-        let plan = self.plan(&snap, request, key);
+    ) -> (Served, Option<Vec<u8>>) {
+        let plan = self.plan(snap, request, key);
         let fit = if request.protocol() == Protocol::Udp {
             self.fit(request, &plan)
         } else {
             Fit::Whole
         };
-        if fit == Fit::Truncated {
-            self.metrics
-                .truncated
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
         let response = build(request, &plan, fit);
-        let result = response_handle.send_response(response).await;
-        self.metrics
-            .count_query(plan.qtype, plan.metadata.response_code, started.elapsed());
-        match result {
-            Ok(info) => info,
-            Err(error) => {
-                tracing::debug!(%error, src = %request.src(), "could not send a response");
-                let mut metadata = plan.metadata;
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
-        }
-    }
-}
-
-/// A [`ResponseHandler`] that encodes the response and hands the bytes to a
-/// channel: our TCP connections write them out, tests read them.
-#[derive(Clone)]
-pub struct ChannelResponse {
-    tx: mpsc::Sender<Vec<u8>>,
-}
-
-impl ChannelResponse {
-    pub fn new(tx: mpsc::Sender<Vec<u8>>) -> Self {
-        Self { tx }
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for ChannelResponse {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
+        let mut bytes = Vec::with_capacity(usize::from(MIN_UDP_PAYLOAD));
         let mut encoder = BinEncoder::new(&mut bytes);
         encoder.set_max_size(u16::MAX);
-        let info = response.destructive_emit(&mut encoder)?;
-        self.tx
-            .send(bytes)
-            .await
-            .map_err(|_| NetError::from("response channel closed"))?;
-        Ok(info)
-    }
-}
-
-/// Handles one raw query the way the server does — the fast path first,
-/// the full handler for what it declines — and returns the raw response
-/// (`None` = silence). Used by our TCP loop and by tests that need no
-/// socket.
-pub async fn handle_bytes(
-    handler: &DnsHandler,
-    raw: Vec<u8>,
-    src: SocketAddr,
-    protocol: Protocol,
-) -> Option<Vec<u8>> {
-    let started = Instant::now();
-    let mut out = Vec::new();
-    let limit = (protocol == Protocol::Udp).then_some(handler.max_udp_payload);
-    let outcome = super::fast::respond_advertising(
-        &handler.snapshot.load(),
-        &raw,
-        &mut out,
-        limit,
-        handler.max_udp_payload,
-    );
-    match outcome {
-        super::fast::Outcome::Reply {
-            qtype,
-            rcode,
-            truncated,
-        } => {
-            if truncated {
-                handler
-                    .metrics
-                    .truncated
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let emitted = response.destructive_emit(&mut encoder);
+        let served = |answers| Served {
+            qtype: plan.qtype,
+            rcode: plan.metadata.response_code,
+            truncated: fit == Fit::Truncated,
+            answers,
+        };
+        match emitted {
+            Ok(info) => (served(info.counts().answers), Some(bytes)),
+            Err(error) => {
+                tracing::debug!(%error, src = %request.src(), "could not encode a response");
+                (served(0), None)
             }
-            handler
-                .metrics
-                .count_query(Some(qtype), rcode, started.elapsed());
-            Some(out)
-        }
-        super::fast::Outcome::Drop => None,
-        super::fast::Outcome::Slow => handle_bytes_slow(handler, raw, src, protocol).await,
-    }
-}
-
-/// [`handle_bytes`] through hickory and the full handler only, never the
-/// fast path; tests compare the two.
-pub async fn handle_bytes_slow(
-    handler: &DnsHandler,
-    raw: Vec<u8>,
-    src: SocketAddr,
-    protocol: Protocol,
-) -> Option<Vec<u8>> {
-    handler
-        .metrics
-        .slow_path
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Keep the header: a body that fails to parse still gets a FORMERR.
-    let mut head = [0u8; 12];
-    let head_len = raw.len().min(12);
-    head[..head_len].copy_from_slice(&raw[..head_len]);
-    if !counts_fit(&raw) || question_points_back(&raw) {
-        return format_error(&head[..head_len]);
-    }
-    // A response is never answered, signed or not (before the TSIG check,
-    // which would answer a bad signature).
-    if raw.get(2).is_some_and(|flags| flags & 0x80 != 0) {
-        return None;
-    }
-    let now = tsig::now();
-    let no_keys = KeyRing::default();
-    let auth = handler.transfer.as_ref().map(|t| t.auth());
-    let keys = auth.as_ref().map_or(&no_keys, |a| a.keys());
-    let (raw, verified) = match tsig::check(keys, &raw, now) {
-        tsig::Checked::Unsigned => (raw, None),
-        tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
-        tsig::Checked::Malformed => return format_error(&head[..head_len]),
-        tsig::Checked::Rejected(rejected) => {
-            handler.metrics.count_tsig_rejected(rejected.reason.label());
-            tracing::debug!(%src, reason = rejected.reason.label(), "TSIG rejected");
-            return rejected
-                .answer(&raw, now)
-                .or_else(|| format_error(&head[..head_len]));
-        }
-    };
-    // IXFR over UDP from a range whose `allow` entry needs a key, unsigned
-    // or with another key: NOTAUTH as over TCP (`transfer/mod.rs`).
-    if let Some(auth) = &auth
-        && wire::transfer_type(&raw) == Some(RecordType::IXFR)
-    {
-        let key = verified.as_ref().map(|v| &*v.key);
-        match auth.check(src.ip(), key) {
-            crate::transfer::Access::KeyRequired => {
-                handler
-                    .metrics
-                    .count_tsig_rejected(tsig::Reason::Unsigned.label());
-                return tsig::not_auth(&raw);
-            }
-            crate::transfer::Access::WrongKey => {
-                handler
-                    .metrics
-                    .count_tsig_rejected(tsig::Reason::BadKey.label());
-                return verified.and_then(|v| tsig::refuse_key(&v, &raw, now));
-            }
-            crate::transfer::Access::Allowed | crate::transfer::Access::Refused => {}
         }
     }
-    let request = match Request::from_bytes(raw, src, protocol) {
-        Ok(request) => request,
-        // Header readable → FORMERR, as hickory's UDP path does; else silence.
-        Err(_) => return format_error(&head[..head_len]),
-    };
-    if request.metadata.message_type == MessageType::Response {
-        return None;
-    }
-    let (tx, mut rx) = mpsc::channel(1);
-    let key = verified.as_ref().map(|v| &*v.key);
-    handler
-        .respond(&request, key, ChannelResponse::new(tx))
-        .await;
-    let answer = rx.recv().await?;
-    let Some(verified) = verified else {
-        return Some(answer);
-    };
-    // Signed like the request; over UDP, an answer the TSIG makes too big
-    // for the client goes out empty with TC, signed.
-    let limit = match &request.edns {
-        Some(edns) => edns
-            .max_payload()
-            .clamp(MIN_UDP_PAYLOAD, handler.max_udp_payload),
-        None => MIN_UDP_PAYLOAD,
-    };
-    let mut signed = answer.clone();
-    verified.signer().sign(&mut signed, now).ok()?;
-    if protocol == Protocol::Udp && signed.len() > usize::from(limit) {
-        signed = answer;
-        super::rrl::slip(&mut signed);
-        verified.signer().sign(&mut signed, now).ok()?;
-    }
-    Some(signed)
 }

@@ -1,6 +1,10 @@
 //! The DNS server: UDP on worker threads (`udp.rs`), TCP on our own RFC 7766
-//! loop (`tcp.rs`). Both answer plain queries with the fast path
-//! (`fast.rs`) and everything else with one hickory [`DnsHandler`].
+//! loop (`tcp.rs`). Both hand every query to one entry,
+//! [`DnsHandler::answer`] (`packet.rs`), which answers plain queries with
+//! the fast path (`fast.rs`) and hands the rest, with the fast path's walk
+//! over the packet, to the slow path (hickory's parse, `handler.rs`).
+//! Beside them: DNS Cookies (`cookie.rs`), response rate limiting for UDP
+//! (`rrl.rs`) and the settings SIGHUP changes (`live.rs`).
 //!
 //! [`run`] takes sockets that are already bound and a shutdown token, never
 //! addresses, so tests bind port 0 and the binary decides where to listen.
@@ -9,6 +13,7 @@ pub mod cookie;
 pub mod fast;
 pub mod handler;
 pub mod live;
+pub mod packet;
 pub mod rrl;
 pub mod tcp;
 pub mod udp;
@@ -77,11 +82,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let worker = udp::Worker {
-        snapshot: handler.snapshot().clone(),
         handler: handler.clone(),
         metrics: metrics.clone(),
-        max_udp_payload: handler.max_udp_payload(),
-        runtime: tokio::runtime::Handle::current(),
         shutdown: shutdown.clone(),
     };
     let mut threads = Vec::new();

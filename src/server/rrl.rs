@@ -12,8 +12,9 @@
 //! while the victim of a reflection gets a small packet at most.
 //!
 //! The UDP workers call [`Rrl::check`] for every answer, fast path or slow,
-//! just before it joins the send batch; [`class_of`] and [`slip`] work on
-//! the response bytes, so it does not matter which path made them.
+//! just before it joins the send batch, with the [`ResponseClass`] that the
+//! path which made the answer reports (`server/packet.rs`); only [`slip`],
+//! which rewrites a limited answer, works on the response bytes.
 //!
 //! The buckets live in one fixed table of atomics ([`TABLE_SLOTS`] of them,
 //! 512 KiB), indexed by a keyed SipHash of (prefix, class): no lock, no
@@ -26,6 +27,8 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
 
 use crate::wire;
 
@@ -63,6 +66,19 @@ pub enum ResponseClass {
 }
 
 impl ResponseClass {
+    /// The class of a response with `rcode` (the whole RCODE, extended
+    /// bits included: BADVERS and friends are errors) and `answers` records
+    /// in its answer section as sent (none once truncated). The path that
+    /// made the response says both; nothing reads the bytes back.
+    pub fn of(rcode: ResponseCode, answers: u16) -> Self {
+        match rcode {
+            ResponseCode::NoError if answers > 0 => ResponseClass::Positive,
+            ResponseCode::NoError => ResponseClass::NoData,
+            ResponseCode::NXDomain => ResponseClass::NxDomain,
+            _ => ResponseClass::Error,
+        }
+    }
+
     fn code(self) -> u8 {
         match self {
             ResponseClass::Positive => 0,
@@ -219,25 +235,6 @@ impl Rrl {
     }
 }
 
-/// Reads a response's class from its bytes: header RCODE and ANCOUNT (the
-/// extended RCODE in OPT only adds BADVERS and friends, all errors, and
-/// those never have answers: a NOERROR header with an OPT whose high bits
-/// are set is an error too).
-pub fn class_of(response: &[u8]) -> ResponseClass {
-    if response.len() < 12 {
-        return ResponseClass::Error;
-    }
-    let rcode = response[3] & 0x0f;
-    let answers = u16::from_be_bytes([response[6], response[7]]);
-    match rcode {
-        0 if wire::extended_rcode(response) != 0 => ResponseClass::Error,
-        0 if answers > 0 => ResponseClass::Positive,
-        0 => ResponseClass::NoData,
-        3 => ResponseClass::NxDomain,
-        _ => ResponseClass::Error,
-    }
-}
-
 /// Turns a response into its slip form: the header and question, no
 /// records but the OPT (so an EDNS client still sees EDNS), TC set.
 /// A response that cannot be walked is cut to its header.
@@ -264,6 +261,25 @@ pub fn slip(response: &mut Vec<u8>) {
         }
     }
     response[2] |= 0x02;
+}
+
+/// A response's class read back from its bytes (header RCODE and
+/// ANCOUNT, OPT's extended RCODE): what RRL did before the paths
+/// reported it, kept to hold [`ResponseClass::of`] to it.
+#[cfg(test)]
+pub(crate) fn class_of(response: &[u8]) -> ResponseClass {
+    if response.len() < 12 {
+        return ResponseClass::Error;
+    }
+    let rcode = response[3] & 0x0f;
+    let answers = u16::from_be_bytes([response[6], response[7]]);
+    match rcode {
+        0 if wire::extended_rcode(response) != 0 => ResponseClass::Error,
+        0 if answers > 0 => ResponseClass::Positive,
+        0 => ResponseClass::NoData,
+        3 => ResponseClass::NxDomain,
+        _ => ResponseClass::Error,
+    }
 }
 
 #[cfg(test)]
@@ -418,6 +434,21 @@ mod tests {
             );
         }
         assert_eq!(rrl.slots.len(), TABLE_SLOTS);
+    }
+
+    #[test]
+    fn class_of_rcode_and_answer_count() {
+        for (rcode, answers, class) in [
+            (ResponseCode::NoError, 2, ResponseClass::Positive),
+            (ResponseCode::NoError, 0, ResponseClass::NoData),
+            (ResponseCode::NXDomain, 0, ResponseClass::NxDomain),
+            (ResponseCode::NXDomain, 1, ResponseClass::NxDomain),
+            (ResponseCode::Refused, 0, ResponseClass::Error),
+            (ResponseCode::FormErr, 0, ResponseClass::Error),
+            (ResponseCode::BADVERS, 0, ResponseClass::Error),
+        ] {
+            assert_eq!(ResponseClass::of(rcode, answers), class, "{rcode:?}");
+        }
     }
 
     #[test]

@@ -3,26 +3,27 @@
 //!
 //! hickory-server's TCP listener has no connection cap, so TCP runs here: an
 //! accept loop that refuses connections beyond the cap, and per connection a
-//! reader that answers each query through [`handle_bytes`] as soon as it
-//! arrives (pipelining: a client may send many before reading) and a writer
-//! that sends answers in the order they were produced. An AXFR or IXFR goes
-//! to the transfer responder instead, which queues its many messages the
-//! same way. A connection that is idle, or that does not take its answers,
-//! for the idle timeout is closed.
+//! reader that hands each message to the one entry,
+//! [`DnsHandler::answer`] (`packet.rs`), as soon as it arrives (pipelining:
+//! a client may send many before reading) and a writer that sends answers
+//! in the order they were produced. When the entry says a message is a zone
+//! transfer, the reader runs the stream it returns, which queues the
+//! transfer's many messages the same way. A connection that is idle, or
+//! that does not take its answers, for the idle timeout is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hickory_server::net::xfer::Protocol;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{DnsHandler, handle_bytes};
+use super::handler::DnsHandler;
+use super::packet::{Handled, Transport};
 use crate::metrics::Metrics;
 
 /// How many answers a connection may have queued for its writer before the
@@ -159,30 +160,38 @@ pub async fn connection<R, W>(
                 Ok(Ok(_)) => {}
                 _ => return,
             }
-            // AXFR and IXFR answer with a stream of messages (`transfer/`).
-            if let Some(transfer) = handler.transfer()
-                && crate::wire::transfer_type(&message).is_some()
-            {
-                if transfer.respond(&message, peer, &tx).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            if let Some(answer) = handle_bytes(&handler, message, peer, Protocol::Tcp).await {
-                let queued = match tx.try_send(answer) {
-                    Ok(()) => true,
-                    // The client is not reading: count it, then wait (and
-                    // read no more queries) until it does, or the writer
-                    // gives up after the idle timeout.
-                    Err(mpsc::error::TrySendError::Full(answer)) => {
-                        metrics.tcp_queue_full.fetch_add(1, Ordering::Relaxed);
-                        tx.send(answer).await.is_ok()
+            // One load per message; an answer comes from one snapshot.
+            let snap = handler.snapshot().load_full();
+            let mut answer = Vec::new();
+            let answer = match handler.answer(
+                &snap,
+                &message,
+                peer,
+                Transport::Tcp(Some(&tx)),
+                &mut answer,
+            ) {
+                Handled::Reply(_) => answer,
+                Handled::Silent => continue,
+                Handled::Transfer(stream) => {
+                    if stream.run().await.is_err() {
+                        return;
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                };
-                if !queued {
-                    return;
+                    continue;
                 }
+            };
+            let queued = match tx.try_send(answer) {
+                Ok(()) => true,
+                // The client is not reading: count it, then wait (and
+                // read no more queries) until it does, or the writer
+                // gives up after the idle timeout.
+                Err(mpsc::error::TrySendError::Full(answer)) => {
+                    metrics.tcp_queue_full.fetch_add(1, Ordering::Relaxed);
+                    tx.send(answer).await.is_ok()
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            };
+            if !queued {
+                return;
             }
         }
     };

@@ -3,14 +3,15 @@
 //!
 //! Why threads, not tasks: a UDP query is a few microseconds of work; a task
 //! spawned per datagram (what hickory-server's UDP loop does) costs more than
-//! the answer. Each worker takes up to [`BATCH`] datagrams with one
-//! `recvmmsg`, answers them with the fast path into buffers it reuses, and
-//! sends all answers with one `sendmmsg` (nix's safe wrappers), so under load
-//! the system-call cost is shared by a batch. Queries the fast path declines
-//! go to the full hickory handler on the tokio runtime (`Handle::block_on`),
-//! which blocks only this worker. A short receive timeout lets a worker
-//! notice shutdown. Response rate limiting (`rrl.rs`), when configured,
-//! judges every answer of either path just before it joins the send batch.
+//! the answer. Each worker takes up to `BATCH` datagrams with one
+//! `recvmmsg`, loads the snapshot once for the batch, hands each datagram to
+//! the one entry, [`DnsHandler::answer`] (`packet.rs`: the fast path into
+//! buffers the worker reuses, the slow path on this thread for what it
+//! declines, the query accounting), and sends all answers with one
+//! `sendmmsg` (nix's safe wrappers), so under load the system-call cost is
+//! shared by a batch. A short receive timeout lets a worker notice shutdown.
+//! Response rate limiting (`rrl.rs`), when configured, judges every answer,
+//! by the class the entry reports, just before it joins the send batch.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
@@ -19,16 +20,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use hickory_server::net::xfer::Protocol;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use tokio_util::sync::CancellationToken;
 
-use super::fast::{self, Outcome};
-use super::handler::{DnsHandler, handle_bytes};
-use super::rrl::{self, Verdict};
+use super::handler::DnsHandler;
+use super::packet::{Handled, Transport};
+use super::rrl::{self, ResponseClass, Verdict};
 use crate::metrics::Metrics;
-use crate::snapshot::Snapshot;
 
 /// How often an idle worker looks at the shutdown token.
 const POLL: Duration = Duration::from_millis(200);
@@ -41,11 +39,8 @@ const MAX_QUERY: usize = 4096;
 /// Everything a worker needs; cloned per worker.
 #[derive(Clone)]
 pub struct Worker {
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub handler: DnsHandler,
     pub metrics: Arc<Metrics>,
-    pub max_udp_payload: u16,
-    pub runtime: tokio::runtime::Handle,
     pub shutdown: CancellationToken,
 }
 
@@ -59,12 +54,19 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 impl Worker {
-    /// Response rate limiting: whether `answer` goes to `peer`, whole or
-    /// slipped (emptied, TC set, in place).
-    fn admit(&self, peer: SocketAddr, answer: &mut Vec<u8>, now: Instant) -> bool {
-        let verdict = self.handler.live().with_rrl(|limiter| {
-            limiter.map(|limiter| limiter.check(peer.ip(), rrl::class_of(answer), now))
-        });
+    /// Response rate limiting: whether `answer`, of `class`, goes to
+    /// `peer`, whole or slipped (emptied, TC set, in place).
+    fn admit(
+        &self,
+        peer: SocketAddr,
+        answer: &mut Vec<u8>,
+        class: ResponseClass,
+        now: Instant,
+    ) -> bool {
+        let verdict = self
+            .handler
+            .live()
+            .with_rrl(|limiter| limiter.map(|limiter| limiter.check(peer.ip(), class, now)));
         let Some(verdict) = verdict else {
             return true;
         };
@@ -128,7 +130,9 @@ impl Worker {
             reply_idx.clear();
             {
                 let now = Instant::now();
-                let snap = self.snapshot.load();
+                // One load per batch; every answer of the batch, from
+                // either path, comes from this snapshot.
+                let snap = self.handler.snapshot().load();
                 for (i, (len, addr)) in received.iter().enumerate() {
                     let Some(peer) = addr.as_ref().and_then(socket_addr) else {
                         continue;
@@ -136,40 +140,20 @@ impl Worker {
                     if peer.port() == 0 {
                         continue;
                     }
-                    let started = Instant::now();
                     let query = &queries[i][..*len];
-                    match fast::respond(&snap, query, &mut answers[i], Some(self.max_udp_payload)) {
-                        Outcome::Reply {
-                            qtype,
-                            rcode,
-                            truncated,
-                        } => {
-                            if truncated {
-                                self.metrics.truncated.fetch_add(1, Ordering::Relaxed);
-                            }
-                            self.metrics
-                                .count_query(Some(qtype), rcode, started.elapsed());
-                            if self.admit(peer, &mut answers[i], now) {
+                    let answer = &mut answers[i];
+                    match self
+                        .handler
+                        .answer(&snap, query, peer, Transport::Udp, answer)
+                    {
+                        Handled::Reply(class) => {
+                            if self.admit(peer, answer, class, now) {
                                 reply_to.push(*addr);
                                 reply_idx.push(i);
                             }
                         }
-                        Outcome::Slow => {
-                            let answer = self.runtime.block_on(handle_bytes(
-                                &self.handler,
-                                query.to_vec(),
-                                peer,
-                                Protocol::Udp,
-                            ));
-                            if let Some(answer) = answer {
-                                answers[i] = answer;
-                                if self.admit(peer, &mut answers[i], now) {
-                                    reply_to.push(*addr);
-                                    reply_idx.push(i);
-                                }
-                            }
-                        }
-                        Outcome::Drop => {}
+                        // Zone transfers stream over TCP only.
+                        Handled::Silent | Handled::Transfer(_) => {}
                     }
                 }
             }

@@ -10,7 +10,7 @@ use crate::support::dns::{bytes, parse, query, query_edns};
 use crate::support::zone::{Zone, fq, sorted};
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{EndpointGroup, ObjectKey, OrdinalSet};
-use headless_dns::server::handler::{handle_bytes, handle_bytes_slow};
+use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_server::net::xfer::Protocol as Transport;

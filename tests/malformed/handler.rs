@@ -18,7 +18,8 @@ use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::cookie::Cookies;
-use headless_dns::server::handler::{DnsHandler, handle_bytes};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::handle_bytes;
 use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_server::net::xfer::Protocol as Transport;

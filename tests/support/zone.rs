@@ -1,7 +1,7 @@
 //! Answering without sockets: a [`Zone`] holds an index and a handler on
-//! its published snapshot, and asks the handler as hickory hands it a
-//! query (`handle_bytes`, the fast path first), or both paths at once
-//! ([`Zone::agree`]) to prove they answer alike.
+//! its published snapshot, and asks the handler as the server does
+//! (`handle_bytes`: the one entry, the fast path first), or both paths at
+//! once ([`Zone::agree`]) to prove they answer alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
-use headless_dns::server::handler::{DnsHandler, handle_bytes, handle_bytes_slow};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
 use headless_dns::snapshot::Snapshot;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use headless_dns::metrics::Metrics;
 use headless_dns::model::ObjectKey;
-use headless_dns::server::handler::{DnsHandler, handle_bytes};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::handle_bytes;
 use headless_dns::transfer::export::record_line;
 use headless_dns::transfer::{Outcome, serial_lt};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};

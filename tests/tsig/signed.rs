@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{EndpointGroup, ObjectKey};
-use headless_dns::server::handler::{DnsHandler, handle_bytes};
+use headless_dns::server::handler::DnsHandler;
+use headless_dns::server::packet::handle_bytes;
 use headless_dns::transfer::Outcome;
 use headless_dns::transfer::message::MAX_MESSAGE;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
