@@ -137,10 +137,23 @@ fn first_segments(text: &str, prefix: &str) -> Vec<String> {
 fn reexports(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for statement in text.split(';') {
-        let Some(rest) = statement.trim().strip_prefix("pub use ") else {
+        let statement = statement.trim();
+        let Some(rest) = ["pub use ", "pub(crate) use ", "pub(super) use "]
+            .iter()
+            .find_map(|p| statement.strip_prefix(p))
+        else {
             continue;
         };
-        for path in paths(&format!(" {rest}"), " ") {
+        // A re-export from elsewhere (`crate::`, `super::`, an outside
+        // crate's path) is no child of this module: resolved where it is
+        // named, it stops here.
+        if ["crate::", "super::", "self::"]
+            .iter()
+            .any(|p| rest.starts_with(p))
+        {
+            continue;
+        }
+        for path in paths(&format!("\u{0}{rest}"), "\u{0}") {
             if let (Some(child), Some(item)) = (path.first(), path.last())
                 && path.len() >= 2
             {
@@ -250,6 +263,19 @@ fn edges(all: &BTreeMap<String, Module>) -> BTreeSet<(String, String)> {
         for child in &module.children {
             if !first_segments(&module.text, &format!("{child}::")).is_empty() {
                 targets.push(join(path, child));
+            }
+        }
+        // A glob of the parent brings the siblings' names in too: a bare
+        // `sibling::item` after `use super::*` imports that sibling.
+        if module.text.lines().any(|l| l.trim() == "use super::*;")
+            && let Some(parent_module) = all.get(&parent)
+        {
+            for sibling in &parent_module.children {
+                if &join(&parent, sibling) != path
+                    && !first_segments(&module.text, &format!("{sibling}::")).is_empty()
+                {
+                    targets.push(join(&parent, sibling));
+                }
             }
         }
         for target in targets {
@@ -429,6 +455,11 @@ fn the_check_finds_a_circle_and_reads_brace_groups() {
             vec!["a", "d", "f"]
         ]
     );
+    let re = reexports("pub use a::{B, c::D};\npub(crate) use e::F;\npub use crate::x::G;");
+    assert_eq!(re.get("B").map(String::as_str), Some("a"));
+    assert_eq!(re.get("D").map(String::as_str), Some("a"));
+    assert_eq!(re.get("F").map(String::as_str), Some("e"));
+    assert_eq!(re.get("G"), None, "a re-export from elsewhere is no child");
     assert_eq!(
         runtime_code("use a;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n"),
         "use a;\n"
