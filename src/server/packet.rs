@@ -19,7 +19,6 @@
 //! stream ([`Streaming`]) into the connection's answer queue.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use hickory_proto::op::{Edns, MessageType, ResponseCode};
@@ -147,7 +146,7 @@ impl DnsHandler {
         started: Instant,
     ) {
         if truncated {
-            self.metrics.truncated.fetch_add(1, Ordering::Relaxed);
+            self.metrics.truncated.inc();
         }
         self.metrics.count_query(qtype, rcode, started.elapsed());
     }
@@ -180,7 +179,7 @@ impl DnsHandler {
                 stream,
             });
         }
-        self.metrics.slow_path.fetch_add(1, Ordering::Relaxed);
+        self.metrics.slow_path.inc();
         // The walk exists, so the header is there: a body that fails to
         // parse still gets a FORMERR.
         let head = &raw[..HEADER];
@@ -564,22 +563,22 @@ mod tests {
         ];
         for (raw, qtype, rcode, slow) in cases {
             let before = metrics.queries(qtype, rcode);
-            let slow_before = metrics.slow_path.load(Ordering::Relaxed);
+            let slow_before = metrics.slow_path.get();
             let mut out = Vec::new();
             let handled = handler.answer(&snap, &raw, src(), Transport::Udp, &mut out);
             assert!(matches!(handled, Handled::Reply(_)), "{raw:?}");
             assert_eq!(metrics.queries(qtype, rcode), before + 1, "{qtype} {rcode}");
             assert_eq!(
-                metrics.slow_path.load(Ordering::Relaxed),
+                metrics.slow_path.get(),
                 slow_before + slow,
                 "{qtype} {rcode}"
             );
         }
         // The 60-address answer does not fit 512 bytes: truncated, counted.
-        let truncated = metrics.truncated.load(Ordering::Relaxed);
+        let truncated = metrics.truncated.get();
         let mut out = Vec::new();
         let raw = query(0, &["web.demo.svc.cluster.local."], 1, None);
         handler.answer(&snap, &raw, src(), Transport::Udp, &mut out);
-        assert_eq!(metrics.truncated.load(Ordering::Relaxed), truncated + 1);
+        assert_eq!(metrics.truncated.get(), truncated + 1);
     }
 }
