@@ -2,22 +2,23 @@
 //!
 //! Most are prometheus-client's own `Counter`, `Gauge` and `Family`,
 //! registered by name in [`Metrics::registry`]. A `Counter` or `Gauge` is an
-//! `Arc` around one atomic, and `inc`/`set` are a single relaxed atomic
-//! operation: no lock, no allocation. A `Family`, though, looks its children
-//! up behind a read-write lock, so the labelled counters here (source errors,
-//! TSIG refusals, cookies) keep each child's handle, made once at start,
-//! and count through it; the family is only locked at scrape time.
+//! `Arc` around one atomic, and `inc`/`dec`/`set` are a single relaxed
+//! atomic operation: no lock, no allocation. So the packet path
+//! (`server/packet.rs`, `udp.rs`, `tcp.rs`) counts truncated answers, slow
+//! path queries, RRL drops and slips, TCP connections and full answer
+//! queues through plain `Counter`s and a `Gauge`. A `Family`, though, looks
+//! its children up behind a read-write lock, so the labelled counters here
+//! (source errors, TSIG refusals, cookies) keep each child's handle, made
+//! once at start, and count through it; the family is only locked at
+//! scrape time.
 //!
 //! A small custom [`Collector`] remains for what those types cannot do
 //! without a lock or at all: the per-query counters by (type, rcode) and the
 //! response-time histogram, which UDP workers update for every answer
 //! (prometheus-client's `Family` and `Histogram` both lock); the programming
-//! latency histogram, which shares that histogram type; values computed at
-//! scrape time (source staleness, the event queue's depth, the process-wide
-//! refused-object counts); and the counters the packet path (`server/udp.rs`,
-//! `tcp.rs`, `handler.rs`) increments as plain atomics. Those last would cost
-//! the same as `Counter`s, and stay atomics only so that this change leaves
-//! the packet-path files alone.
+//! latency histogram, which shares that histogram type; and values computed
+//! at scrape time (source staleness, the event queue's depth, the
+//! process-wide refused-object counts).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -189,11 +190,11 @@ pub struct Metrics {
     queries: Vec<AtomicU64>,
     pub response_time: AtomicHistogram,
     pub programming_latency: AtomicHistogram,
-    /// Packet-path counters, plain atomics (see the module doc): UDP
-    /// answers sent with TC, TCP connections open and refused at the cap.
-    pub truncated: AtomicU64,
-    pub tcp_connections: AtomicU64,
-    pub tcp_rejected: AtomicU64,
+    /// UDP answers sent with TC, TCP connections open and refused at the
+    /// cap.
+    pub truncated: Counter,
+    pub tcp_connections: Gauge,
+    pub tcp_rejected: Counter,
     pub serial: Gauge,
     pub records: Gauge,
     pub snapshots_published: Counter,
@@ -202,13 +203,13 @@ pub struct Metrics {
     /// Exported as the staleness it implies, computed at scrape time.
     pub last_sync_unix: AtomicU64,
     /// Queries the fast path declined, answered by the full handler.
-    pub slow_path: AtomicU64,
+    pub slow_path: Counter,
     /// UDP answers response rate limiting dropped, and sent truncated.
-    pub rrl_dropped: AtomicU64,
-    pub rrl_slipped: AtomicU64,
+    pub rrl_dropped: Counter,
+    pub rrl_slipped: Counter,
     /// TCP answers that found their connection's queue full (the client
     /// reads too slowly), so the connection stopped reading queries.
-    pub tcp_queue_full: AtomicU64,
+    pub tcp_queue_full: Counter,
     /// Config reloads (SIGHUP) applied, and failed (old config kept).
     pub reloads: Counter,
     pub reload_failures: Counter,
@@ -252,18 +253,18 @@ impl Default for Metrics {
                 .collect(),
             response_time: AtomicHistogram::new(RESPONSE_BUCKETS),
             programming_latency: AtomicHistogram::new(PROGRAMMING_BUCKETS),
-            truncated: AtomicU64::new(0),
-            tcp_connections: AtomicU64::new(0),
-            tcp_rejected: AtomicU64::new(0),
+            truncated: Counter::default(),
+            tcp_connections: Gauge::default(),
+            tcp_rejected: Counter::default(),
             serial: Gauge::default(),
             records: Gauge::default(),
             snapshots_published: Counter::default(),
             source_errors: LabelledCounter::new("kind", &SOURCE_ERRORS),
             last_sync_unix: AtomicU64::new(0),
-            slow_path: AtomicU64::new(0),
-            rrl_dropped: AtomicU64::new(0),
-            rrl_slipped: AtomicU64::new(0),
-            tcp_queue_full: AtomicU64::new(0),
+            slow_path: Counter::default(),
+            rrl_dropped: Counter::default(),
+            rrl_slipped: Counter::default(),
+            tcp_queue_full: Counter::default(),
             reloads: Counter::default(),
             reload_failures: Counter::default(),
             tsig_rejected: LabelledCounter::new("reason", &TSIG_REASONS),
@@ -404,6 +405,48 @@ impl Metrics {
             "Bound of each TCP connection's answer queue.",
             self.tcp_answer_queue_capacity.clone(),
         );
+        register(
+            &mut registry,
+            "headless_dns_truncated_responses",
+            "UDP answers sent with TC set.",
+            self.truncated.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_tcp_connections",
+            "Open TCP connections.",
+            self.tcp_connections.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_tcp_rejected_connections",
+            "TCP connections closed at accept because the cap was reached.",
+            self.tcp_rejected.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_slow_path_queries",
+            "Queries the fast path declined (EDNS options, other opcodes, malformed, ...), answered by the full handler.",
+            self.slow_path.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_rrl_dropped_responses",
+            "UDP answers dropped by response rate limiting.",
+            self.rrl_dropped.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_rrl_slipped_responses",
+            "UDP answers response rate limiting sent empty with TC set (slipped).",
+            self.rrl_slipped.clone(),
+        );
+        register(
+            &mut registry,
+            "headless_dns_tcp_answer_queue_full",
+            "TCP answers that found their connection's queue full; the connection stops reading until its client reads.",
+            self.tcp_queue_full.clone(),
+        );
         registry.register_collector(Box::new(self.clone()));
         registry
     }
@@ -413,21 +456,6 @@ impl Metrics {
 /// its own; the texts here carry theirs so that they read as exported.
 fn register(registry: &mut Registry, name: &str, help: &str, metric: impl Metric) {
     registry.register(name, help.strip_suffix('.').unwrap_or(help), metric);
-}
-
-fn counter(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    value: &AtomicU64,
-) -> std::fmt::Result {
-    let v = value.load(Ordering::Relaxed);
-    prometheus_client::metrics::counter::ConstCounter::new(v).encode(encoder.encode_descriptor(
-        name,
-        help,
-        None,
-        MetricType::Counter,
-    )?)
 }
 
 fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
@@ -472,24 +500,6 @@ impl Collector for Metrics {
             "headless_dns_programming_latency_seconds",
             "Time from a source seeing a change to the answer being visible.",
         )?;
-        counter(
-            &mut encoder,
-            "headless_dns_truncated_responses",
-            "UDP answers sent with TC set.",
-            &self.truncated,
-        )?;
-        gauge(
-            &mut encoder,
-            "headless_dns_tcp_connections",
-            "Open TCP connections.",
-            self.tcp_connections.load(Ordering::Relaxed) as i64,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_tcp_rejected_connections",
-            "TCP connections closed at accept because the cap was reached.",
-            &self.tcp_rejected,
-        )?;
         let last = self.last_sync_unix.load(Ordering::Relaxed);
         let stale = if last == 0 {
             0
@@ -504,30 +514,6 @@ impl Collector for Metrics {
             "headless_dns_source_stale_seconds",
             "Seconds since the source last confirmed its state (0 before the first sync).",
             stale,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_slow_path_queries",
-            "Queries the fast path declined (EDNS options, other opcodes, malformed, ...), answered by the full handler.",
-            &self.slow_path,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_rrl_dropped_responses",
-            "UDP answers dropped by response rate limiting.",
-            &self.rrl_dropped,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_rrl_slipped_responses",
-            "UDP answers response rate limiting sent empty with TC set (slipped).",
-            &self.rrl_slipped,
-        )?;
-        counter(
-            &mut encoder,
-            "headless_dns_tcp_answer_queue_full",
-            "TCP answers that found their connection's queue full; the connection stops reading until its client reads.",
-            &self.tcp_queue_full,
         )?;
         if let Some(queue) = self.event_queue.get() {
             gauge(
@@ -620,7 +606,14 @@ mod tests {
         m.count_source_error("no such kind");
         m.count_cookie("valid");
         m.count_tsig_rejected("badsig");
-        m.truncated.fetch_add(1, Ordering::Relaxed);
+        m.truncated.inc();
+        m.tcp_connections.inc_by(2);
+        m.tcp_connections.dec();
+        m.tcp_rejected.inc_by(2);
+        m.slow_path.inc_by(3);
+        m.rrl_dropped.inc_by(4);
+        m.rrl_slipped.inc_by(5);
+        m.tcp_queue_full.inc_by(6);
         assert_eq!(m.source_errors("api"), 1);
         assert_eq!(m.cookies("valid"), 1);
         let mut text = String::new();
@@ -640,6 +633,30 @@ mod tests {
             "headless_dns_truncated_responses_total 1",
             "headless_dns_rrl_responses_per_second 0",
             "headless_dns_udp_worker_restarts_total 0",
+            // The packet-path counters, as they were exported from the
+            // custom collector before they became registered types.
+            "# HELP headless_dns_truncated_responses UDP answers sent with TC set.",
+            "# TYPE headless_dns_truncated_responses counter",
+            "# HELP headless_dns_tcp_connections Open TCP connections.",
+            "# TYPE headless_dns_tcp_connections gauge",
+            "headless_dns_tcp_connections 1",
+            "# HELP headless_dns_tcp_rejected_connections TCP connections closed at accept because the cap was reached.",
+            "# TYPE headless_dns_tcp_rejected_connections counter",
+            "headless_dns_tcp_rejected_connections_total 2",
+            "# HELP headless_dns_slow_path_queries Queries the fast path declined (EDNS options, other opcodes, malformed, ...), answered by the full handler.",
+            "# TYPE headless_dns_slow_path_queries counter",
+            "headless_dns_slow_path_queries_total 3",
+            "# HELP headless_dns_rrl_dropped_responses UDP answers dropped by response rate limiting.",
+            "# TYPE headless_dns_rrl_dropped_responses counter",
+            "headless_dns_rrl_dropped_responses_total 4",
+            "# HELP headless_dns_rrl_slipped_responses UDP answers response rate limiting sent empty with TC set (slipped).",
+            "# TYPE headless_dns_rrl_slipped_responses counter",
+            "headless_dns_rrl_slipped_responses_total 5",
+            "# HELP headless_dns_tcp_answer_queue_full TCP answers that found their connection's queue full; the connection stops reading until its client reads.",
+            "# TYPE headless_dns_tcp_answer_queue_full counter",
+            "headless_dns_tcp_answer_queue_full_total 6",
+            "# HELP headless_dns_source_stale_seconds Seconds since the source last confirmed its state (0 before the first sync).",
+            "# TYPE headless_dns_source_stale_seconds gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

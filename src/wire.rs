@@ -1,11 +1,13 @@
 //! Packet peeks: what the server, zone transfer and response rate limiting
 //! read from raw DNS messages before (or instead of) a full parse: the
-//! [`Peek`], the one walk over a query's header and questions that the fast
-//! path makes and hands to the slow path when it declines; a walk over the
-//! records of any section; and the FORMERR reply to a packet whose body does
-//! not parse. Also the payload sizes that every part agrees on. Nothing here
-//! allocates but the FORMERR reply; nothing here panics on any input (the
-//! fuzz targets feed it arbitrary bytes).
+//! [`Peek`], the one walk over a query's header and questions (and, when it
+//! has additional records, on through every record to the last, where a
+//! TSIG would be) that the fast path makes and hands to the slow path when
+//! it declines; a walk over the records of any section (RRL reads a
+//! response's OPT with it); and the FORMERR reply to a packet whose body
+//! does not parse. Also the payload sizes that every part agrees on.
+//! Nothing here allocates but the FORMERR reply; nothing here panics on any
+//! input (the fuzz targets feed it arbitrary bytes).
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -62,7 +64,7 @@ pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
 /// rtype, end)` for the i-th record of the answer, authority and additional
 /// sections in order (byte range `start..end`), and returns the offset where
 /// the question section ends; `None` when the packet cannot be walked.
-pub fn walk(packet: &[u8], mut record: impl FnMut(usize, usize, u16, usize)) -> Option<usize> {
+pub fn walk(packet: &[u8], record: impl FnMut(usize, usize, u16, usize)) -> Option<usize> {
     packet.get(..HEADER)?;
     let mut pos = HEADER;
     for _ in 0..count(packet, 4) {
@@ -71,8 +73,20 @@ pub fn walk(packet: &[u8], mut record: impl FnMut(usize, usize, u16, usize)) -> 
     if pos > packet.len() {
         return None;
     }
-    let question_end = pos;
     let records = count(packet, 6) + count(packet, 8) + count(packet, 10);
+    walk_records(packet, pos, records, record)?;
+    Some(pos)
+}
+
+/// Walks `records` records from `pos`, calling `record(i, start, rtype,
+/// end)` for each; the offset after the last, or `None` when one runs off
+/// the end or its owner cannot be skipped.
+fn walk_records(
+    packet: &[u8],
+    mut pos: usize,
+    records: usize,
+    mut record: impl FnMut(usize, usize, u16, usize),
+) -> Option<usize> {
     for i in 0..records {
         let start = pos;
         pos = skip_name(packet, pos)?;
@@ -85,7 +99,7 @@ pub fn walk(packet: &[u8], mut record: impl FnMut(usize, usize, u16, usize)) -> 
         }
         record(i, start, rtype, pos);
     }
-    Some(question_end)
+    Some(pos)
 }
 
 /// The end of the question section and the OPT record's byte range, if
@@ -101,18 +115,6 @@ pub fn layout(packet: &[u8]) -> Option<(usize, Option<(usize, usize)>)> {
         }
     })?;
     Some((question_end, opt))
-}
-
-/// Where the last record of `packet` starts, and its type; `None` when the
-/// message has no additional record or cannot be walked. (A TSIG must be
-/// that record, RFC 8945 §5.1.)
-pub fn last_additional(packet: &[u8]) -> Option<(usize, u16)> {
-    if packet.get(..HEADER).is_none_or(|_| count(packet, 10) == 0) {
-        return None;
-    }
-    let mut last = None;
-    walk(packet, |_, start, rtype, _| last = Some((start, rtype)))?;
-    last
 }
 
 /// The upper eight bits of a response's RCODE, from its OPT (0 without one).
@@ -133,6 +135,13 @@ pub fn transfer_type(raw: &[u8]) -> Option<RecordType> {
     Peek::read(raw, |_| ())?.transfer_type()
 }
 
+/// [`Peek::last_additional`] of a raw message, for callers that hold the
+/// bytes alone (the socketless transfer entry, tests); the server asks the
+/// peek it already has.
+pub fn last_additional(raw: &[u8]) -> Option<LastRecord> {
+    Peek::read(raw, |_| ())?.last_additional()
+}
+
 /// The first question of a [`Peek`]: its name is uncompressed, made of
 /// ordinary labels and ends at the root, and its type and class are there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,13 +152,21 @@ pub struct Question {
     pub end: usize,
 }
 
-/// What one walk over a message's header and question section learns:
-/// enough for the fast path to answer a plain query and for the slow path
+/// The last record of a message: where it starts, and its type. A TSIG
+/// must be that record (RFC 8945 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastRecord {
+    pub start: usize,
+    pub rtype: u16,
+}
+
+/// What one walk over a message's header and question section (and, when
+/// ARCOUNT is not 0, over its records to the last) learns: enough for the fast path to answer a plain query and for the slow path
 /// to screen any other (counts that cannot fit, compression pointers that
-/// do not point back, a response, a zone transfer) without reading the
-/// packet again. The fast path makes it and hands it on when it declines
-/// (`server/packet.rs`), so a query is walked once, and hickory's parse in
-/// the slow path is the only other read.
+/// do not point back, a response, a zone transfer, and where a TSIG would
+/// be) without reading the packet again. The fast path makes it and hands
+/// it on when it declines (`server/packet.rs`), so a query is walked once,
+/// and hickory's parse in the slow path is the only other read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peek {
     len: usize,
@@ -158,14 +175,17 @@ pub struct Peek {
     counts: [u16; 4],
     first: Option<Question>,
     bad_pointer: bool,
+    last: Option<LastRecord>,
 }
 
 impl Peek {
     /// Walks the header and the questions of `packet` once, calling
     /// `label` with each ordinary label (1 to 63 octets, as on the wire) of
-    /// the first question's name in order. `None` for a packet shorter
-    /// than a header. Never panics, never allocates; the walk ends at the
-    /// packet's end or at the first pointer that does not point back.
+    /// the first question's name in order; when ARCOUNT is not 0, the walk
+    /// goes on over every record to find the last. `None` for a packet
+    /// shorter than a header. Never panics, never allocates; the walk ends
+    /// at the packet's end or at the first pointer that does not point
+    /// back.
     pub fn read(packet: &[u8], mut label: impl FnMut(&[u8])) -> Option<Peek> {
         let header = packet.get(..HEADER)?;
         let word = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
@@ -176,12 +196,18 @@ impl Peek {
             counts,
             first: None,
             bad_pointer: false,
+            last: None,
         };
         let mut pos = HEADER;
+        // Whether the questions were walked to their end, with no reserved
+        // label type (which [`skip_name`] does not pass either), so that
+        // the records can be walked from there.
+        let mut whole = true;
         'questions: for index in 0..counts[0] {
             let mut plain = true;
             loop {
                 let Some(&len) = packet.get(pos) else {
+                    whole = false;
                     break 'questions;
                 };
                 match len {
@@ -191,6 +217,7 @@ impl Peek {
                     }
                     0xc0..=0xff => {
                         let Some(&low) = packet.get(pos + 1) else {
+                            whole = false;
                             break 'questions;
                         };
                         // A pointer into the header, at itself or forward:
@@ -200,6 +227,7 @@ impl Peek {
                         let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
                         if target < HEADER || target >= pos {
                             peek.bad_pointer = true;
+                            whole = false;
                             break 'questions;
                         }
                         plain = false;
@@ -213,6 +241,7 @@ impl Peek {
                         let end = pos + 1 + usize::from(len);
                         if len > 63 {
                             plain = false;
+                            whole = false;
                         } else if index == 0
                             && let Some(bytes) = packet.get(pos + 1..end)
                         {
@@ -234,6 +263,9 @@ impl Peek {
             }
             // QTYPE and QCLASS.
             pos += 4;
+        }
+        if whole && counts[3] > 0 && pos <= packet.len() {
+            peek.last = walk_to_last(packet, pos, counts);
         }
         Some(peek)
     }
@@ -284,6 +316,15 @@ impl Peek {
         self.bad_pointer
     }
 
+    /// The last record, when ARCOUNT is not 0 and every section could be
+    /// walked: where a TSIG must be (`transfer/tsig.rs` checks it there).
+    /// `None` for a message without additional records, or one cut short,
+    /// with a reserved label type, or with a question pointer that does not
+    /// point back.
+    pub fn last_additional(&self) -> Option<LastRecord> {
+        self.last
+    }
+
     /// `Some(AXFR | IXFR)` for a QUERY with one plain question of that
     /// type; the TCP connection hands those to zone transfer.
     pub fn transfer_type(&self) -> Option<RecordType> {
@@ -296,6 +337,18 @@ impl Peek {
             _ => None,
         }
     }
+}
+
+/// The last of the answer, authority and additional records of `packet`,
+/// which start at `pos` (where its questions end); `None` when one of them
+/// runs off the end or its owner cannot be skipped.
+fn walk_to_last(packet: &[u8], pos: usize, counts: [u16; 4]) -> Option<LastRecord> {
+    let records = counts[1..].iter().map(|&n| usize::from(n)).sum();
+    let mut last = None;
+    walk_records(packet, pos, records, |_, start, rtype, _| {
+        last = Some(LastRecord { start, rtype });
+    })?;
+    last
 }
 
 /// A FORMERR for a packet whose header parsed but whose body did not.
@@ -381,7 +434,15 @@ mod tests {
         assert_eq!(seen, [(0, 1), (1, 1), (2, OPT)]);
         let (_, opt) = layout(&bytes).unwrap();
         assert_eq!(opt, Some((bytes.len() - 11, bytes.len())));
-        assert_eq!(last_additional(&bytes), Some((bytes.len() - 11, OPT)));
+        assert_eq!(old_last_additional(&bytes), Some((bytes.len() - 11, OPT)));
+        let last = peek(&bytes).last_additional();
+        assert_eq!(
+            last,
+            Some(LastRecord {
+                start: bytes.len() - 11,
+                rtype: OPT
+            })
+        );
         assert_eq!(extended_rcode(&bytes), 0);
         for cut in 0..bytes.len() {
             assert_eq!(layout(&bytes[..cut]), None, "cut at {cut}");
@@ -436,8 +497,20 @@ mod tests {
         assert!(!peek.is_response() && peek.opcode() == 0);
     }
 
-    // The three separate reads the one walk replaced, kept as they were
+    // The four separate reads the one walk replaced, kept as they were
     // to hold the walk to them.
+
+    /// `wire::last_additional`, which `tsig::check` called for a walk of
+    /// its own.
+    fn old_last_additional(packet: &[u8]) -> Option<(usize, u16)> {
+        if packet.get(..HEADER).is_none_or(|_| count(packet, 10) == 0) {
+            return None;
+        }
+        let mut last = None;
+        walk(packet, |_, start, rtype, _| last = Some((start, rtype)))?;
+        last
+    }
+
     fn count_at(raw: &[u8], offset: usize) -> usize {
         usize::from(u16::from_be_bytes([raw[offset], raw[offset + 1]]))
     }
@@ -509,22 +582,48 @@ mod tests {
         }
     }
 
+    /// Appends a record to `packet` and counts it in the header's count
+    /// at `count` (6 AN, 8 NS, 10 AR).
+    fn add_record(packet: &mut Vec<u8>, count: usize, owner: &[u8], rtype: u16, rdata: &[u8]) {
+        let n = u16::from_be_bytes([packet[count], packet[count + 1]]) + 1;
+        packet[count..count + 2].copy_from_slice(&n.to_be_bytes());
+        packet.extend_from_slice(owner);
+        packet.extend_from_slice(&rtype.to_be_bytes());
+        packet.extend_from_slice(&[0, 1, 0, 0, 0, 5]);
+        packet.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        packet.extend_from_slice(rdata);
+    }
+
     /// Seeds, each cut at every length and changed at every byte to values
     /// that matter to a name walk, then random bytes: the one walk says
-    /// what the three reads said, on every packet.
+    /// what the four reads said, on every packet (where a TSIG would be:
+    /// on every packet whose question pointers point back; the server
+    /// answers the others FORMERR before it looks for one).
     #[test]
-    fn one_walk_agrees_with_the_three_reads_it_replaced() {
+    fn one_walk_agrees_with_the_four_reads_it_replaced() {
         let mut two = raw("a.cluster.local.", RecordType::A);
         two[5] = 2;
         two.extend_from_slice(&[1, b'b', 0xc0, 14, 0, 1, 0, 1]);
         let mut reserved = raw("a.cluster.local.", RecordType::AXFR);
         reserved[12] = 0x41;
+        // A query with an OPT and a (made-up) TSIG after it.
+        let mut signed = raw("cluster.local.", RecordType::AXFR);
+        add_record(&mut signed, 10, &[0], OPT, &[]);
+        add_record(&mut signed, 10, &[3, b'x', b'f', b'r', 0], 250, &[7; 20]);
+        // An IXFR with its SOA in the authority section, owner compressed,
+        // and a record in every section.
+        let mut sections = raw("cluster.local.", RecordType::IXFR);
+        add_record(&mut sections, 6, &[0xc0, 12], 1, &[10, 0, 0, 1]);
+        add_record(&mut sections, 8, &[0xc0, 12], 6, &[0; 22]);
+        add_record(&mut sections, 10, &[1, b'k', 0xc0, 12], 250, &[1, 2, 3]);
         let seeds = [
             raw("web-0.nginx.demo.svc.cluster.local.", RecordType::A),
             raw("cluster.local.", RecordType::AXFR),
             raw("cluster.local.", RecordType::IXFR),
             two,
             reserved,
+            signed,
+            sections,
         ];
         let mut packets = Vec::new();
         for seed in &seeds {
@@ -551,6 +650,7 @@ mod tests {
             packet[4] = 0;
             packets.push(packet);
         }
+        let mut found = 0;
         for packet in &packets {
             assert_eq!(
                 transfer_type(packet),
@@ -567,6 +667,14 @@ mod tests {
                 old_question_points_back(packet),
                 "{packet:?}"
             );
+            let last = peek.last_additional().map(|l| (l.start, l.rtype));
+            if peek.bad_pointer() {
+                assert_eq!(last, None, "{packet:?}");
+            } else {
+                assert_eq!(last, old_last_additional(packet), "{packet:?}");
+            }
+            found += usize::from(last.is_some_and(|(_, rtype)| rtype == 250));
         }
+        assert!(found > 1000, "a TSIG's place found in only {found} packets");
     }
 }

@@ -37,6 +37,7 @@ use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::keys::{Algorithm, Key, KeyRing};
 use headless_dns::transfer::tsig::{self, Checked};
 use headless_dns::transfer::{Auth, Outcome, Transfer};
+use headless_dns::wire::last_additional;
 use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{Name, TSigner};
@@ -187,7 +188,7 @@ fuzz_target!(|data: &[u8]| {
     WORLD.with(|world| {
         let validly_signed = || {
             matches!(
-                tsig::check(&world.ring, &raw, tsig::now()),
+                tsig::check(&world.ring, &raw, last_additional(&raw), tsig::now()),
                 Checked::Signed { .. }
             )
         };

@@ -8,18 +8,20 @@
 //! the fast path declines, the slow path here is handed that walk and the
 //! same snapshot: it screens the packet with the walk's facts (counts that
 //! cannot fit, pointers that do not point back, a response, a zone transfer
-//! over TCP), checks a TSIG (`transfer/tsig.rs`), has hickory parse the
-//! request (the one full parse), and answers through `handler.rs`. The
-//! answer is written into the caller's buffer, and the query is counted in
-//! the metrics here and only here, whichever path answered.
+//! over TCP), checks a TSIG (`transfer/tsig.rs`) where the walk found the
+//! last record, has hickory parse the request (the one full parse), and
+//! answers through `handler.rs`. The answer is written into the caller's
+//! buffer, and the query is counted in the metrics here and only here,
+//! whichever path answered.
 //!
 //! What comes back ([`Handled`]) says whether to send, with the answer's
 //! class for response rate limiting (from the path that made it, never
 //! read back from the bytes), or, on a TCP connection, a zone transfer to
-//! stream ([`Streaming`]) into the connection's answer queue.
+//! stream ([`Streaming`]) into the connection's answer queue, which takes
+//! the same snapshot and the walk's last record along.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hickory_proto::op::{Edns, MessageType, ResponseCode};
@@ -34,7 +36,7 @@ use super::rrl::{self, ResponseClass};
 use crate::snapshot::Snapshot;
 use crate::transfer::keys::KeyRing;
 use crate::transfer::{self, Transfer, tsig};
-use crate::wire::{self, HEADER, Peek, format_error};
+use crate::wire::{self, HEADER, LastRecord, Peek, format_error};
 
 /// Where a query came from, and so how its answer leaves.
 #[derive(Debug, Clone, Copy)]
@@ -68,10 +70,14 @@ pub enum Handled<'a> {
     Transfer(Streaming<'a>),
 }
 
-/// A zone transfer, ready to stream into its connection's answer queue.
+/// A zone transfer, ready to stream into its connection's answer queue:
+/// the query, the snapshot the entry loaded for it, and where the entry's
+/// walk found the query's last record (for the TSIG check).
 pub struct Streaming<'a> {
     transfer: &'a Transfer,
+    snap: Arc<Snapshot>,
     raw: &'a [u8],
+    last: Option<LastRecord>,
     peer: SocketAddr,
     stream: &'a mpsc::Sender<Vec<u8>>,
 }
@@ -89,7 +95,7 @@ impl Streaming<'_> {
     /// connection's writer has gone (close the connection).
     pub async fn run(self) -> Result<(), transfer::Closed> {
         self.transfer
-            .respond(self.raw, self.peer, self.stream)
+            .respond(self.snap, self.raw, self.last, self.peer, self.stream)
             .await
             .map(|_| ())
     }
@@ -110,7 +116,7 @@ impl DnsHandler {
     /// Never panics, whatever the bytes. Queries are counted here.
     pub fn answer<'a>(
         &'a self,
-        snap: &Snapshot,
+        snap: &Arc<Snapshot>,
         raw: &'a [u8],
         src: SocketAddr,
         transport: Transport<'a>,
@@ -147,7 +153,7 @@ impl DnsHandler {
         started: Instant,
     ) {
         if truncated {
-            self.metrics.truncated.fetch_add(1, Ordering::Relaxed);
+            self.metrics.truncated.inc();
         }
         self.metrics.count_query(qtype, rcode, started.elapsed());
     }
@@ -156,7 +162,7 @@ impl DnsHandler {
     /// made (or that [`handle_bytes_slow`] made in its place).
     fn slow<'a>(
         &'a self,
-        snap: &Snapshot,
+        snap: &Arc<Snapshot>,
         query: Query<'a>,
         peek: &Peek,
         out: &mut Vec<u8>,
@@ -175,12 +181,14 @@ impl DnsHandler {
         {
             return Handled::Transfer(Streaming {
                 transfer,
+                snap: snap.clone(),
                 raw,
+                last: peek.last_additional(),
                 peer: src,
                 stream,
             });
         }
-        self.metrics.slow_path.fetch_add(1, Ordering::Relaxed);
+        self.metrics.slow_path.inc();
         // The walk exists, so the header is there: a body that fails to
         // parse still gets a FORMERR.
         let head = &raw[..HEADER];
@@ -200,7 +208,7 @@ impl DnsHandler {
         let no_keys = KeyRing::default();
         let auth = self.transfer.as_ref().map(|t| t.auth());
         let keys = auth.as_ref().map_or(&no_keys, |a| a.keys());
-        let (unsigned, verified) = match tsig::check(keys, raw, now) {
+        let (unsigned, verified) = match tsig::check(keys, raw, peek.last_additional(), now) {
             tsig::Checked::Unsigned => (None, None),
             tsig::Checked::Signed { verified, unsigned } => (Some(unsigned), Some(verified)),
             tsig::Checked::Malformed => return error(out, format_error(head)),
@@ -515,6 +523,54 @@ mod tests {
         assert!(declined >= 20, "only {declined} declined");
     }
 
+    /// A zone transfer on a connection streams from the snapshot the entry
+    /// was handed, not from one it loads itself: before the stream runs,
+    /// the store moves on to an unsynced snapshot, from which a transfer is
+    /// SERVFAIL.
+    #[tokio::test]
+    async fn a_transfer_streams_from_the_snapshot_the_entry_was_handed() {
+        let handler = handler();
+        let store = handler.snapshot().clone();
+        let allow = vec!["192.0.2.0/24".parse().unwrap()];
+        let transfer = Arc::new(Transfer::new(
+            store.clone(),
+            transfer::Auth::from_networks(allow),
+            4,
+            handler.metrics.clone(),
+        ));
+        let handler = handler.with_transfer(transfer.clone());
+        let snap = store.load_full();
+        let mut unsynced = (*snap).clone();
+        unsynced.synced = false;
+        let raw = query(0, &["cluster.local."], 252, None);
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut out = Vec::new();
+        let transport = Transport::Tcp(Some(&tx));
+        let Handled::Transfer(stream) = handler.answer(&snap, &raw, src(), transport, &mut out)
+        else {
+            panic!("an AXFR on a connection is a transfer");
+        };
+        store.store(Arc::new(unsynced));
+        stream.run().await.expect("the queue is open");
+        drop(tx);
+        let mut messages = Vec::new();
+        while let Some(message) = rx.recv().await {
+            messages.push(hickory_proto::op::Message::from_vec(&message).unwrap());
+        }
+        let first = messages.first().expect("a message");
+        assert_eq!(first.metadata.response_code, ResponseCode::NoError);
+        let soa = match &first.answers.first().expect("the SOA").data {
+            hickory_proto::rr::RData::SOA(soa) => soa.serial,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(soa, snap.serial);
+        let records: usize = messages.iter().map(|m| m.answers.len()).sum();
+        assert!(records > 60, "{records} records");
+        // What a transfer loading its own snapshot would have sent now.
+        let (outcome, _) = transfer.answer(&raw, src().ip());
+        assert_eq!(outcome, transfer::Outcome::Error(ResponseCode::ServFail));
+    }
+
     /// RRL's class comes from the path that answered, and it is the class
     /// the answer's bytes say, truncated answers included.
     #[test]
@@ -564,22 +620,22 @@ mod tests {
         ];
         for (raw, qtype, rcode, slow) in cases {
             let before = metrics.queries(qtype, rcode);
-            let slow_before = metrics.slow_path.load(Ordering::Relaxed);
+            let slow_before = metrics.slow_path.get();
             let mut out = Vec::new();
             let handled = handler.answer(&snap, &raw, src(), Transport::Udp, &mut out);
             assert!(matches!(handled, Handled::Reply(_)), "{raw:?}");
             assert_eq!(metrics.queries(qtype, rcode), before + 1, "{qtype} {rcode}");
             assert_eq!(
-                metrics.slow_path.load(Ordering::Relaxed),
+                metrics.slow_path.get(),
                 slow_before + slow,
                 "{qtype} {rcode}"
             );
         }
         // The 60-address answer does not fit 512 bytes: truncated, counted.
-        let truncated = metrics.truncated.load(Ordering::Relaxed);
+        let truncated = metrics.truncated.get();
         let mut out = Vec::new();
         let raw = query(0, &["web.demo.svc.cluster.local."], 1, None);
         handler.answer(&snap, &raw, src(), Transport::Udp, &mut out);
-        assert_eq!(metrics.truncated.load(Ordering::Relaxed), truncated + 1);
+        assert_eq!(metrics.truncated.get(), truncated + 1);
     }
 }

@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -64,7 +63,7 @@ pub async fn serve(
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            metrics.tcp_rejected.fetch_add(1, Ordering::Relaxed);
+            metrics.tcp_rejected.inc();
             tracing::debug!(%peer, "TCP connection cap reached; closing");
             drop(stream);
             continue;
@@ -73,7 +72,7 @@ pub async fn serve(
         let metrics = metrics.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            metrics.tcp_connections.fetch_add(1, Ordering::Relaxed);
+            metrics.tcp_connections.inc();
             let _ = stream.set_nodelay(true);
             let (reader, writer) = stream.into_split();
             connection(
@@ -86,7 +85,7 @@ pub async fn serve(
                 shutdown,
             )
             .await;
-            metrics.tcp_connections.fetch_sub(1, Ordering::Relaxed);
+            metrics.tcp_connections.dec();
             drop(permit);
         });
         while connections.try_join_next().is_some() {}
@@ -185,7 +184,7 @@ pub async fn connection<R, W>(
                 // read no more queries) until it does, or the writer
                 // gives up after the idle timeout.
                 Err(mpsc::error::TrySendError::Full(answer)) => {
-                    metrics.tcp_queue_full.fetch_add(1, Ordering::Relaxed);
+                    metrics.tcp_queue_full.inc();
                     tx.send(answer).await.is_ok()
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,

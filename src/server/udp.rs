@@ -17,7 +17,6 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
@@ -73,12 +72,12 @@ impl Worker {
         match verdict {
             Verdict::Send => true,
             Verdict::Drop => {
-                self.metrics.rrl_dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rrl_dropped.inc();
                 false
             }
             Verdict::Slip => {
                 rrl::slip(answer);
-                self.metrics.rrl_slipped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rrl_slipped.inc();
                 true
             }
         }

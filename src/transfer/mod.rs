@@ -2,15 +2,19 @@
 //! TCP, NOTIFY (RFC 1996), and the zone as a master file.
 //!
 //! Data enters as the snapshots the driver publishes into the shared
-//! `ArcSwap<Snapshot>`; nothing here writes to it. A transfer loads the
-//! current snapshot once and renders every message from that one `Arc`, so a
-//! zone that changes meanwhile never mixes into it. The [`Journal`] keeps
-//! recent snapshots by serial — they share structure, so each costs only what
-//! changed — and IXFR compares the client's snapshot with the current one
-//! ([`diff`]). [`notify::watch`] polls the store, feeds the journal and sends
-//! NOTIFY. Bytes leave through the TCP connection's answer queue
-//! (`server/tcp.rs` hands AXFR and IXFR queries to [`Transfer::respond`]
-//! before the query handler sees them), and as text through [`export`].
+//! `ArcSwap<Snapshot>`; nothing here writes to it. A transfer over TCP is
+//! handed the snapshot the server's packet entry loaded for the query
+//! (`server/packet.rs`: one load per packet) and renders every message from
+//! that one `Arc`, so a zone that changes meanwhile never mixes into it;
+//! the socketless [`Transfer::answer`] loads the current one itself. The
+//! [`Journal`] keeps recent snapshots by serial — they share structure, so
+//! each costs only what changed — and IXFR compares the client's snapshot
+//! with the current one ([`diff`]). [`notify::watch`] polls the store, feeds
+//! the journal and sends NOTIFY. Bytes leave through the TCP connection's
+//! answer queue (the packet entry hands AXFR and IXFR queries on a
+//! connection to [`Transfer::respond`], with where its one walk over the
+//! query found the last record, for the TSIG check), and as text through
+//! [`export`].
 //!
 //! Over UDP the query handler keeps the rules: AXFR is REFUSED, IXFR from an
 //! allowed source gets the current SOA alone ("ask again over TCP", RFC 1995
@@ -47,7 +51,7 @@ pub use journal::Journal;
 
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
-use crate::wire;
+use crate::wire::{self, LastRecord};
 
 /// The connection went away before the transfer was sent.
 #[derive(Debug, thiserror::Error)]
@@ -131,15 +135,16 @@ impl Transfer {
         self.auth.store(Arc::new(auth));
     }
 
-    /// Checks a request's TSIG: a rejection is counted by reason and
-    /// answered (RFC 8945 §5.2); a request that needs a key is answered
-    /// NOTAUTH; one from outside every range REFUSED. Otherwise the request
-    /// without its TSIG, and how to sign the answer.
-    fn check(&self, raw: &[u8], peer: IpAddr) -> Checked {
+    /// Checks a request's TSIG (at `last`, where the walk over `raw` found
+    /// its last record): a rejection is counted by reason and answered
+    /// (RFC 8945 §5.2); a request that needs a key is answered NOTAUTH; one
+    /// from outside every range REFUSED. Otherwise the request without its
+    /// TSIG, and how to sign the answer.
+    fn check(&self, raw: &[u8], last: Option<LastRecord>, peer: IpAddr) -> Checked {
         let now = tsig::now();
         // One load: the TSIG check and the ACL see the same keys.
         let auth = self.auth.load();
-        let (request, verified) = match tsig::check(auth.keys(), raw, now) {
+        let (request, verified) = match tsig::check(auth.keys(), raw, last, now) {
             tsig::Checked::Unsigned => (raw.to_vec(), None),
             tsig::Checked::Signed { verified, unsigned } => (unsigned, Some(verified)),
             tsig::Checked::Malformed => {
@@ -187,17 +192,22 @@ impl Transfer {
         &self.snapshot
     }
 
-    /// Answers one AXFR or IXFR query received over TCP from `peer`: every
-    /// message of the reply, in order, into `out` (the connection's answer
-    /// queue, whose bound paces us to the client's reading).
+    /// Answers one AXFR or IXFR query received over TCP from `peer`, from
+    /// `snap`, the snapshot loaded for it: every message of the reply, in
+    /// order, into `out` (the connection's answer queue, whose bound paces
+    /// us to the client's reading). `last` is where the walk over `raw`
+    /// found its last record ([`wire::Peek::last_additional`]), for the TSIG
+    /// check.
     pub async fn respond(
         &self,
+        snap: Arc<Snapshot>,
         raw: &[u8],
+        last: Option<LastRecord>,
         peer: SocketAddr,
         out: &mpsc::Sender<Vec<u8>>,
     ) -> Result<Outcome, Closed> {
         let started = Instant::now();
-        let (raw, verified, allowed) = match self.check(raw, peer.ip()) {
+        let (raw, verified, allowed) = match self.check(raw, last, peer.ip()) {
             Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
             Checked::Answered(outcome, answer) => {
                 if let Some(answer) = answer {
@@ -206,8 +216,7 @@ impl Transfer {
                 return Ok(outcome);
             }
         };
-        // The one load: every message of this transfer comes from `snap`.
-        let snap = self.snapshot.load_full();
+        // Every message of this transfer comes from `snap`.
         let Some(reply) = self.reply(&snap, &raw, allowed) else {
             // Unparseable: a FORMERR when the header could be read.
             if let Some(formerr) = wire::format_error(&raw) {
@@ -232,10 +241,13 @@ impl Transfer {
     }
 
     /// The whole reply to a transfer query as raw messages, rendered from
-    /// the current snapshot: [`respond`](Self::respond) without a socket.
+    /// the current snapshot: [`respond`](Self::respond) without a socket,
+    /// for tests and fuzz targets, which hand it bytes alone (it walks them
+    /// as the server's entry would).
     pub fn answer(&self, raw: &[u8], peer: IpAddr) -> (Outcome, Vec<Vec<u8>>) {
         let started = Instant::now();
-        let (raw, verified, allowed) = match self.check(raw, peer) {
+        let last = wire::last_additional(raw);
+        let (raw, verified, allowed) = match self.check(raw, last, peer) {
             Checked::Go(raw, verified, allowed) => (raw, verified, allowed),
             Checked::Answered(outcome, answer) => return (outcome, answer.into_iter().collect()),
         };

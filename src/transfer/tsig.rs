@@ -12,9 +12,11 @@
 //! transfer's later messages carry only the timers (§5.3.1); and it leaves
 //! key lookup, the time window and the error answers to the caller.
 //!
-//! Bytes enter as a raw request: [`check`] finds a TSIG (the last
-//! additional record), verifies it against the [`KeyRing`] and hands back
-//! the request without it, so the rest of the server parses what it always
+//! Bytes enter as a raw request with where the server's one walk over it
+//! ([`Peek`](crate::wire::Peek)) found its last record: [`check`] takes a
+//! TSIG there (a TSIG is the last additional record), without walking the
+//! packet again, verifies it against the [`KeyRing`] and hands back the
+//! request without it, so the rest of the server parses what it always
 //! parsed. Bytes leave through a [`Signer`], which appends a TSIG to each
 //! encoded answer in turn, or through [`Rejected::answer`].
 
@@ -30,6 +32,7 @@ use hickory_proto::serialize::binary::{
 };
 
 use super::keys::{FUDGE, Key, KeyRing};
+use crate::wire::LastRecord;
 
 /// RR type of TSIG.
 const TSIG_TYPE: u16 = 250;
@@ -137,9 +140,21 @@ pub enum Checked {
 }
 
 /// Finds and verifies a request's TSIG at `now` (seconds since the epoch).
-pub fn check(keys: &KeyRing, raw: &[u8], now: u64) -> Checked {
-    let Some((offset, TSIG_TYPE)) = crate::wire::last_additional(raw) else {
+/// `last` is where the walk over `raw` found its last record
+/// ([`Peek::last_additional`](crate::wire::Peek::last_additional)): a
+/// request whose last record is not a TSIG, or that has none, is unsigned.
+pub fn check(keys: &KeyRing, raw: &[u8], last: Option<LastRecord>, now: u64) -> Checked {
+    let Some(LastRecord {
+        start: offset,
+        rtype: TSIG_TYPE,
+    }) = last
+    else {
         return Checked::Unsigned;
+    };
+    // A record found after the header, inside the packet; anything else is
+    // a walk of other bytes, and nothing to read.
+    let Some(head) = raw.get(..offset).filter(|head| head.len() >= 12) else {
+        return Checked::Malformed;
     };
     let mut decoder = BinDecoder::new(raw);
     if decoder.read_slice(offset).is_err() {
@@ -191,8 +206,8 @@ pub fn check(keys: &KeyRing, raw: &[u8], now: u64) -> Checked {
     if now.abs_diff(tsig.time) > u64::from(tsig.fudge) {
         return reject(Reason::BadTime, Some(key));
     }
-    let mut unsigned = raw[..offset].to_vec();
-    let arcount = u16::from_be_bytes([unsigned[10], unsigned[11]]) - 1;
+    let mut unsigned = head.to_vec();
+    let arcount = u16::from_be_bytes([unsigned[10], unsigned[11]]).saturating_sub(1);
     unsigned[10..12].copy_from_slice(&arcount.to_be_bytes());
     Checked::Signed {
         verified: Verified {
@@ -388,6 +403,7 @@ pub fn now() -> u64 {
 mod tests {
     use super::*;
     use crate::transfer::keys::Algorithm;
+    use crate::wire::last_additional as last;
     use hickory_proto::op::{OpCode, Query};
     use hickory_proto::rr::{Name, RecordType};
 
@@ -414,14 +430,17 @@ mod tests {
         m.finalize(ring.by_text("xfr").unwrap().signer(), 1_000_000)
             .unwrap();
         let signed = m.to_vec().unwrap();
-        match check(&ring, &signed, 1_000_100) {
+        match check(&ring, &signed, last(&signed), 1_000_100) {
             Checked::Signed { verified, unsigned } => {
                 assert_eq!(unsigned, plain);
                 assert_eq!(verified.key.name().to_ascii(), "xfr.");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(check(&ring, &plain, 0), Checked::Unsigned));
+        assert!(matches!(
+            check(&ring, &plain, last(&plain), 0),
+            Checked::Unsigned
+        ));
     }
 
     #[test]
@@ -439,9 +458,12 @@ mod tests {
         assert_eq!(time, 5000);
         assert!(window.contains(&5000));
         // And our own check agrees, then not an hour later.
-        assert!(matches!(check(&ring, &bytes, 5000), Checked::Signed { .. }));
         assert!(matches!(
-            check(&ring, &bytes, 8600),
+            check(&ring, &bytes, last(&bytes), 5000),
+            Checked::Signed { .. }
+        ));
+        assert!(matches!(
+            check(&ring, &bytes, last(&bytes), 8600),
             Checked::Rejected(Rejected {
                 reason: Reason::BadTime,
                 ..
@@ -475,10 +497,17 @@ mod tests {
             .unwrap();
         for cut in 0..bytes.len() {
             // Never a panic; a cut message is unsigned or malformed.
-            let checked = check(&ring, &bytes[..cut], 5000);
+            let checked = check(&ring, &bytes[..cut], last(&bytes[..cut]), 5000);
             assert!(
                 matches!(checked, Checked::Unsigned | Checked::Malformed),
                 "cut at {cut}: {checked:?}"
+            );
+            // Nor when handed the walk of the whole message, its TSIG
+            // beyond the cut.
+            let checked = check(&ring, &bytes[..cut], last(&bytes), 5000);
+            assert!(
+                matches!(checked, Checked::Malformed),
+                "cut at {cut}, the whole message's walk: {checked:?}"
             );
         }
     }

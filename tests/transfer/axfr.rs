@@ -11,6 +11,7 @@ use headless_dns::metrics::Metrics;
 use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::message::MAX_MESSAGE;
 use headless_dns::transfer::{Auth, Outcome, Transfer};
+use headless_dns::wire::last_additional;
 use hickory_proto::op::ResponseCode;
 use support::xfr::{axfr, bytes, ixfr};
 
@@ -171,7 +172,10 @@ async fn a_transfer_is_one_snapshot_while_the_zone_changes() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let transfer = f.transfer.clone();
     let peer = SocketAddr::new(LOCAL, 5353);
-    let sending = tokio::spawn(async move { transfer.respond(&q, peer, &tx).await });
+    // The snapshot the server's packet entry would load for the query.
+    let snap = f.snap();
+    let last = last_additional(&q);
+    let sending = tokio::spawn(async move { transfer.respond(snap, &q, last, peer, &tx).await });
     let mut raw = vec![rx.recv().await.unwrap()];
     // Every pod moves and a service appears, mid-transfer.
     f.index

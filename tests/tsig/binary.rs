@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::server::Server;
 use headless_dns::transfer::tsig::{self, Checked};
+use headless_dns::wire::last_additional;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::{RecordType, TSigner};
@@ -68,7 +69,8 @@ async fn the_binary_signs_notify_and_accepts_only_a_signed_answer() {
     let mut answered_unsigned: Option<u16> = None;
     let (notify, verified, from) = loop {
         let (bytes, from) = receive(&secondary).await;
-        let (verified, unsigned) = match tsig::check(&ring, &bytes, now()) {
+        let (verified, unsigned) = match tsig::check(&ring, &bytes, last_additional(&bytes), now())
+        {
             Checked::Signed { verified, unsigned } => (verified, unsigned),
             other => panic!("the NOTIFY is not validly signed: {other:?}"),
         };
@@ -109,8 +111,12 @@ async fn the_binary_signs_notify_and_accepts_only_a_signed_answer() {
             tokio::time::timeout(Duration::from_millis(100), secondary.recv_from(&mut buffer))
                 .await;
         if let Ok(Ok((len, from))) = received
-            && let Checked::Signed { verified, unsigned } =
-                tsig::check(&ring, &buffer[..len], now())
+            && let Checked::Signed { verified, unsigned } = tsig::check(
+                &ring,
+                &buffer[..len],
+                last_additional(&buffer[..len]),
+                now(),
+            )
         {
             let newer = Message::from_vec(&unsigned).unwrap();
             if newer.queries[0].name() == &name(FORWARD) {
