@@ -10,6 +10,18 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+/// A whole table as `ctl get` prints one: the header and one row per
+/// object, through kubectl's column layout.
+fn table<T: print::Printable>(
+    objects: &[T],
+    options: print::TableOptions,
+    now: Timestamp,
+) -> String {
+    let mut rows = vec![print::header::<T>(options)];
+    rows.extend(objects.iter().map(|o| print::row(o, options, now)));
+    print::TableWriter::default().render(&rows)
+}
+
 /// The fixed "now" every age is measured from.
 fn now() -> Timestamp {
     "2025-01-01T12:00:00Z".parse().unwrap()
@@ -120,7 +132,7 @@ fn pods_table_like_kubectl() {
         terminating,
     ];
     assert_eq!(
-        print::table(&pods, NARROW, now()),
+        table(&pods, NARROW, now()),
         "\
 NAME         READY   STATUS              RESTARTS       AGE
 web-demo-0   1/1     Running             0              5m
@@ -137,7 +149,7 @@ fn pods_wide_adds_ip_node_and_gates() {
     scheduled.spec.as_mut().unwrap().node_name = Some("sim-node".into());
     let pending = pod("web-demo-1", 10, json!({"phase": "Pending"}));
     assert_eq!(
-        print::table(&[scheduled, pending], WIDE, now()),
+        table(&[scheduled, pending], WIDE, now()),
         "\
 NAME         READY   STATUS    RESTARTS   AGE   IP            NODE       NOMINATED NODE   READINESS GATES
 web-demo-0   1/1     Running   0          10s   10.244.0.10   sim-node   <none>           <none>
@@ -213,11 +225,11 @@ fn statefulsets_table_and_wide() {
         "status": {"replicas": 3, "readyReplicas": 2}
     }));
     assert_eq!(
-        print::table(std::slice::from_ref(&sts), NARROW, now()),
+        table(std::slice::from_ref(&sts), NARROW, now()),
         "NAME       READY   AGE\nweb-demo   2/3     3m2s\n"
     );
     assert_eq!(
-        print::table(&[sts], WIDE, now()),
+        table(&[sts], WIDE, now()),
         "\
 NAME       READY   AGE    CONTAINERS      IMAGES
 web-demo   2/3     3m2s   nginx,sidecar   nginx:1.27,busybox
@@ -249,7 +261,7 @@ fn services_table_and_wide() {
         "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.21"},
     }));
     assert_eq!(
-        print::table(&[headless.clone(), node_port, lb], NARROW, now()),
+        table(&[headless.clone(), node_port, lb], NARROW, now()),
         "\
 NAME         TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)         AGE
 nginx-demo   ClusterIP      None         <none>        80/TCP,53/UDP   60m
@@ -283,7 +295,7 @@ fn endpointslices_show_three_addresses_then_more() {
         "endpoints": []
     }));
     assert_eq!(
-        print::table(&[slice, empty], NARROW, now()),
+        table(&[slice, empty], NARROW, now()),
         "\
 NAME               ADDRESSTYPE   PORTS     ENDPOINTS                                         AGE
 nginx-demo-abc12   IPv4          80        10.244.0.10,10.244.0.11,10.244.0.12 + 2 more...   90s
@@ -310,7 +322,7 @@ fn claims_show_capacity_only_once_bound() {
         "status": {"phase": "Pending"}
     }));
     assert_eq!(
-        print::table(&[bound, pending], NARROW, now()),
+        table(&[bound, pending], NARROW, now()),
         "\
 NAME             STATUS    VOLUME     CAPACITY   ACCESS MODES   STORAGECLASS   VOLUMEATTRIBUTESCLASS   AGE
 www-web-demo-0   Bound     pvc-1234   1Gi        RWO,RWX        standard       <unset>                 10m
@@ -362,7 +374,7 @@ fn events_sorted_by_last_seen_with_namespace_column() {
     ];
     print::event::sort_events(&mut events);
     assert_eq!(
-        print::table(&events, ALL_NAMESPACES, now()),
+        table(&events, ALL_NAMESPACES, now()),
         "\
 NAMESPACE   LAST SEEN   TYPE     REASON             OBJECT                 MESSAGE
 demo        65s         Normal   SuccessfulCreate   statefulset/web-demo   create Pod web-demo-2 in StatefulSet web-demo successful

@@ -24,11 +24,11 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
         SourceConfig::Embedded(embedded) => {
             let objects = source::manifest::load_objects(&embedded.manifests)?;
             // Apply to a scratch cluster so invalid objects fail here too.
-            let mut cluster =
-                source::cluster::Cluster::new(source::cluster::SimSettings::from_config(embedded));
-            cluster
-                .apply_manifests(objects.clone(), tokio::time::Instant::now())
-                .map_err(|e| anyhow::anyhow!("manifests rejected: {e}"))?;
+            source::embedded::cluster_from_objects(
+                objects.clone(),
+                super::settings::sim_settings(embedded),
+                tokio::time::Instant::now(),
+            )?;
             let state = source::manifest::state_from_objects(&objects);
             let headless = state.services.iter().filter(|s| s.is_headless()).count();
             Ok(format!(
@@ -96,8 +96,12 @@ pub fn snapshot_from_config(path: &Path) -> anyhow::Result<Snapshot> {
         ),
     };
     let mut now = tokio::time::Instant::now();
-    let (mut cluster, _) = source::embedded::load_cluster(embedded, now)
-        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let (mut cluster, _) = source::embedded::load_cluster(
+        &embedded.manifests,
+        super::settings::sim_settings(embedded),
+        now,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let mut state = None;
     let mut settled = false;
     for _ in 0..MAX_STEPS {

@@ -1,16 +1,22 @@
 //! The conversions from config sections to the settings of the parts that
-//! run: the zone's fixed settings for the index and snapshot, and the
-//! response rate limiter's. The config knows nothing of the parts; the
+//! run: the zone's fixed settings for the index and snapshot, the response
+//! rate limiter's, the simulated cluster's and NOTIFY's. (TSIG keys are
+//! resolved against their key file by `transfer::Auth::from_config`, whose
+//! errors name the config's fields.) The config knows nothing of the parts; the
 //! parts know nothing of the config file.
 
 use std::net::SocketAddr;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{Config, RrlConfig};
+use std::time::Duration;
+
+use crate::config::{Config, EmbeddedConfig, RrlConfig, TransferConfig};
 use crate::names;
 use crate::server::rrl::RrlSettings;
 use crate::snapshot::ZoneSettings;
+use crate::source::cluster::SimSettings;
+use crate::transfer::notify::NotifySettings;
 
 /// Command-line overrides of the config file.
 #[derive(Debug, Default, Clone)]
@@ -62,6 +68,28 @@ pub fn rrl_settings(rrl: &RrlConfig) -> Option<RrlSettings> {
         ipv4_prefix: rrl.ipv4_prefix,
         ipv6_prefix: rrl.ipv6_prefix,
     })
+}
+
+/// The simulation settings of `source.embedded`.
+pub fn sim_settings(embedded: &EmbeddedConfig) -> SimSettings {
+    SimSettings {
+        pod_cidr: embedded.pod_cidr,
+        service_cidr: embedded.service_cidr,
+        start_delay: embedded.start_delay,
+        ready_delay: embedded.ready_delay,
+        terminate_delay: embedded.terminate_delay,
+        max_pods: embedded.max_pods,
+    }
+}
+
+/// How NOTIFY is sent: at most one round per `transfer.notify_interval`;
+/// 1 send + 3 resends after 1 s, 2 s and 4 s.
+pub fn notify_settings(config: &TransferConfig) -> NotifySettings {
+    NotifySettings {
+        interval: config.notify_interval,
+        attempts: 4,
+        timeout: Duration::from_secs(1),
+    }
 }
 
 #[cfg(test)]

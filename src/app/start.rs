@@ -215,7 +215,7 @@ impl App {
         // Always running: a SIGHUP may add `allow` or `notify` entries.
         tasks.spawn(transfer::notify::watch(
             transfer.clone(),
-            transfer::notify::NotifySettings::from_config(&config.transfer),
+            settings::notify_settings(&config.transfer),
             shutdown.clone(),
         ));
         let handler = handler(&config, snapshots.clone(), &metrics, transfer.clone());
@@ -304,9 +304,10 @@ async fn start_embedded(
 ) -> anyhow::Result<ClusterHandle> {
     let started = Instant::now();
     let now = tokio::time::Instant::now();
-    let config = embedded.clone();
+    let (manifests, sim) = (embedded.manifests.clone(), settings::sim_settings(embedded));
     let (mut cluster, results) =
-        tokio::task::spawn_blocking(move || source::embedded::load_cluster(&config, now)).await??;
+        tokio::task::spawn_blocking(move || source::embedded::load_cluster(&manifests, sim, now))
+            .await??;
     tracing::info!(
         objects = results.len(),
         "manifests applied to the embedded cluster"

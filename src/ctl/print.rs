@@ -85,13 +85,6 @@ pub fn row<T: Printable>(object: &T, options: TableOptions, now: Timestamp) -> V
     cells
 }
 
-/// A whole table: the header and one row per object.
-pub fn table<T: Printable>(objects: &[T], options: TableOptions, now: Timestamp) -> String {
-    let mut rows = vec![header::<T>(options)];
-    rows.extend(objects.iter().map(|o| row(o, options, now)));
-    TableWriter::default().render(&rows)
-}
-
 /// kubectl's column layout. Each cell but the last in a row is padded to the
 /// widest cell of its column plus 3, at least 6; widths are remembered across
 /// calls, as kubectl's writer remembers them across flushes in `-w` mode.

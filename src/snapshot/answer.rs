@@ -172,11 +172,6 @@ impl<'a> Answer<'a> {
             ..Self::refused()
         }
     }
-
-    /// How many records the answer section holds.
-    pub fn answer_count(&self) -> usize {
-        self.answers.len() + usize::from(self.synthesized.is_some())
-    }
 }
 
 /// The wire form of a synthesized address record: owner a pointer to the

@@ -93,20 +93,6 @@ pub enum Fault {
     Start,
 }
 
-impl SimSettings {
-    /// The simulation settings of `source.embedded`.
-    pub fn from_config(embedded: &crate::config::EmbeddedConfig) -> Self {
-        Self {
-            pod_cidr: embedded.pod_cidr,
-            service_cidr: embedded.service_cidr,
-            start_delay: embedded.start_delay,
-            ready_delay: embedded.ready_delay,
-            terminate_delay: embedded.terminate_delay,
-            max_pods: embedded.max_pods,
-        }
-    }
-}
-
 impl std::str::FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

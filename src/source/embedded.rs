@@ -190,16 +190,25 @@ pub async fn watch(
     }
 }
 
-/// A simulated cluster for `embedded` with its manifests applied at `now`:
-/// what `serve`, `check-config` and `export-zone` start from. Returns the
-/// cluster and one line per object applied.
+/// A simulated cluster with `settings` and the objects of the manifest
+/// files `manifests` applied at `now`: what `serve` and `export-zone` start
+/// from. Returns the cluster and one line per object applied.
 pub fn load_cluster(
-    embedded: &crate::config::EmbeddedConfig,
+    manifests: &[PathBuf],
+    settings: super::cluster::SimSettings,
     now: Instant,
 ) -> Result<(super::cluster::Cluster, Vec<String>), EmbeddedError> {
-    let objects = load_objects(&embedded.manifests)?;
-    let mut cluster =
-        super::cluster::Cluster::new(super::cluster::SimSettings::from_config(embedded));
+    cluster_from_objects(load_objects(manifests)?, settings, now)
+}
+
+/// A simulated cluster with `settings` and `objects` applied at `now`
+/// (`check-config` reads the objects itself, to count them).
+pub fn cluster_from_objects(
+    objects: Vec<super::manifest::Object>,
+    settings: super::cluster::SimSettings,
+    now: Instant,
+) -> Result<(super::cluster::Cluster, Vec<String>), EmbeddedError> {
+    let mut cluster = super::cluster::Cluster::new(settings);
     let results = cluster
         .apply_manifests(objects, now)
         .map_err(EmbeddedError::Rejected)?;

@@ -121,7 +121,8 @@ impl Auth {
         })
     }
 
-    /// Address-only rules and no keys (tests, and the old `allow` list).
+    /// Address-only rules and no keys: what an `allow` list of bare
+    /// networks resolves to, without a config file (socketless tests).
     pub fn from_networks(networks: Vec<ipnet::IpNet>) -> Self {
         Self {
             keys: KeyRing::default(),

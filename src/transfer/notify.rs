@@ -32,7 +32,6 @@ use tokio_util::sync::CancellationToken;
 use super::Transfer;
 use super::auth::NotifyTarget;
 use super::keys::Key;
-use crate::config::TransferConfig;
 
 /// How often the store is checked for a new snapshot: the most a change
 /// waits before its NOTIFY is considered.
@@ -49,17 +48,6 @@ pub struct NotifySettings {
     pub attempts: u32,
     /// How long the first send waits for an answer; doubles every resend.
     pub timeout: Duration,
-}
-
-impl NotifySettings {
-    /// From the config: 1 send + 3 resends after 1 s, 2 s and 4 s.
-    pub fn from_config(config: &TransferConfig) -> Self {
-        Self {
-            interval: config.notify_interval,
-            attempts: 4,
-            timeout: Duration::from_secs(1),
-        }
-    }
 }
 
 /// Rate limit with a trailing edge: decides when a round of NOTIFYs goes
