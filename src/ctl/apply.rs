@@ -12,9 +12,7 @@ use super::client::{Error, with_selector};
 use super::context::Ctx;
 use super::resource::Kind;
 use crate::selector::Selector;
-
-/// The file endings kubectl picks up from a folder.
-const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+use crate::source::manifest::manifest_files;
 
 /// Reads every manifest `paths` name into one multi-document text: files as
 /// given, folders' `.yaml`/`.yml`/`.json` files in name order (not
@@ -44,18 +42,11 @@ pub fn read_manifest_files(paths: &[PathBuf], verb: &str) -> Result<Vec<(String,
         if !path.exists() {
             return Err(format!("the path \"{}\" does not exist", path.display()));
         }
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && has_manifest_extension(p))
-                .collect();
-            files.sort();
-            for file in files {
-                documents.push((file.display().to_string(), read_file(&file)?));
-            }
-        } else {
-            documents.push((path.display().to_string(), read_file(path)?));
+        // A folder's .json, .yaml and .yml files in name order, as `serve`
+        // reads them; a file whatever its name.
+        let files = manifest_files(path).map_err(|e| e.to_string())?;
+        for file in files {
+            documents.push((file.display().to_string(), read_file(&file)?));
         }
     }
     let documents: Vec<(String, String)> = documents
@@ -67,12 +58,6 @@ pub fn read_manifest_files(paths: &[PathBuf], verb: &str) -> Result<Vec<(String,
         return Err(format!("no objects passed to {verb}"));
     }
     Ok(documents)
-}
-
-fn has_manifest_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e))
 }
 
 fn read_file(path: &Path) -> Result<String, String> {

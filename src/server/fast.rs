@@ -18,7 +18,7 @@ use hickory_proto::rr::RecordType;
 
 use super::rrl::ResponseClass;
 use crate::snapshot::{self, Answer, MAX_LABELS, Snapshot};
-use crate::wire::{self, EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD, OPT_LEN, Peek};
+use crate::wire::{self, EDNS_PAYLOAD, HEADER, MIN_UDP_PAYLOAD, OPT, OPT_LEN, Peek};
 
 /// What the fast path made of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,21 +108,21 @@ fn parse(packet: &[u8], name: &mut LowerName) -> Result<Query, Outcome> {
         return slow;
     };
     // IN only; meta and transfer types go to the full handler.
-    if question.qclass != 1 || matches!(question.qtype, 0 | 41 | 251 | 252 | 255) {
+    if question.qclass != 1 || matches!(question.qtype, 0 | OPT | 251 | 252 | 255) {
         return slow;
     }
     let mut pos = question.end;
     let edns = if ar == 1 {
         // OPT: root owner, type 41, class = payload, TTL = ext-rcode,
         // version, flags; no options (those go the slow way).
-        let Some(opt) = packet.get(pos..pos + 11) else {
+        let Some(opt) = packet.get(pos..pos + OPT_LEN) else {
             return slow;
         };
         let rdlen = u16::from_be_bytes([opt[9], opt[10]]);
-        if opt[0] != 0 || opt[1..3] != [0, 41] || opt[6] != 0 || rdlen != 0 {
+        if opt[0] != 0 || opt[1..3] != OPT.to_be_bytes() || opt[6] != 0 || rdlen != 0 {
             return slow;
         }
-        pos += 11;
+        pos += OPT_LEN;
         Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & 0x80 != 0))
     } else {
         None

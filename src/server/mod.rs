@@ -39,6 +39,10 @@ pub struct Sockets {
 /// Why [`run`] stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A UDP socket refused its receive timeout, without which its worker
+    /// could not notice shutdown.
+    #[error("UDP socket cannot take a read timeout: {0}")]
+    Timeout(std::io::Error),
     /// The OS would not start a UDP worker thread.
     #[error("cannot start a UDP worker thread: {0}")]
     Spawn(std::io::Error),
@@ -88,6 +92,9 @@ pub async fn run(
     };
     let mut threads = Vec::new();
     for (i, socket) in sockets.udp.into_iter().enumerate() {
+        socket
+            .set_read_timeout(Some(udp::POLL))
+            .map_err(ServeError::Timeout)?;
         let worker = worker.clone();
         threads.push(
             std::thread::Builder::new()

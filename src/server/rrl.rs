@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 
-use crate::wire;
+use crate::wire::{self, HEADER};
 
 /// Buckets in the table. A power of two.
 pub const TABLE_SLOTS: usize = 1 << 16;
@@ -239,7 +239,7 @@ impl Rrl {
 /// records but the OPT (so an EDNS client still sees EDNS), TC set.
 /// A response that cannot be walked is cut to its header.
 pub fn slip(response: &mut Vec<u8>) {
-    if response.len() < 12 {
+    if response.len() < HEADER {
         return;
     }
     match wire::layout(response) {
@@ -256,8 +256,8 @@ pub fn slip(response: &mut Vec<u8>) {
             response[10..12].copy_from_slice(&additional.to_be_bytes());
         }
         None => {
-            response.truncate(12);
-            response[4..12].fill(0);
+            response.truncate(HEADER);
+            response[4..HEADER].fill(0);
         }
     }
     response[2] |= 0x02;
@@ -268,7 +268,7 @@ pub fn slip(response: &mut Vec<u8>) {
 /// reported it, kept to hold [`ResponseClass::of`] to it.
 #[cfg(test)]
 pub(crate) fn class_of(response: &[u8]) -> ResponseClass {
-    if response.len() < 12 {
+    if response.len() < HEADER {
         return ResponseClass::Error;
     }
     let rcode = response[3] & 0x0f;

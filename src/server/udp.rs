@@ -28,7 +28,7 @@ use super::rrl::{self, ResponseClass, Verdict};
 use crate::metrics::Metrics;
 
 /// How often an idle worker looks at the shutdown token.
-const POLL: Duration = Duration::from_millis(200);
+pub(super) const POLL: Duration = Duration::from_millis(200);
 /// Datagrams taken and answered per system call.
 const BATCH: usize = 32;
 /// The largest query read; a longer datagram is cut and then fails to
@@ -83,12 +83,10 @@ impl Worker {
         }
     }
 
-    /// Serves `socket` until shutdown. Runs on its own thread.
+    /// Serves `socket` until shutdown. Runs on its own thread; the socket
+    /// has its [`POLL`] read timeout already (set by `server::run`, which
+    /// fails the start if the socket refuses it).
     pub fn serve(&self, socket: &UdpSocket) {
-        if let Err(error) = socket.set_read_timeout(Some(POLL)) {
-            tracing::error!(%error, "UDP socket cannot take a read timeout; worker stops");
-            return;
-        }
         let fd = socket.as_raw_fd();
         let mut queries = vec![[0u8; MAX_QUERY]; BATCH];
         let mut answers: Vec<Vec<u8>> = (0..BATCH)

@@ -27,7 +27,8 @@ mod tests;
 
 use documents::{parse_json_stream, parse_yaml_documents};
 pub use error::{ManifestError, Position};
-use files::{manifest_files, read_error};
+pub use files::manifest_files;
+use files::read_error;
 pub use kinds::Object;
 
 /// Loads every Kubernetes object from files and folders, the way

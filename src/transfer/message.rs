@@ -19,7 +19,7 @@ pub const MAX_MESSAGE: u16 = 16 * 1024;
 
 /// The bytes an OPT record takes with no options: kept free in every message
 /// so the OPT always fits after the records.
-const OPT_SIZE: u16 = 11;
+const OPT_SIZE: u16 = crate::wire::OPT_LEN as u16;
 
 /// The messages of one reply, encoded lazily, in order. At least one: a
 /// reply with no records (an error) is a single message.

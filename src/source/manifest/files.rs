@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use super::error::ManifestError;
 
 /// Extensions taken from a folder, as `kubectl apply -f DIR` takes them.
-pub(super) const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
 
-/// The files `path` stands for: itself, or a folder's manifest files.
-pub(super) fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+/// The files `path` stands for: itself, or a folder's manifest files
+/// (`serve` and `ctl apply -f` read folders alike).
+pub fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     let metadata = std::fs::metadata(path).map_err(|source| read_error(path, source))?;
     if !metadata.is_dir() {
         return Ok(vec![path.to_owned()]);
