@@ -102,7 +102,7 @@ fn init_tracing() {
         // source logs each state change once itself. hickory logs a line
         // per query at INFO, and hickory-proto warns about malformed input
         // (bad EDNS options) per packet: a remote sender must not be able
-        // to write our log (tests/malformed.rs).
+        // to write our log (tests/malformed/binary.rs).
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(
                 "info,kube_client=off,kube_runtime=off,hickory_server=warn,hickory_proto=error",

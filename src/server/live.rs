@@ -1,7 +1,7 @@
 //! The settings a running server changes without a restart: response rate
 //! limiting, NSID and the cookie secret.
 //!
-//! Each lives behind an `ArcSwap`, so a SIGHUP (`app.rs`) or a changed
+//! Each lives behind an `ArcSwap`, so a SIGHUP (`app/reload.rs`) or a changed
 //! secret file swaps it in one atomic store while the UDP workers and the
 //! handler keep loading whatever is current: no lock on the query path, no
 //! query dropped. A query answered during the swap is answered under the

@@ -11,16 +11,17 @@
 //! ([`ClusterState`]) when it changed. The async part (`embedded.rs`) calls
 //! `step` when a timer fires or a command arrived.
 //!
-//! This file holds the state and the clock; its rooms hold the rest. Two are
-//! leaves that import nothing from here: `api` (resources, errors, keys,
-//! JSON forms) and `spec` (pure readings of objects: set specs, selectors,
-//! revision names). The others extend [`Cluster`]: `store` (apply, replace,
-//! patch, delete, list, get), `services` (cluster IP and node port
-//! admission), `runtime` (pod lifecycle and faults), `statefulset` (the
-//! reconcile core's glue), `revisions` and `volumes` (their stores),
-//! `claims`, `adopt`, `create`, `endpointslice` (slices and the DNS view)
-//! and `watch` (the fan-out to watchers). This file names only the leaves,
-//! so imports run one way (`tests/house.rs`).
+//! This file holds the state and the clock; its rooms hold the rest. Four
+//! are leaves that import nothing from here: `api` (resources, errors, keys,
+//! JSON forms), `spec` (pure readings of objects: set specs, selectors,
+//! revision names), `revisions` (a set's ControllerRevision history) and
+//! `volumes` (the volume and class store). The others extend [`Cluster`]:
+//! `store` (apply, replace, patch, delete, list, get), `services` (cluster
+//! IP and node port admission), `runtime` (pod lifecycle and faults),
+//! `statefulset` (the reconcile core's glue), `claims`, `adopt`, `create`,
+//! `endpointslice` (slices and the DNS view) and `watch` (the fan-out to
+//! watchers). This file names only the leaves, so imports run one way
+//! (`tests/house.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
