@@ -18,7 +18,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<String> {
     // The key file and the names in `allow` and `notify`; the cookie secret.
     transfer::Auth::from_config(&config.transfer, path)?;
     if let Some(secret) = &config.dns.cookie_secret_file {
-        crate::server::cookie::read_secret_file(secret).map_err(|e| anyhow::anyhow!(e))?;
+        crate::server::cookie::read_secret_file(secret)?;
     }
     match &config.source {
         SourceConfig::Embedded(embedded) => {

@@ -71,9 +71,7 @@ impl Reload {
         // a bad file changes nothing. The secret file is the running one (a
         // new path takes a restart, like the poller that watches it).
         let cookie_secret = match &self.running.dns.cookie_secret_file {
-            Some(path) => {
-                crate::server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?
-            }
+            Some(path) => crate::server::cookie::read_secret_file(path)?,
             None => None,
         };
         let auth = transfer::Auth::from_config(&config.transfer, &self.path)?;

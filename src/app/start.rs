@@ -282,7 +282,7 @@ fn secrets(config: &Config, config_path: &Path) -> anyhow::Result<(Auth, Option<
     }
     let cookie_secret = match &config.dns.cookie_secret_file {
         Some(path) => {
-            let secret = server::cookie::read_secret_file(path).map_err(|e| anyhow::anyhow!(e))?;
+            let secret = server::cookie::read_secret_file(path)?;
             if secret.is_none() {
                 tracing::warn!(file = %path.display(),
                     "cookie secret file does not exist (yet): a random secret until it does, so other replicas do not accept this one's cookies");

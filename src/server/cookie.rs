@@ -203,20 +203,39 @@ impl Default for Cookies {
 /// `openssl rand -hex 16` prints), surrounding whitespace allowed. `None`
 /// when the file does not exist (an optional Secret not created yet); the
 /// error says what is wrong and never shows the file's content.
-pub fn read_secret_file(path: &std::path::Path) -> Result<Option<[u8; 16]>, String> {
+pub fn read_secret_file(path: &std::path::Path) -> Result<Option<[u8; 16]>, SecretFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "cannot read cookie secret file {}: {e}",
-                path.display()
-            ));
+        Err(source) => {
+            return Err(SecretFileError::Read {
+                path: path.to_owned(),
+                source,
+            });
         }
     };
     parse_secret(text.trim())
         .map(Some)
-        .map_err(|e| format!("cookie secret file {}: {e}", path.display()))
+        .map_err(|reason| SecretFileError::Malformed {
+            path: path.to_owned(),
+            reason,
+        })
+}
+
+/// A cookie secret file that exists but cannot be used; never shows the
+/// file's content.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("cannot read cookie secret file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cookie secret file {}: {reason}", path.display())]
+    Malformed {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 fn parse_secret(text: &str) -> Result<[u8; 16], String> {
@@ -435,14 +454,17 @@ mod tests {
         );
         for bad in ["00", "zz0102030405060708090a0b0c0d0e0f", ""] {
             std::fs::write(&path, bad).unwrap();
-            let err = read_secret_file(&path).unwrap_err();
+            let err = read_secret_file(&path).unwrap_err().to_string();
             assert!(err.contains("32 hex digits"), "{bad}: {err}");
             assert!(err.contains("secret"), "{err}");
         }
         // Absent (an optional Secret not created): no secret, no error.
-        assert_eq!(read_secret_file(&dir.path().join("missing")), Ok(None));
+        assert!(matches!(
+            read_secret_file(&dir.path().join("missing")),
+            Ok(None)
+        ));
         // A folder where the file should be: an error naming it.
-        let err = read_secret_file(dir.path()).unwrap_err();
+        let err = read_secret_file(dir.path()).unwrap_err().to_string();
         assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
 

@@ -121,7 +121,7 @@ impl Live {
     /// Reads the cookie secret file and puts it in force. Returns whether
     /// the secret changed; an absent file changes nothing (the secret in
     /// force stays), an unreadable or malformed one neither and is the error.
-    pub fn load_cookie_secret(&self, path: &Path) -> Result<bool, String> {
+    pub fn load_cookie_secret(&self, path: &Path) -> Result<bool, cookie::SecretFileError> {
         Ok(cookie::read_secret_file(path)?.is_some_and(|secret| self.rotate_cookie_secret(secret)))
     }
 }
@@ -159,6 +159,7 @@ pub async fn watch_cookie_secret(
             }
             Ok(Ok(false)) => last_error = None,
             Ok(Err(error)) => {
+                let error = error.to_string();
                 if last_error.as_ref() != Some(&error) {
                     tracing::error!("{error}; keeping the cookie secret in force");
                     last_error = Some(error);
@@ -251,11 +252,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         std::fs::write(&path, "0102030405060708090a0b0c0d0e0f10").unwrap();
-        assert_eq!(live.load_cookie_secret(&path), Ok(true));
-        assert_eq!(live.load_cookie_secret(&path), Ok(false));
+        assert_eq!(live.load_cookie_secret(&path).ok(), Some(true));
+        assert_eq!(live.load_cookie_secret(&path).ok(), Some(false));
         assert_eq!(
-            live.load_cookie_secret(&dir.path().join("absent")),
-            Ok(false)
+            live.load_cookie_secret(&dir.path().join("absent")).ok(),
+            Some(false)
         );
         std::fs::write(&path, "nonsense").unwrap();
         assert!(live.load_cookie_secret(&path).is_err());
