@@ -82,7 +82,7 @@ impl Cluster {
         check_label_name("Pod", &name)?;
         let key = (namespace.to_owned(), name.clone());
         if self.pods.contains_key(&key) {
-            return Err(ApiError::already_exists("pods", &name));
+            return Err(ApiError::already_exists(Resource::Pods.plural(), &name));
         }
         let Some(spec) = pod.spec.as_mut().filter(|s| !s.containers.is_empty()) else {
             return Err(ApiError::invalid(format!(

@@ -76,7 +76,7 @@ impl Cluster {
         let pod = self
             .pods
             .get_mut(&key)
-            .ok_or_else(|| ApiError::not_found("pods", name))?;
+            .ok_or_else(|| ApiError::not_found(Resource::Pods.plural(), name))?;
         let container = first_container(&pod.pod);
         let what = match fault {
             Fault::Kill => {
