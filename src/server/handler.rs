@@ -29,7 +29,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
-use super::cookie::{self, Cookies};
+use super::cookie;
 use super::live::Live;
 use super::rrl::Rrl;
 use crate::metrics::Metrics;
@@ -73,12 +73,6 @@ impl DnsHandler {
     /// The same handler, answering NSID requests with `nsid`.
     pub fn with_nsid(self, nsid: Option<&str>) -> Self {
         self.live.set_nsid(nsid);
-        self
-    }
-
-    /// The same handler, with fixed cookie rules (a shared secret, tests).
-    pub fn with_cookies(self, cookies: Cookies) -> Self {
-        self.live.set_cookies(cookies);
         self
     }
 

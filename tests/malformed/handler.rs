@@ -58,13 +58,14 @@ fn handler(nsid: Option<&str>) -> DnsHandler {
     });
     index.set_synced(true);
     let snapshot = index.publish(Instant::now()).unwrap();
-    DnsHandler::new(
+    let handler = DnsHandler::new(
         Arc::new(ArcSwap::from_pointee(snapshot)),
         1232,
         Arc::new(Metrics::default()),
     )
-    .with_nsid(nsid)
-    .with_cookies(Cookies::with_secret([7; 16]))
+    .with_nsid(nsid);
+    handler.live().set_cookies(Cookies::with_secret([7; 16]));
+    handler
 }
 
 const SRC: &str = "192.0.2.7:5353";
