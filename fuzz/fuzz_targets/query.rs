@@ -398,8 +398,8 @@ fn run(data: &[u8]) -> Result<()> {
     let snapshot = Arc::new(index.snapshot().clone());
     let store = Arc::new(ArcSwap::new(snapshot.clone()));
     let handler = DnsHandler::new(store, server_max, Arc::new(Metrics::default()))
-        .with_cookies(Cookies::with_secret([7; 16]))
         .with_nsid((flags & 4 == 4).then_some("fuzz-ns-1"));
+    handler.live().set_cookies(Cookies::with_secret([7; 16]));
     let src = SocketAddr::from(([192, 0, 2, 1], 5353));
 
     let (whole, slow) = RUNTIME.with(|rt| {
