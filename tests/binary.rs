@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use support::config::Embedded;
 use support::dns::{addresses, query, query_edns, tcp, udp};
 use support::server::{BIN, Server, eventually};
 
@@ -182,12 +183,9 @@ async fn sigterm_drains_and_exits_zero() {
 #[test]
 fn bad_config_and_bad_manifest_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  embedded:\n    manifests: [m]\ndns:\n  listn: []\n",
-    )
-    .unwrap();
+    let config = Embedded::new(["m"])
+        .and("dns:\n  listn: []\n")
+        .write(&dir.path().join("bad.yaml"));
     let out = std::process::Command::new(BIN)
         .args(["check-config"])
         .arg(&config)
@@ -206,7 +204,7 @@ fn bad_config_and_bad_manifest_are_named() {
         "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: b}\nspec:\n  clusterIP: None\n  ports: [{name: web, port: x}]\n",
     )
     .unwrap();
-    std::fs::write(&config, "source:\n  embedded:\n    manifests: [m]\n").unwrap();
+    Embedded::new(["m"]).write(&config);
     for args in [vec!["check-config"], vec!["serve", "--config"]] {
         let out = std::process::Command::new(BIN)
             .args(&args)

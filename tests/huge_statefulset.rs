@@ -11,19 +11,18 @@
 
 mod support;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Service, ServiceKind};
 use headless_dns::snapshot::{self, Snapshot};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
+use support::config::Embedded;
 use support::dns::{addresses, query, udp};
 use support::kube_api::{KubeApi, objects};
 use support::server::{Server, eventually};
+use support::settings::settings;
 
 const MAX: u32 = i32::MAX as u32;
 
@@ -60,9 +59,7 @@ fn ask(snap: &Snapshot, name: &str) -> (ResponseCode, usize, Option<u32>) {
 
 #[test]
 fn the_index_declares_two_billion_ordinals_by_rule() {
-    let config = Config::from_str("source: {kubernetes: {}}\n", Path::new("t.yaml")).unwrap();
-    let settings = Arc::new(headless_dns::app::settings::zone_settings(&config));
-    let mut index = ClusterIndex::new(settings, Duration::from_secs(30));
+    let mut index = ClusterIndex::new(settings(), Duration::from_secs(30));
     index.set_synced(true);
     index.apply_service(Service {
         key: ObjectKey::new("demo", "db"),
@@ -241,12 +238,10 @@ async fn embedded_mode_caps_a_two_billion_replica_set_and_keeps_serving() {
     std::fs::create_dir(dir.path().join("m")).unwrap();
     std::fs::write(dir.path().join("m/svc.yaml"), SERVICE).unwrap();
     std::fs::write(dir.path().join("m/sts.yaml"), SET).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "source:\n  embedded:\n    manifests: [m]\n    start_delay: 10ms\n    ready_delay: 10ms\n    max_pods: 20\n",
-    )
-    .unwrap();
+    let config = Embedded::new(["m"])
+        .with("    start_delay: 10ms\n    ready_delay: 10ms\n")
+        .max_pods(20)
+        .write(&dir.path().join("config.yaml"));
     let mut server = tokio::task::spawn_blocking(move || Server::start(&config))
         .await
         .unwrap();

@@ -20,14 +20,18 @@ use tokio_util::sync::CancellationToken;
 
 const POD0: &str = "web-demo-0.nginx-demo.demo.svc.cluster.local.";
 
+/// DNS and admin on 127.0.0.1 port 0, for the tests that bind through
+/// `app::Bound` themselves rather than through `support::app`.
+const PORT_0: &str = "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_on_bound_sockets_answers_and_stops_when_told() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config_path = root.join("config/in-process.yaml");
-    let text = format!(
-        "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\nsource:\n  embedded:\n    manifests: [{}]\n    watch: false\n",
-        root.join("config/examples").display()
-    );
+    let text = Embedded::new([support::config::examples()])
+        .no_watch()
+        .and(PORT_0)
+        .text();
     let config = Config::from_str(&text, &config_path).unwrap();
     let bound = Bound::bind(&config).await.unwrap();
     let dns = bound.dns_addrs()[0];
@@ -81,9 +85,10 @@ async fn bad_manifests_fail_the_start_with_the_file_named() {
         "kind: Service\napiVersion: v1\nmetadata: {name: 5}\n",
     )
     .unwrap();
-    let config_path = dir.path().join("config.yaml");
-    let text = "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\nsource:\n  embedded:\n    manifests: [bad.yaml]\n    watch: false\n";
-    std::fs::write(&config_path, text).unwrap();
+    let config_path = Embedded::new(["bad.yaml"])
+        .no_watch()
+        .and(PORT_0)
+        .write(&dir.path().join("config.yaml"));
     let app = App::load(&config_path).unwrap();
     let bound = Bound::bind(&app.config).await.unwrap();
     let error = app

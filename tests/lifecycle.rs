@@ -6,28 +6,18 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use support::config::Embedded;
 use support::dns::{addresses, query, udp};
 use support::server::{Server, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const POD0: &str = "web-demo-0.nginx-demo.demo.svc.cluster.local.";
-
-/// A copy of `config/examples/` in a temp folder, with `config` (YAML,
-/// manifests: [examples]) as its config file.
-fn examples_with(config: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    support::config::copy_examples(dir.path());
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config).unwrap();
-    (dir, path)
-}
 
 fn signal(server: &Server, name: &str) {
     let status = Command::new("kill")
@@ -88,9 +78,9 @@ async fn next_frame(stream: &mut TcpStream) -> Option<hickory_proto::op::Message
 /// close cleanly, and the process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_tcp_queries_in_flight_then_exits_zero() {
-    let (_dir, config) = examples_with(
-        "dns:\n  tcp_idle_timeout: 5s\nsource:\n  embedded:\n    manifests: [examples]\n",
-    );
+    let (_dir, config) = Embedded::edited_examples()
+        .and("dns:\n  tcp_idle_timeout: 5s\n")
+        .in_temp();
     let mut server = Server::start(&config);
 
     let mut pipelined = TcpStream::connect(server.dns).await.unwrap();
@@ -152,9 +142,9 @@ async fn sigterm_answers_tcp_queries_in_flight_then_exits_zero() {
 /// the exit code of an interrupted process (130), not the drain's 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once() {
-    let (_dir, config) = examples_with(
-        "dns:\n  tcp_idle_timeout: 60s\nsource:\n  embedded:\n    manifests: [examples]\n",
-    );
+    let (_dir, config) = Embedded::edited_examples()
+        .and("dns:\n  tcp_idle_timeout: 60s\n")
+        .in_temp();
     let mut server = Server::start(&config);
     let mut stalled = TcpStream::connect(server.dns).await.unwrap();
     stalled.write_all(&frame(7, POD0)[..6]).await.unwrap();
@@ -191,14 +181,11 @@ fn metric(server: &Server, name: &str) -> u64 {
 /// from the running config.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_config_keeps_the_running_one() {
-    let (_dir, config) =
-        examples_with("source:\n  embedded:\n    manifests: [examples]\n    watch: false\n");
+    let (_dir, config) = Embedded::edited_examples().no_watch().in_temp();
     let mut server = Server::start(&config);
-    std::fs::write(
-        &config,
-        "dns:\n  tttl: 5\nsource:\n  embedded:\n    manifests: [examples]\n",
-    )
-    .unwrap();
+    Embedded::edited_examples()
+        .and("dns:\n  tttl: 5\n")
+        .write(&config);
     signal(&server, "HUP");
     let line = server.wait_for_log("config reload failed");
     assert!(line.contains("tttl"), "{line}");
@@ -213,11 +200,7 @@ async fn sighup_with_a_broken_config_keeps_the_running_one() {
     assert_eq!(addresses(&m.answers), ["10.244.0.39"]);
 
     // A broken manifest is no better: logged, state kept.
-    std::fs::write(
-        &config,
-        "source:\n  embedded:\n    manifests: [examples]\n    watch: false\n",
-    )
-    .unwrap();
+    Embedded::edited_examples().no_watch().write(&config);
     let slice = config
         .parent()
         .unwrap()
@@ -243,8 +226,7 @@ async fn sighup_with_a_broken_config_keeps_the_running_one() {
 /// else would), and names the keys that need a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_manifests_and_names_keys_that_need_a_restart() {
-    let (_dir, config) =
-        examples_with("source:\n  embedded:\n    manifests: [examples]\n    watch: false\n");
+    let (_dir, config) = Embedded::edited_examples().no_watch().in_temp();
     let mut server = Server::start(&config);
     let m = udp(server.dns, &query(POD0, RecordType::A)).await;
     assert_eq!(addresses(&m.answers), ["10.244.0.39"]);
@@ -255,11 +237,10 @@ async fn sighup_reloads_manifests_and_names_keys_that_need_a_restart() {
         .join("examples/web-endpointslice.yaml");
     let text = std::fs::read_to_string(&slice).unwrap();
     std::fs::write(&slice, text.replace("10.244.0.39", "10.244.9.9")).unwrap();
-    std::fs::write(
-        &config,
-        "dns:\n  ttl: 30\nsource:\n  embedded:\n    manifests: [examples]\n    watch: false\n",
-    )
-    .unwrap();
+    Embedded::edited_examples()
+        .no_watch()
+        .and("dns:\n  ttl: 30\n")
+        .write(&config);
     signal(&server, "HUP");
     let line = server.wait_for_log("config reloaded");
     assert!(line.contains("needs a restart for dns.ttl"), "{line}");

@@ -10,7 +10,6 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use headless_dns::server::cookie::Cookies;
 use hickory_proto::op::{Edns, Message};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
+use support::config::Embedded;
 use support::dns::{addresses, query, udp};
 use support::server::{Server, eventually};
 
@@ -34,16 +34,13 @@ fn secret(hex: &str) -> [u8; 16] {
     out
 }
 
-/// A folder with the example manifests and `config` as `config.yaml`.
-fn setup(config: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    support::config::copy_examples(dir.path());
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config).unwrap();
-    (dir, path)
+/// The example manifests, the file watcher off, and `sections` (a `dns:`
+/// section, or nothing) after them.
+fn serving(sections: &str) -> Embedded {
+    Embedded::new([support::config::examples()])
+        .no_watch()
+        .and(sections)
 }
-
-const SOURCE: &str = "source:\n  embedded:\n    manifests: [examples]\n    watch: false\n";
 
 fn metric(server: &Server, line_start: &str) -> u64 {
     let (status, text) = server.http_get("/metrics");
@@ -115,9 +112,9 @@ async fn present(server: SocketAddr, cookie: &[u8; 16]) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_the_cookie_secret_accept_each_others_cookies() {
-    let (dir, config) = setup(&format!("dns:\n  cookie_secret_file: cookie\n{SOURCE}"));
+    let (dir, config) = serving("dns:\n  cookie_secret_file: cookie\n").in_temp();
     std::fs::write(dir.path().join("cookie"), format!("{SECRET}\n")).unwrap();
-    let (_alone_dir, alone_config) = setup(SOURCE);
+    let (_alone_dir, alone_config) = serving("").in_temp();
     let a = Server::start(&config);
     let b = Server::start(&config);
     let alone = Server::start(&alone_config);
@@ -207,10 +204,10 @@ async fn burst(server: &Server, count: usize, dropped_before: u64) -> (usize, u6
     }
 }
 
-fn rrl_config(rate: u32, nsid: &str) -> String {
-    format!(
-        "dns:\n  nsid: {nsid}\n  rrl:\n    enabled: true\n    responses_per_second: {rate}\n    window: 5s\n    slip: 0\n{SOURCE}"
-    )
+fn rrl_config(rate: u32, nsid: &str) -> Embedded {
+    serving(&format!(
+        "dns:\n  nsid: {nsid}\n  rrl:\n    enabled: true\n    responses_per_second: {rate}\n    window: 5s\n    slip: 0\n"
+    ))
 }
 
 fn nsid_query() -> Message {
@@ -234,7 +231,7 @@ async fn nsid_of(server: &Server) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_changes_the_rrl_rate_and_nsid_live() {
-    let (_dir, config) = setup(&rrl_config(1000, "dns-a"));
+    let (_dir, config) = rrl_config(1000, "dns-a").in_temp();
     let mut server = Server::start(&config);
     assert_eq!(
         metric(&server, "headless_dns_rrl_responses_per_second"),
@@ -248,7 +245,7 @@ async fn sighup_changes_the_rrl_rate_and_nsid_live() {
         "1000/s lets a burst of 20 through"
     );
 
-    std::fs::write(&config, rrl_config(1, "dns-b")).unwrap();
+    rrl_config(1, "dns-b").write(&config);
     hangup(&server);
     reloaded(&server, 1).await;
     assert_eq!(metric(&server, "headless_dns_rrl_responses_per_second"), 1);
@@ -261,7 +258,7 @@ async fn sighup_changes_the_rrl_rate_and_nsid_live() {
     assert!(answered < 20);
 
     // A bad value: the reload fails naming file and key; 1/s stays.
-    std::fs::write(&config, rrl_config(0, "dns-c")).unwrap();
+    rrl_config(0, "dns-c").write(&config);
     hangup(&server);
     let line = server.wait_for_log("config reload failed");
     assert!(line.contains("dns.rrl.responses_per_second"), "{line}");
@@ -274,11 +271,7 @@ async fn sighup_changes_the_rrl_rate_and_nsid_live() {
     assert_eq!(nsid_of(&server).await, b"dns-b");
 
     // Off, live: every answer again.
-    std::fs::write(
-        &config,
-        format!("dns:\n  rrl:\n    enabled: false\n{SOURCE}"),
-    )
-    .unwrap();
+    serving("dns:\n  rrl:\n    enabled: false\n").write(&config);
     hangup(&server);
     reloaded(&server, 2).await;
     assert_eq!(metric(&server, "headless_dns_rrl_responses_per_second"), 0);

@@ -9,12 +9,10 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
@@ -23,11 +21,12 @@ use headless_dns::model::{
 use headless_dns::server::fast::{self, Outcome};
 use headless_dns::server::handler::DnsHandler;
 use headless_dns::server::packet::{handle_bytes, handle_bytes_slow};
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::snapshot::Snapshot;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_server::net::xfer::Protocol as Transport;
 use proptest::prelude::*;
+use support::settings::settings;
 
 const NAMES: &[&str] = &[
     "web-demo-0.nginx-demo.demo.svc.cluster.local",
@@ -57,15 +56,6 @@ const NAMES: &[&str] = &[
 const TYPES: &[u16] = &[
     1, 28, 33, 12, 6, 2, 16, 255, 5, 15, 0, 65000, 252, 251, 41, 99, 64, 65,
 ];
-
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        Path::new("test.yaml"),
-    )
-    .unwrap();
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
 
 /// The walkthrough's zone plus a service large enough to overflow 512
 /// and 1232 bytes over UDP. Built once.

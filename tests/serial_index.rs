@@ -3,28 +3,21 @@
 //! in other batches agree, a version seen without a change publishes
 //! nothing, and the closing of a stable-name window keeps the serial.
 
+mod support;
+
 use std::net::IpAddr;
 
 use headless_dns::serial::fold;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{Endpoint, EndpointGroup, ObjectKey, Service, ServiceKind};
+use support::settings::settings;
 
 const GRACE: Duration = Duration::from_secs(30);
 
 fn index() -> ClusterIndex {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        std::path::Path::new("test.yaml"),
-    )
-    .unwrap();
-    ClusterIndex::new(
-        Arc::new(headless_dns::app::settings::zone_settings(&config)),
-        GRACE,
-    )
+    ClusterIndex::new(settings(), GRACE)
 }
 
 fn service(name: &str) -> Service {

@@ -10,11 +10,8 @@
 mod support;
 
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
@@ -22,15 +19,11 @@ use headless_dns::model::{
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use support::dns::addresses;
+use support::settings::settings_with;
 use support::zone::{Zone, assert_negative, fq};
 
 fn index_with(dns: &str) -> ClusterIndex {
-    let text = format!("dns: {{{dns}}}\nsource: {{embedded: {{manifests: [x]}}}}\n");
-    let config = Config::from_str(&text, Path::new("t.yaml")).unwrap();
-    let mut index = ClusterIndex::new(
-        Arc::new(headless_dns::app::settings::zone_settings(&config)),
-        Duration::from_secs(30),
-    );
+    let mut index = ClusterIndex::new(settings_with(dns), Duration::from_secs(30));
     index.set_synced(true);
     index
 }

@@ -12,26 +12,16 @@ mod negative;
 mod records;
 mod wire;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::snapshot::ZoneSettings;
+
+use support::settings::settings;
 
 const GRACE: Duration = Duration::from_secs(30);
-
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        std::path::Path::new("test.yaml"),
-    )
-    .unwrap();
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
 
 fn service(ns: &str, name: &str) -> Service {
     Service {

@@ -5,12 +5,11 @@
 //! until the sources synced.
 
 use super::*;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::dns::addresses;
+use crate::support::settings::settings_with;
 use crate::support::zone::{Zone, assert_negative, fq};
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{EndpointGroup, ObjectKey, OrdinalSet, ServiceKind};
 use hickory_proto::op::ResponseCode;
@@ -36,15 +35,7 @@ async fn nxdomain_and_nodata_carry_the_soa() {
 
 #[tokio::test]
 async fn negative_ttl_is_min_of_soa_ttl_and_minimum() {
-    let config = Config::from_str(
-        "dns: {ttl: 30, negative_ttl: 7}\nsource: {embedded: {manifests: [x]}}\n",
-        std::path::Path::new("t.yaml"),
-    )
-    .unwrap();
-    let mut index = ClusterIndex::new(
-        Arc::new(headless_dns::app::settings::zone_settings(&config)),
-        GRACE,
-    );
+    let mut index = ClusterIndex::new(settings_with("ttl: 30, negative_ttl: 7"), GRACE);
     index.set_synced(true);
     let zone = Zone::new(index);
     let m = zone.q(&fq("x.svc"), RecordType::A).await;

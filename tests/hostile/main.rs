@@ -33,6 +33,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
+use support::config::Embedded;
 use support::dns::{addresses, query, udp};
 use support::kube_api::KubeApi;
 use support::server::{Server, eventually};
@@ -60,22 +61,21 @@ struct Running {
 async fn start(source: Source, objects: &[Value], zone: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
-    let head = format!("zone: {zone}\n");
+    let zone_line = format!("zone: {zone}\n");
     let api = match source {
         Source::Kubernetes => {
             let api = KubeApi::start().await;
             for object in objects {
                 api.apply(object);
             }
-            api.write_config(dir.path(), &head);
+            api.write_config(dir.path(), &zone_line);
             Some(api)
         }
         Source::Embedded => {
             // A JSON stream: one object a line, as `kubectl get -o json` writes.
             let documents: Vec<String> = objects.iter().map(Value::to_string).collect();
             std::fs::write(dir.path().join("m.json"), documents.join("\n")).unwrap();
-            let text = format!("{head}source:\n  embedded:\n    manifests: [m.json]\n");
-            std::fs::write(&config, text).unwrap();
+            Embedded::new(["m.json"]).and(&zone_line).write(&config);
             None
         }
     };

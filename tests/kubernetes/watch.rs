@@ -2,28 +2,21 @@
 //! asserting on the published snapshot: no sockets, deterministic time.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::dns::addresses;
 use crate::support::kube_api::objects;
+use crate::support::settings::settings;
 use crate::{fqdn, ips};
-use headless_dns::config::Config;
 use headless_dns::driver::{self, Change};
 use headless_dns::index::ClusterIndex;
-use headless_dns::snapshot::{self, Snapshot, ZoneSettings};
+use headless_dns::snapshot::{self, Snapshot};
 use headless_dns::source::kubernetes::{Kind, Watch, Watched};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kube::runtime::watcher::Event;
 
 const GRACE: Duration = Duration::from_secs(30);
-
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str("source: {kubernetes: {}}\n", Path::new("test.yaml")).unwrap();
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
 
 /// What a question gets: rcode, addresses, and the negative TTL (the
 /// authority SOA's TTL) when there is one.

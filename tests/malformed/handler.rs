@@ -6,12 +6,10 @@
 use super::*;
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
@@ -20,18 +18,10 @@ use headless_dns::model::{
 use headless_dns::server::cookie::Cookies;
 use headless_dns::server::handler::DnsHandler;
 use headless_dns::server::packet::handle_bytes;
-use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_server::net::xfer::Protocol as Transport;
 
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        Path::new("test.yaml"),
-    )
-    .unwrap();
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
+use crate::support::settings::settings;
 
 fn handler(nsid: Option<&str>) -> DnsHandler {
     let mut index = ClusterIndex::new(settings(), Duration::from_secs(30));

@@ -1,9 +1,10 @@
 //! Config files for the tests that load manifests into the embedded
 //! cluster, written once: [`Embedded`] builds `source.embedded` (the
-//! manifest paths, the simulated pods' delays, the file watcher) plus any
-//! other sections, and writes it where the test says; [`examples`] and
-//! [`demo`] are the repository's manifest folders, and [`copy_examples`]
-//! copies one for a test that edits it. Whether the server then runs
+//! manifest paths, the simulated pods' delays and cap, the file watcher)
+//! plus any other sections, and writes it where the test says; [`examples`]
+//! and [`demo`] are the repository's manifest folders, and [`copy_examples`]
+//! copies one for a test that edits it ([`Embedded::edited_examples`] serves
+//! such a copy made beside the config). Whether the server then runs
 //! in-process (`support::app`) or as the binary (`support::server`) is the
 //! test's choice.
 
@@ -37,6 +38,9 @@ pub struct Embedded {
     embedded: String,
     /// Top-level sections after `source`.
     rest: String,
+    /// Whether [`Embedded::in_temp`] copies `config/examples/` into the
+    /// folder as `examples/` (see [`Embedded::edited_examples`]).
+    copy_examples: bool,
 }
 
 impl Embedded {
@@ -50,6 +54,18 @@ impl Embedded {
                 .collect(),
             embedded: String::new(),
             rest: String::new(),
+            copy_examples: false,
+        }
+    }
+
+    /// Serves `examples/`, a copy of `config/examples/` that
+    /// [`Embedded::in_temp`] makes beside the config, for a test that edits
+    /// the manifests. [`Embedded::write`] does not copy: it rewrites the
+    /// config of a folder that already holds the copy.
+    pub fn edited_examples() -> Self {
+        Self {
+            copy_examples: true,
+            ..Self::new(["examples"])
         }
     }
 
@@ -59,6 +75,11 @@ impl Embedded {
         self.with(&format!(
             "    start_delay: {delay}\n    ready_delay: {delay}\n    terminate_delay: {delay}\n"
         ))
+    }
+
+    /// At most `pods` simulated pods in the cluster.
+    pub fn max_pods(self, pods: usize) -> Self {
+        self.with(&format!("    max_pods: {pods}\n"))
     }
 
     /// The manifest file watcher off: the cluster holds what was loaded.
@@ -94,9 +115,13 @@ impl Embedded {
         path.to_owned()
     }
 
-    /// Writes the config as `config.yaml` in a new temporary folder.
+    /// Writes the config as `config.yaml` in a new temporary folder (with
+    /// the copy of the examples if [`Embedded::edited_examples`] made it).
     pub fn in_temp(&self) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
+        if self.copy_examples {
+            copy_examples(dir.path());
+        }
         let path = self.write(&dir.path().join("config.yaml"));
         (dir, path)
     }

@@ -1,7 +1,7 @@
 //! Acting as a secondary: AXFR and IXFR queries, reading a transfer off a
 //! TCP connection as RFC 1995 §4 / RFC 5936 §2.2 frame it, and applying a
 //! condensed IXFR to a zone held as record lines. Shared by
-//! `tests/transfer.rs` and `tests/replicas.rs`.
+//! `tests/transfer/` and `tests/replicas.rs`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -24,13 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
     Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
-use headless_dns::snapshot::{Snapshot, ZoneSettings};
+use headless_dns::snapshot::Snapshot;
 use headless_dns::transfer::export::record_line;
 use headless_dns::transfer::message::MAX_MESSAGE;
 use headless_dns::transfer::{Auth, Outcome, Transfer};
@@ -38,6 +37,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use support::config::Embedded;
 use support::server::http;
+use support::settings::settings;
 use support::xfr::soa_serial;
 
 const GRACE: Duration = Duration::from_secs(30);
@@ -47,15 +47,6 @@ const IN_ADDR: &str = "in-addr.arpa.";
 const IP6: &str = "ip6.arpa.";
 
 // ---- building zones without sockets -------------------------------------
-
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        Path::new("test.yaml"),
-    )
-    .unwrap();
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
 
 fn service(ns: &str, name: &str) -> Service {
     Service {

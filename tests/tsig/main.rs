@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use headless_dns::config::{AllowEntry, Config, TransferConfig};
+use headless_dns::config::{AllowEntry, TransferConfig};
 use headless_dns::index::ClusterIndex;
 use headless_dns::metrics::Metrics;
 use headless_dns::model::{
@@ -37,6 +37,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::{Name, RData, Record, RecordType, TSigVerifier, TSigner};
+use support::settings::settings;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const LOCAL6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -105,15 +106,7 @@ fn fixture(pods: u32) -> Fixture {
         ..TransferConfig::default()
     };
     let auth = Auth::from_config(&config, Path::new("test.yaml")).unwrap();
-    let settings = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        Path::new("test.yaml"),
-    )
-    .unwrap();
-    let mut index = ClusterIndex::new(
-        Arc::new(headless_dns::app::settings::zone_settings(&settings)),
-        Duration::from_secs(30),
-    );
+    let mut index = ClusterIndex::new(settings(), Duration::from_secs(30));
     index.set_synced(true);
     index.apply_service(Service {
         key: ObjectKey::new("big", "web"),

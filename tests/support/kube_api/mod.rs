@@ -6,8 +6,8 @@
 //! What it implements: cluster-wide (`/api/v1/services`) and namespaced
 //! (`/api/v1/namespaces/N/services`) paths; lists with `resourceVersion`,
 //! `limit`/`continue` pagination over a consistent snapshot, and
-//! `labelSelector` (`k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (..)`,
-//! `k notin (..)`); `?watch=true|1` streams of newline-delimited
+//! `labelSelector` (parsed and matched by the library's own
+//! `headless_dns::selector`, kube-apiserver's grammar); `?watch=true|1` streams of newline-delimited
 //! `{"type":..,"object":..}` events (ADDED, MODIFIED, DELETED, BOOKMARK when
 //! `allowWatchBookmarks`, and one ERROR carrying a 410 Status when the
 //! requested resourceVersion has been compacted away), replayed from history
@@ -32,12 +32,11 @@
 //!
 //! The files: this one holds the resources and the controls; `state.rs` the
 //! objects, their history and the open watches; `serve.rs` the HTTP side
-//! (routing, lists with pagination, watch streams); `selector.rs` label
-//! selectors; `objects.rs` typed objects to apply.
+//! (routing, lists with pagination, watch streams); `objects.rs` typed
+//! objects to apply.
 
 #![allow(dead_code)]
 
-mod selector;
 mod serve;
 mod state;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use headless_dns::selector::Selector;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -18,8 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::selector::{Requirement, matches_selector, parse_selector};
-use super::state::{Continuation, Shared, Sink, event_line, line};
+use super::state::{Continuation, Shared, Sink, event_line, line, selects};
 use super::{Resource, Served};
 
 pub(super) type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -146,7 +146,7 @@ pub(super) async fn answer(
         );
         return full(StatusCode::NOT_FOUND, &s);
     };
-    let selector = match parse_selector(query.get("labelSelector").map_or("", String::as_str)) {
+    let selector = match Selector::parse(query.get("labelSelector").map_or("", String::as_str)) {
         Ok(s) => s,
         Err(e) => {
             let s = status(
@@ -189,7 +189,7 @@ pub(super) fn list(
     shared: &Arc<Shared>,
     resource: Resource,
     namespace: Option<&str>,
-    selector: &[Requirement],
+    selector: &Selector,
     query: &HashMap<String, String>,
 ) -> Response<Body> {
     let limit = query
@@ -222,9 +222,7 @@ pub(super) fn list(
                 .objects
                 .iter()
                 .filter(|((r, ns, _), object)| {
-                    *r == resource
-                        && namespace.is_none_or(|n| n == ns)
-                        && matches_selector(selector, object)
+                    *r == resource && namespace.is_none_or(|n| n == ns) && selects(selector, object)
                 })
                 .map(|(_, object)| object.clone())
                 .collect();
@@ -277,7 +275,7 @@ pub(super) fn start_watch(
     shared: &Arc<Shared>,
     resource: Resource,
     namespace: Option<String>,
-    selector: Vec<Requirement>,
+    selector: Selector,
     query: &HashMap<String, String>,
 ) -> Response<Body> {
     let bookmarks = matches!(
@@ -326,7 +324,7 @@ pub(super) fn start_watch(
                 for ((r, ns, _), object) in &state.objects {
                     if *r == resource
                         && namespace.as_ref().is_none_or(|n| n == ns)
-                        && matches_selector(&selector, object)
+                        && selects(&selector, object)
                     {
                         let _ = tx.send(line("ADDED", object));
                     }

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use headless_dns::selector::Selector;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::selector::{Requirement, matches_selector};
 use super::{Resource, Served};
 
 pub(super) type Key = (Resource, String, String);
@@ -49,7 +49,7 @@ pub(super) struct HistoryEvent {
 pub(super) struct Sink {
     pub(super) resource: Resource,
     pub(super) namespace: Option<String>,
-    pub(super) selector: Vec<Requirement>,
+    pub(super) selector: Selector,
     pub(super) bookmarks: bool,
     pub(super) tx: mpsc::UnboundedSender<Bytes>,
 }
@@ -107,6 +107,19 @@ impl State {
 }
 
 /// The watch line for `event` as `sink` sees it, if it sees it at all.
+/// Whether `selector` selects `object` by its `metadata.labels` (a label
+/// whose value is not a string counts as absent; a valid object has none).
+pub(super) fn selects(selector: &Selector, object: &Value) -> bool {
+    let labels: Option<BTreeMap<String, String>> =
+        object["metadata"]["labels"].as_object().map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        });
+    selector.matches(labels.as_ref())
+}
+
 pub(super) fn event_line(sink: &Sink, event: &HistoryEvent) -> Option<Bytes> {
     if sink.resource != event.resource {
         return None;
@@ -118,11 +131,11 @@ pub(super) fn event_line(sink: &Sink, event: &HistoryEvent) -> Option<Bytes> {
     {
         return None;
     }
-    let now = matches_selector(&sink.selector, &event.object);
+    let now = selects(&sink.selector, &event.object);
     let before = event
         .previous
         .as_ref()
-        .is_some_and(|p| matches_selector(&sink.selector, p));
+        .is_some_and(|p| selects(&sink.selector, p));
     let kind = match event.kind {
         EventType::Added if now => EventType::Added,
         EventType::Deleted if before => EventType::Deleted,
