@@ -25,7 +25,7 @@ const POD0: &str = "web-demo-0.nginx-demo.demo.svc.cluster.local.";
 const PORT_0: &str = "dns:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  listen: 127.0.0.1:0\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_on_bound_sockets_answers_and_stops_when_told() {
+async fn a_started_app_answers_at_once_and_stops_when_told() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config_path = root.join("config/in-process.yaml");
     let text = Embedded::new([support::config::examples()])
@@ -43,7 +43,14 @@ async fn an_app_on_bound_sockets_answers_and_stops_when_told() {
         config,
     };
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run(bound, None, shutdown.clone()));
+    // `start` returns once the embedded cluster's first state is published
+    // and every task runs: the first query needs no waiting.
+    let running = app
+        .start(bound, None, shutdown.clone())
+        .await
+        .expect("the app starts");
+    assert_eq!(running.dns_addrs(), [dns]);
+    assert_eq!(running.admin_addr(), Some(admin));
 
     // The static example's pod, over both transports of the bound port.
     let over_udp = udp(dns, &query(POD0, RecordType::A)).await;
@@ -69,11 +76,11 @@ async fn an_app_on_bound_sockets_answers_and_stops_when_told() {
     .unwrap();
     assert!(readyz.starts_with("HTTP/1.1 200"), "{readyz}");
 
-    shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), running)
+    running.stop();
+    assert!(shutdown.is_cancelled(), "stop cancels the app's token");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), running.wait())
         .await
-        .expect("the app stops once shutdown is cancelled")
-        .unwrap();
+        .expect("the app stops once told");
     assert!(stopped.is_ok(), "{stopped:?}");
 }
 
