@@ -5,28 +5,22 @@
 //!
 //! `cargo bench --bench zone`
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use headless_dns::config::Config;
 use headless_dns::index::ClusterIndex;
 use headless_dns::model::{
     ClusterState, Endpoint, EndpointGroup, ObjectKey, Port, Protocol, Service, ServiceKind,
 };
 use headless_dns::server::fast;
-use headless_dns::snapshot::ZoneSettings;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-fn settings() -> Arc<ZoneSettings> {
-    let config = Config::from_str(
-        "source: {embedded: {manifests: [x]}}\n",
-        std::path::Path::new("bench.yaml"),
-    )
-    .expect("config");
-    Arc::new(headless_dns::app::settings::zone_settings(&config))
-}
+#[path = "../tests/support/settings.rs"]
+#[allow(dead_code)]
+mod settings;
+
+use settings::settings;
 
 fn ip(i: usize, j: usize) -> std::net::IpAddr {
     std::net::Ipv4Addr::new(10, (100 + i / 250) as u8, (i % 250) as u8, (j + 1) as u8).into()
