@@ -27,15 +27,10 @@ pub(super) async fn apply(
     Query(q): Query<CreateQuery>,
     body: Bytes,
 ) -> Response {
-    let mut objects = match manifest_text(&body) {
+    let objects = match namespaced_objects(&body, q.namespace.as_deref()) {
         Ok(o) => o,
         Err(e) => return error(e),
     };
-    if let Some(ns) = &q.namespace {
-        for object in &mut objects {
-            cluster::default_namespace(object, ns);
-        }
-    }
     let result = h.lock().apply(objects, Instant::now());
     h.wake.notify_one();
     match result {
@@ -49,15 +44,10 @@ pub(super) async fn delete_files(
     Query(q): Query<CreateQuery>,
     body: Bytes,
 ) -> Response {
-    let mut objects = match manifest_text(&body) {
+    let objects = match namespaced_objects(&body, q.namespace.as_deref()) {
         Ok(o) => o,
         Err(e) => return error(e),
     };
-    if let Some(ns) = &q.namespace {
-        for object in &mut objects {
-            cluster::default_namespace(object, ns);
-        }
-    }
     let mut results = Vec::new();
     let mut missing = Vec::new();
     {
@@ -139,4 +129,16 @@ pub(super) async fn fault(
         Ok(line) => axum::Json(serde_json::json!({"results": [line]})).into_response(),
         Err(e) => error(e),
     }
+}
+
+/// The objects of a manifest body, those that name no namespace put in
+/// `namespace` when one is given (as `kubectl -n NS` does).
+fn namespaced_objects(body: &Bytes, namespace: Option<&str>) -> Result<Vec<Object>, ApiError> {
+    let mut objects = manifest_text(body)?;
+    if let Some(ns) = namespace {
+        for object in &mut objects {
+            cluster::default_namespace(object, ns);
+        }
+    }
+    Ok(objects)
 }

@@ -43,14 +43,10 @@ pub(super) async fn patch_cluster_scoped(
     body: Bytes,
 ) -> Response {
     if plural != Resource::PersistentVolumes.plural() {
-        return error(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: format!(
-                "only {} can be patched here, not {plural}",
-                Resource::PersistentVolumes.plural()
-            ),
-        });
+        return error(method_not_allowed(format!(
+            "only {} can be patched here, not {plural}",
+            Resource::PersistentVolumes.plural()
+        )));
     }
     let patch: Value = match serde_json::from_slice(&body) {
         Ok(p) => p,
@@ -116,14 +112,10 @@ fn statefulsets_only(group: &str, plural: &str) -> Result<(), Box<Response>> {
     if Resource::from_path(group, plural) == Some(Resource::StatefulSets) {
         Ok(())
     } else {
-        Err(Box::new(error(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: format!(
-                "only {} can be replaced or patched here, not {plural}",
-                Resource::StatefulSets.plural_name()
-            ),
-        })))
+        Err(Box::new(error(method_not_allowed(format!(
+            "only {} can be replaced or patched here, not {plural}",
+            Resource::StatefulSets.plural_name()
+        )))))
     }
 }
 
@@ -181,14 +173,10 @@ pub(super) async fn create_cluster_scoped(
     body: Bytes,
 ) -> Response {
     if plural != Resource::Namespaces.plural() {
-        return error(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: format!(
-                "only {} can be created here, not {plural}",
-                Resource::Namespaces.plural()
-            ),
-        });
+        return error(method_not_allowed(format!(
+            "only {} can be created here, not {plural}",
+            Resource::Namespaces.plural()
+        )));
     }
     let ns: k8s_openapi::api::core::v1::Namespace = match serde_json::from_slice(&body) {
         Ok(ns) => ns,
@@ -223,14 +211,10 @@ pub(super) async fn create_core_ns(
     body: Bytes,
 ) -> Response {
     if plural != Resource::Pods.plural() {
-        return error(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: format!(
-                "only {} can be created here, not {plural}; use ctl create -f for other objects",
-                Resource::Pods.plural()
-            ),
-        });
+        return error(method_not_allowed(format!(
+            "only {} can be created here, not {plural}; use ctl create -f for other objects",
+            Resource::Pods.plural()
+        )));
     }
     let pod: k8s_openapi::api::core::v1::Pod =
         match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body)) {
@@ -248,5 +232,14 @@ pub(super) async fn create_core_ns(
     match result {
         Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
         Err(e) => error(e),
+    }
+}
+
+/// 405: the verb is served for this path's one resource, not `plural`.
+fn method_not_allowed(message: String) -> ApiError {
+    ApiError {
+        code: 405,
+        reason: "MethodNotAllowed",
+        message,
     }
 }
