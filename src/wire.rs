@@ -152,13 +152,19 @@ pub struct Question {
     pub end: usize,
 }
 
-/// The last record of a message: where it starts, and its type. A TSIG
-/// must be that record (RFC 8945 §5.1).
+/// The last record of a message: where it starts, its type, and whether
+/// a TSIG came before it. A TSIG must be that record and the only one
+/// (RFC 8945 §5.1: any other is FORMERR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LastRecord {
     pub start: usize,
     pub rtype: u16,
+    /// A record before the last one is a TSIG (type 250).
+    pub tsig_before: bool,
 }
+
+/// TSIG's record type (RFC 8945).
+const TSIG: u16 = 250;
 
 /// What one walk over a message's header and question section (and, when
 /// ARCOUNT is not 0, over its records to the last) learns: enough for the fast path to answer a plain query and for the slow path
@@ -344,9 +350,14 @@ impl Peek {
 /// runs off the end or its owner cannot be skipped.
 fn walk_to_last(packet: &[u8], pos: usize, counts: [u16; 4]) -> Option<LastRecord> {
     let records = counts[1..].iter().map(|&n| usize::from(n)).sum();
-    let mut last = None;
+    let mut last: Option<LastRecord> = None;
     walk_records(packet, pos, records, |_, start, rtype, _| {
-        last = Some(LastRecord { start, rtype });
+        let tsig_before = last.is_some_and(|l| l.tsig_before || l.rtype == TSIG);
+        last = Some(LastRecord {
+            start,
+            rtype,
+            tsig_before,
+        });
     })?;
     last
 }

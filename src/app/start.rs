@@ -107,6 +107,14 @@ impl Running {
     }
 }
 
+/// A `Running` dropped without [`Running::wait`] stops the app rather than
+/// leave its DNS server answering from a zone nothing updates any more.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl App {
     /// Starts serving on `bound`: every startup error (key files, cookie
     /// secret, manifests, the Kubernetes client) is returned here; once it

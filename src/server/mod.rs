@@ -90,11 +90,15 @@ pub async fn run(
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
     };
-    let mut threads = Vec::new();
-    for (i, socket) in sockets.udp.into_iter().enumerate() {
+    // Every socket takes its timeout before any worker starts, so a refusal
+    // stops the start with no worker left running.
+    for socket in &sockets.udp {
         socket
             .set_read_timeout(Some(udp::POLL))
             .map_err(ServeError::Timeout)?;
+    }
+    let mut threads = Vec::new();
+    for (i, socket) in sockets.udp.into_iter().enumerate() {
         let worker = worker.clone();
         threads.push(
             std::thread::Builder::new()

@@ -144,9 +144,14 @@ pub enum Checked {
 /// ([`Peek::last_additional`](crate::wire::Peek::last_additional)): a
 /// request whose last record is not a TSIG, or that has none, is unsigned.
 pub fn check(keys: &KeyRing, raw: &[u8], last: Option<LastRecord>, now: u64) -> Checked {
+    // A TSIG anywhere but last, or a second one: FORMERR (RFC 8945 §5.1).
+    if last.is_some_and(|l| l.tsig_before) {
+        return Checked::Malformed;
+    }
     let Some(LastRecord {
         start: offset,
         rtype: TSIG_TYPE,
+        ..
     }) = last
     else {
         return Checked::Unsigned;
@@ -508,6 +513,38 @@ mod tests {
             assert!(
                 matches!(checked, Checked::Malformed),
                 "cut at {cut}, the whole message's walk: {checked:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tsig_that_is_not_last_or_not_alone_is_formerr() {
+        let ring = ring();
+        let mut signed = query(3).to_vec().unwrap();
+        Signer::request(ring.by_text("xfr").unwrap().clone(), 3)
+            .sign(&mut signed, 5000)
+            .unwrap();
+        let tsig_at = last(&signed).unwrap().start;
+        assert!(matches!(
+            check(&ring, &signed, last(&signed), 5000),
+            Checked::Signed { .. }
+        ));
+        let with_one_more = |record: &[u8]| {
+            let mut bytes = signed.clone();
+            bytes.extend_from_slice(record);
+            let arcount = u16::from_be_bytes([bytes[10], bytes[11]]) + 1;
+            bytes[10..12].copy_from_slice(&arcount.to_be_bytes());
+            bytes
+        };
+        // The TSIG twice, and the TSIG followed by an OPT.
+        let twice = with_one_more(&signed[tsig_at..]);
+        let opt_after = with_one_more(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        for (what, bytes) in [("two TSIGs", twice), ("a TSIG before an OPT", opt_after)] {
+            let walked = last(&bytes).unwrap();
+            assert!(walked.tsig_before, "{what}: {walked:?}");
+            assert!(
+                matches!(check(&ring, &bytes, Some(walked), 5000), Checked::Malformed),
+                "{what}"
             );
         }
     }

@@ -71,7 +71,8 @@ fn walk_finds_every_record_and_stops_on_a_cut() {
         last,
         Some(LastRecord {
             start: bytes.len() - 11,
-            rtype: OPT
+            rtype: OPT,
+            tsig_before: false,
         })
     );
     assert_eq!(extended_rcode(&bytes), 0);
