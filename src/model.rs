@@ -87,7 +87,7 @@ pub struct Port {
 }
 
 /// How a Service is answered (Kubernetes DNS specification 1.1.0 §2.3–2.4).
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub enum ServiceKind {
     /// `spec.clusterIP: None`: the service name gives its ready endpoints,
     /// and every endpoint has a name below it.
@@ -103,7 +103,7 @@ pub enum ServiceKind {
 }
 
 /// The parts of a Service that matter for DNS.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Service {
     pub key: ObjectKey,
     pub kind: ServiceKind,
@@ -114,7 +114,7 @@ pub struct Service {
 }
 
 /// One endpoint: a pod (or other backend) with its addresses.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Endpoint {
     pub addresses: Vec<IpAddr>,
     /// `hostname` of the endpoint: for a StatefulSet pod whose subdomain is
@@ -128,7 +128,7 @@ pub struct Endpoint {
 
 /// The endpoints one EndpointSlice (or one legacy Endpoints object) holds for
 /// one service. A service may have several groups; the index merges them.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct EndpointGroup {
     /// The slice (or Endpoints object) itself.
     pub key: ObjectKey,
@@ -143,7 +143,7 @@ pub struct EndpointGroup {
 /// so that a restarting pod's name answers NODATA, not NXDOMAIN. Three
 /// numbers, never a list of names: `replicas` is whatever someone who may
 /// edit the set wrote, up to 2^31-1.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct OrdinalSet {
     pub key: ObjectKey,
     /// `spec.serviceName`: the governing service whose names the pods get.
@@ -172,7 +172,7 @@ impl OrdinalSet {
 }
 
 /// Every object a source can hand over, in the shape the index keeps.
-#[derive(Clone, Default, Debug, PartialEq)]
+#[derive(Clone, Default, Debug, PartialEq, Hash)]
 pub struct ClusterState {
     pub services: Vec<Service>,
     /// EndpointSlices (discovery.k8s.io/v1).

@@ -53,11 +53,13 @@ mod volumes;
 mod watch;
 
 pub use api::{ApiError, Key, Resource, WatchEvent, default_namespace, object_id};
-use api::{object_json, stamp, to_json};
+use api::{
+    Fingerprint, Seen, hash_fingerprint, json_fingerprint, object_fingerprint, stamp, to_json,
+};
 pub use spec::revision_name;
 use spec::{first_container, fnv, now_time, selects, set_spec};
 
-use super::manifest::{Object, state_from_objects};
+use super::manifest::{Object, StateBuilder};
 use crate::controller::{self, Action, DeleteReason, Phase, PodView, SetSpec};
 use crate::model::ClusterState;
 
@@ -170,14 +172,17 @@ pub struct Cluster {
     events: VecDeque<core::Event>,
     event_seq: u64,
     ips: IpPool,
-    /// Last applied manifest object by (resource, key): a reload applies
-    /// only what changed and deletes what left the files.
-    from_files: BTreeMap<(Resource, Key), Value>,
+    /// The fingerprint of each object last applied from the manifest files,
+    /// by (resource, key): a reload applies only what changed and deletes
+    /// what left the files. A fingerprint, not a copy: the store holds the
+    /// object once.
+    from_files: BTreeMap<(Resource, Key), Fingerprint>,
     /// What watchers last saw, to send them only differences.
-    seen: BTreeMap<(Resource, Key), Value>,
+    seen: BTreeMap<(Resource, Key), Seen>,
     resource_version: u64,
     watch: broadcast::Sender<WatchEvent>,
-    last_state: Option<ClusterState>,
+    /// The fingerprint of the DNS view last handed out.
+    last_state: Option<Fingerprint>,
     /// Sets refused a pod for want of room, so the event is said once per
     /// episode, not once per step.
     at_capacity: BTreeSet<Key>,
@@ -306,10 +311,11 @@ impl Cluster {
         self.generate_slices();
         self.notify_watchers();
         let state = self.dns_state();
-        if self.last_state.as_ref() == Some(&state) {
+        let print = hash_fingerprint(&state);
+        if self.last_state == Some(print) {
             return None;
         }
-        self.last_state = Some(state.clone());
+        self.last_state = Some(print);
         Some(state)
     }
 

@@ -173,9 +173,16 @@ pub async fn watch(
             seen = rx.recv() => if seen.is_none() { return Ok(()) },
             () = shutdown.cancelled() => return Ok(()),
         }
-        // Let the burst of writes settle.
-        tokio::time::sleep(QUIET).await;
-        while rx.try_recv().is_ok() {}
+        // Let the burst of writes settle: read only after QUIET without an
+        // event, so a file is not read between its truncation and its
+        // writing (an empty file would prune every object).
+        loop {
+            tokio::time::sleep(QUIET).await;
+            if rx.try_recv().is_err() {
+                break;
+            }
+            while rx.try_recv().is_ok() {}
+        }
         match reload_manifests(&handle, manifests.clone()).await {
             Ok(results) => {
                 for line in &results {

@@ -13,6 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+
 use super::convert::{
     SERVICE_NAME_LABEL, endpoints_from_k8s, service_from_k8s, set_from_k8s, slice_from_k8s,
 };
@@ -50,29 +54,56 @@ pub fn load_objects(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
 
 /// The DNS view of a set of objects.
 pub fn state_from_objects(objects: &[Object]) -> ClusterState {
-    let mut state = ClusterState::default();
+    let mut state = StateBuilder::default();
     for object in objects {
         match object {
             Object::Namespace(_) => {}
-            Object::Service(svc) => state.services.extend(service_from_k8s(svc)),
-            Object::EndpointSlice(slice) => match slice_from_k8s(slice) {
-                Some(group) => state.slices.push(group),
-                None => tracing::debug!(
-                    slice = ?slice.metadata.name,
-                    "skipping an EndpointSlice without the {SERVICE_NAME_LABEL} label: it belongs to no service"
-                ),
-            },
-            Object::Endpoints(ep) => state.endpoints.extend(endpoints_from_k8s(ep)),
-            Object::StatefulSet(sts) => match set_from_k8s(sts) {
-                Some(set) => state.sets.push(set),
-                None => tracing::debug!(
-                    statefulset = ?sts.metadata.name,
-                    "skipping a StatefulSet without spec.serviceName: its pods get no DNS names"
-                ),
-            },
+            Object::Service(svc) => state.service(svc),
+            Object::EndpointSlice(slice) => state.slice(slice),
+            Object::Endpoints(ep) => state.endpoints(ep),
+            Object::StatefulSet(sts) => state.set(sts),
         }
     }
-    state
+    state.finish()
+}
+
+/// Builds the DNS view one object at a time, from borrowed objects: the
+/// embedded cluster hands over what it stores without copying it.
+#[derive(Default)]
+pub struct StateBuilder(ClusterState);
+
+impl StateBuilder {
+    pub fn service(&mut self, svc: &core::Service) {
+        self.0.services.extend(service_from_k8s(svc));
+    }
+
+    pub fn slice(&mut self, slice: &discovery::EndpointSlice) {
+        match slice_from_k8s(slice) {
+            Some(group) => self.0.slices.push(group),
+            None => tracing::debug!(
+                slice = ?slice.metadata.name,
+                "skipping an EndpointSlice without the {SERVICE_NAME_LABEL} label: it belongs to no service"
+            ),
+        }
+    }
+
+    pub fn endpoints(&mut self, ep: &core::Endpoints) {
+        self.0.endpoints.extend(endpoints_from_k8s(ep));
+    }
+
+    pub fn set(&mut self, sts: &apps::StatefulSet) {
+        match set_from_k8s(sts) {
+            Some(set) => self.0.sets.push(set),
+            None => tracing::debug!(
+                statefulset = ?sts.metadata.name,
+                "skipping a StatefulSet without spec.serviceName: its pods get no DNS names"
+            ),
+        }
+    }
+
+    pub fn finish(self) -> ClusterState {
+        self.0
+    }
 }
 
 /// Parses one file's text into typed objects. `path` is used only in

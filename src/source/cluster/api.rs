@@ -3,8 +3,11 @@
 //! of stored objects (`apiVersion`/`kind` stamped, identity by resource and
 //! key).
 
+use std::hash::Hasher as _;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::api_resource::ApiResource;
 use crate::source::manifest::Object;
@@ -203,15 +206,57 @@ pub fn object_id(object: &Object) -> (Resource, Key) {
         Object::StatefulSet(o) => (Resource::StatefulSets, key_of(&o.metadata)),
     }
 }
-pub(super) fn object_json(object: &Object) -> Value {
-    match object {
-        Object::Namespace(o) => serde_json::to_value(o),
-        Object::Service(o) => serde_json::to_value(o),
-        Object::EndpointSlice(o) => serde_json::to_value(o),
-        Object::Endpoints(o) => serde_json::to_value(o),
-        Object::StatefulSet(o) => serde_json::to_value(o),
+/// What the cluster keeps of a value to tell "unchanged" from "changed"
+/// without keeping the value: 128 bits of SipHash over its form.
+pub(super) type Fingerprint = u128;
+
+/// Feeds what is written into a hasher, so a value's JSON form is hashed
+/// as it is produced, never held.
+struct HashWriter(SipHasher13);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
     }
-    .unwrap_or(Value::Null)
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the last step saw of one object, for the watch fan-out.
+pub(super) struct Seen {
+    pub(super) print: Fingerprint,
+    /// The object, while anyone watches: a DELETED event carries it.
+    pub(super) last: Option<Value>,
+}
+
+/// The fingerprint of a value's JSON form.
+pub(super) fn json_fingerprint<T: serde::Serialize + ?Sized>(value: &T) -> Fingerprint {
+    let mut writer = HashWriter(SipHasher13::new());
+    // Writing into a hasher cannot fail, and the stored objects always
+    // serialize: a failure would leave a fingerprint of the prefix, which
+    // still tells this value from others.
+    let _ = serde_json::to_writer(&mut writer, value);
+    writer.0.finish128().as_u128()
+}
+
+/// The fingerprint of a value by its `Hash`.
+pub(super) fn hash_fingerprint<T: std::hash::Hash + ?Sized>(value: &T) -> Fingerprint {
+    let mut hasher = SipHasher13::new();
+    value.hash(&mut hasher);
+    hasher.finish128().as_u128()
+}
+
+/// The fingerprint of a manifest object.
+pub(super) fn object_fingerprint(object: &Object) -> Fingerprint {
+    match object {
+        Object::Namespace(o) => json_fingerprint(o),
+        Object::Service(o) => json_fingerprint(o),
+        Object::EndpointSlice(o) => json_fingerprint(o),
+        Object::Endpoints(o) => json_fingerprint(o),
+        Object::StatefulSet(o) => json_fingerprint(o),
+    }
 }
 
 pub(super) fn key_of(meta: &ObjectMeta) -> Key {

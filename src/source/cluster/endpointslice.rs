@@ -148,26 +148,16 @@ impl Cluster {
 
     /// The DNS view of the cluster.
     pub(super) fn dns_state(&self) -> ClusterState {
-        let mut objects: Vec<Object> = Vec::new();
-        objects.extend(self.services.values().cloned().map(Object::Service));
-        objects.extend(
-            self.static_slices
-                .values()
-                .cloned()
-                .map(Object::EndpointSlice),
-        );
-        objects.extend(self.generated.values().cloned().map(Object::EndpointSlice));
-        objects.extend(
-            self.static_endpoints
-                .values()
-                .cloned()
-                .map(Object::Endpoints),
-        );
-        objects.extend(
-            self.sets
-                .values()
-                .map(|e| Object::StatefulSet(e.sts.clone())),
-        );
-        state_from_objects(&objects)
+        let mut state = StateBuilder::default();
+        self.services.values().for_each(|svc| state.service(svc));
+        self.static_slices
+            .values()
+            .chain(self.generated.values())
+            .for_each(|slice| state.slice(slice));
+        self.static_endpoints
+            .values()
+            .for_each(|ep| state.endpoints(ep));
+        self.sets.values().for_each(|e| state.set(&e.sts));
+        state.finish()
     }
 }

@@ -52,7 +52,7 @@ impl Cluster {
                 if existed {
                     "unchanged"
                 } else {
-                    self.namespaces.insert(key.1.clone(), ns);
+                    self.namespaces.insert(key.1.clone(), *ns);
                     "created"
                 }
             }
@@ -64,13 +64,13 @@ impl Cluster {
                     .get(&key)
                     .and_then(|old| old.metadata.creation_timestamp.clone())
                     .or_else(|| Some(now_time()));
-                replace(&mut self.services, key.clone(), svc, |old, new| {
+                replace(&mut self.services, key.clone(), *svc, |old, new| {
                     old.spec == new.spec && old.metadata.labels == new.metadata.labels
                 })
             }
             Object::EndpointSlice(mut slice) => {
                 slice.metadata.namespace = Some(key.0.clone());
-                replace(&mut self.static_slices, key.clone(), slice, |old, new| {
+                replace(&mut self.static_slices, key.clone(), *slice, |old, new| {
                     old.endpoints == new.endpoints
                         && old.ports == new.ports
                         && old.metadata.labels == new.metadata.labels
@@ -79,11 +79,11 @@ impl Cluster {
             }
             Object::Endpoints(mut ep) => {
                 ep.metadata.namespace = Some(key.0.clone());
-                replace(&mut self.static_endpoints, key.clone(), ep, |old, new| {
+                replace(&mut self.static_endpoints, key.clone(), *ep, |old, new| {
                     old.subsets == new.subsets
                 })
             }
-            Object::StatefulSet(sts) => self.apply_set(key.clone(), sts)?,
+            Object::StatefulSet(sts) => self.apply_set(key.clone(), *sts)?,
         };
         Ok(format!("{label} {outcome}"))
     }
@@ -213,15 +213,15 @@ impl Cluster {
         objects: Vec<Object>,
         now: Instant,
     ) -> Result<Vec<String>, ApiError> {
-        let mut next: BTreeMap<(Resource, Key), Value> = BTreeMap::new();
+        let mut next: BTreeMap<(Resource, Key), Fingerprint> = BTreeMap::new();
         let mut changed = Vec::new();
         for object in objects {
             let id = object_id(&object);
-            let json = object_json(&object);
-            if self.from_files.get(&id) != Some(&json) {
+            let print = object_fingerprint(&object);
+            if self.from_files.get(&id) != Some(&print) {
                 changed.push(object);
             }
-            next.insert(id, json);
+            next.insert(id, print);
         }
         let mut results = self.apply(changed, now)?;
         let gone: Vec<(Resource, Key)> = self
@@ -347,64 +347,77 @@ impl Cluster {
 
     /// Every object of a resource, as JSON, in `namespace` or all.
     pub fn list(&self, resource: Resource, namespace: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.each(resource, namespace, &mut |object| out.push(object));
+        out
+    }
+
+    /// Hands every object of a resource, as JSON, in `namespace` or all, to
+    /// `f`, one at a time: a caller that only looks at each (the watch
+    /// fan-out) never holds the whole list.
+    pub(super) fn each(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        f: &mut dyn FnMut(Value),
+    ) {
         let in_ns = |k: &Key| namespace.is_none_or(|ns| k.0 == ns);
-        let mut out: Vec<Value> = match resource {
+        let mut emit = |object: Result<Value, serde_json::Error>| {
+            if let Ok(mut object) = object {
+                stamp(&mut object, resource);
+                f(object);
+            }
+        };
+        match resource {
             Resource::Namespaces => self
                 .namespaces
                 .values()
-                .filter_map(|o| serde_json::to_value(o).ok())
-                .collect(),
+                .for_each(|o| emit(serde_json::to_value(o))),
             Resource::Pods => self
                 .pods
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, p)| serde_json::to_value(&p.pod).ok())
-                .collect(),
+                .for_each(|(_, p)| emit(serde_json::to_value(&p.pod))),
             Resource::Services => self
                 .services
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, o)| serde_json::to_value(o).ok())
-                .collect(),
+                .for_each(|(_, o)| emit(serde_json::to_value(o))),
             Resource::StatefulSets => self
                 .sets
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, e)| serde_json::to_value(&e.sts).ok())
-                .collect(),
+                .for_each(|(_, e)| emit(serde_json::to_value(&e.sts))),
             Resource::EndpointSlices => self
                 .static_slices
                 .iter()
                 .chain(self.generated.iter())
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, o)| serde_json::to_value(o).ok())
-                .collect(),
+                .for_each(|(_, o)| emit(serde_json::to_value(o))),
             Resource::Endpoints => self
                 .static_endpoints
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, o)| serde_json::to_value(o).ok())
-                .collect(),
+                .for_each(|(_, o)| emit(serde_json::to_value(o))),
             Resource::PersistentVolumeClaims => self
                 .claims
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .filter_map(|(_, o)| serde_json::to_value(o).ok())
-                .collect(),
+                .for_each(|(_, o)| emit(serde_json::to_value(o))),
             Resource::Events => self
                 .events
                 .iter()
                 .filter(|e| namespace.is_none_or(|ns| e.metadata.namespace.as_deref() == Some(ns)))
-                .filter_map(|o| serde_json::to_value(o).ok())
-                .collect(),
-            Resource::ControllerRevisions => self.revision_objects(namespace),
-            Resource::PersistentVolumes => self.volume_objects(),
-            Resource::StorageClasses => self.class_objects(),
-        };
-        for object in &mut out {
-            stamp(object, resource);
+                .for_each(|o| emit(serde_json::to_value(o))),
+            Resource::ControllerRevisions => self
+                .revision_objects(namespace)
+                .into_iter()
+                .for_each(|o| emit(Ok(o))),
+            Resource::PersistentVolumes => {
+                self.volume_objects().into_iter().for_each(|o| emit(Ok(o)))
+            }
+            Resource::StorageClasses => self.class_objects().into_iter().for_each(|o| emit(Ok(o))),
         }
-        out
     }
 
     /// One object as JSON.

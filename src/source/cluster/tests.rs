@@ -292,3 +292,88 @@ fn invalid_sets_are_rejected_with_field() {
         .unwrap_err();
     assert!(err.message.contains("selector"), "{err}");
 }
+
+/// Every event waiting on `rx`, as (type, resource, name).
+fn drain(rx: &mut broadcast::Receiver<WatchEvent>) -> Vec<(&'static str, Resource, String)> {
+    let mut out = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        let name = event.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        out.push((event.kind, event.resource, name));
+    }
+    out
+}
+
+#[test]
+fn watchers_get_changes_and_a_deleted_object_with_its_last_state() {
+    let (mut c, now) = walkthrough();
+    let now = run(&mut c, now);
+    // Nobody watched: the version still moved with every change, and a
+    // step that changes nothing leaves it.
+    let version = c.resource_version();
+    assert!(version > 1);
+    c.step(now);
+    assert_eq!(c.resource_version(), version);
+
+    let mut rx = c.subscribe();
+    c.delete(Resource::Services, "demo", "nginx-demo", now)
+        .unwrap();
+    c.step(now);
+    assert_eq!(c.resource_version(), version + 1);
+    // The service was last seen before anyone watched: the first watcher
+    // made the cluster keep it, so its DELETED event has its labels.
+    let mut deleted = None;
+    while let Ok(event) = rx.try_recv() {
+        if event.kind == "DELETED" && event.resource == Resource::Services {
+            deleted = Some(event.object);
+        }
+    }
+    let deleted = deleted.expect("a DELETED event for the service");
+    assert_eq!(deleted["metadata"]["name"], "nginx-demo");
+    assert_eq!(deleted["metadata"]["labels"]["app"], "nginx", "{deleted}");
+    // A pod scaled away: its last state, so label selectors of `get -w`
+    // still match it.
+    let mut rx2 = c.subscribe();
+    let deleted = {
+        // Scaled down, the highest pod goes and is not replaced.
+        c.patch_set(
+            "demo",
+            "web-demo",
+            &serde_json::json!({"spec": {"replicas": 1}}),
+        )
+        .unwrap();
+        run(&mut c, now);
+        let mut found = None;
+        while let Ok(event) = rx2.try_recv() {
+            if event.kind == "DELETED" && event.resource == Resource::Pods {
+                found = Some(event.object);
+            }
+        }
+        found.expect("a DELETED event for the pod")
+    };
+    assert_eq!(deleted["metadata"]["labels"]["app"], "nginx", "{deleted}");
+    assert_eq!(deleted["kind"], "Pod");
+    assert!(deleted["metadata"]["resourceVersion"].is_string());
+    // A modified object is MODIFIED once, and only then.
+    drain(&mut rx);
+    c.patch_set(
+        "demo",
+        "web-demo",
+        &serde_json::json!({"spec": {"replicas": 2}}),
+    )
+    .unwrap();
+    c.step(now);
+    let events = drain(&mut rx);
+    assert!(
+        events.contains(&("MODIFIED", Resource::StatefulSets, "web-demo".to_owned())),
+        "{events:?}"
+    );
+    c.step(now);
+    assert!(
+        !drain(&mut rx)
+            .iter()
+            .any(|(kind, r, _)| *kind == "MODIFIED" && *r == Resource::StatefulSets)
+    );
+}

@@ -106,7 +106,7 @@ fn list(h: ClusterHandle, group: &str, plural: &str, ns: Option<String>, q: List
 /// change, one JSON object per line, until the client goes away.
 fn watch(h: ClusterHandle, r: Resource, ns: Option<String>, selector: Selector) -> Response {
     let (mut initial, rx) = {
-        let cluster = h.lock();
+        let mut cluster = h.lock();
         (cluster.list(r, ns.as_deref()), cluster.subscribe())
     };
     initial.retain(|o| selected(&selector, o));

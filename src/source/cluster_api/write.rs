@@ -191,7 +191,7 @@ pub(super) async fn create_cluster_scoped(
         let mut cluster = h.lock();
         cluster
             .create(
-                crate::source::manifest::Object::Namespace(ns),
+                crate::source::manifest::Object::Namespace(Box::new(ns)),
                 "",
                 Instant::now(),
             )

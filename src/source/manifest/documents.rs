@@ -89,25 +89,59 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
+/// Below this many documents a file is parsed on the calling thread.
+pub(super) const PARALLEL_FROM: usize = 256;
+
 pub(super) fn parse_yaml_documents(
     text: &str,
     path: &Path,
     state: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
-    let mut document = 0;
-    for chunk in split_documents(text, path)? {
-        let Some(line) = chunk.content_line else {
-            continue;
-        };
-        document += 1;
-        let at = DocumentAt {
-            path,
-            document,
-            line,
-        };
-        let value: Value = serde_saphyr::from_str_with_options(chunk.text, yaml_options())
-            .map_err(|e| yaml_syntax_error(&e, &at, chunk.first_line))?;
-        add_document(&value, &at, state)?;
+    // Numbered in file order, empty documents left out.
+    let documents: Vec<(usize, usize, Chunk<'_>)> = split_documents(text, path)?
+        .into_iter()
+        .filter_map(|chunk| Some((chunk.content_line?, chunk)))
+        .enumerate()
+        .map(|(i, (line, chunk))| (i + 1, line, chunk))
+        .collect();
+    let parse = |part: &[(usize, usize, Chunk<'_>)]| -> Result<Vec<Object>, ManifestError> {
+        let mut objects = Vec::new();
+        for (document, line, chunk) in part {
+            let at = DocumentAt {
+                path,
+                document: *document,
+                line: *line,
+            };
+            let value: Value = serde_saphyr::from_str_with_options(chunk.text, yaml_options())
+                .map_err(|e| yaml_syntax_error(&e, &at, chunk.first_line))?;
+            add_document(&value, &at, &mut objects)?;
+        }
+        Ok(objects)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads == 1 || documents.len() < PARALLEL_FROM {
+        state.extend(parse(&documents)?);
+        return Ok(());
+    }
+    // Documents are independent: contiguous parts on every core, joined in
+    // order, so objects keep file order and the first error reported is
+    // the first in the file (each part stops at its first).
+    let part = documents.len().div_ceil(threads);
+    let results: Vec<Result<Vec<Object>, ManifestError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = documents
+            .chunks(part)
+            .map(|part| scope.spawn(|| parse(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for result in results {
+        state.extend(result?);
     }
     Ok(())
 }

@@ -13,16 +13,15 @@ use crate::api_resource::ApiResource;
 use crate::source::convert::DEFAULT_NAMESPACE;
 
 /// A Kubernetes object of a kind the server reads.
-// The variants differ in size (a StatefulSet is large); objects are made
-// once per manifest load, far from the query path, so no boxing.
-#[allow(clippy::large_enum_variant)]
+// Boxed: a StatefulSet is some 2 KiB, and a load of 100,000 objects
+// holds them in a list; unboxed, every entry would take the largest size.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
-    Namespace(core::Namespace),
-    Service(core::Service),
-    EndpointSlice(discovery::EndpointSlice),
-    Endpoints(core::Endpoints),
-    StatefulSet(apps::StatefulSet),
+    Namespace(Box<core::Namespace>),
+    Service(Box<core::Service>),
+    EndpointSlice(Box<discovery::EndpointSlice>),
+    Endpoints(Box<core::Endpoints>),
+    StatefulSet(Box<apps::StatefulSet>),
 }
 
 /// The kinds the DNS side uses, and the apiVersion each must have.
@@ -135,27 +134,27 @@ pub(super) fn add_object(
         KnownKind::Namespace => {
             let ns: core::Namespace = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.push(Object::Namespace(ns));
+            state.push(Object::Namespace(Box::new(ns)));
         }
         KnownKind::Service => {
             let svc: core::Service = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.push(Object::Service(svc));
+            state.push(Object::Service(Box::new(svc)));
         }
         KnownKind::EndpointSlice => {
             let slice: discovery::EndpointSlice = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.push(Object::EndpointSlice(slice));
+            state.push(Object::EndpointSlice(Box::new(slice)));
         }
         KnownKind::Endpoints => {
             let ep: core::Endpoints = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.push(Object::Endpoints(ep));
+            state.push(Object::Endpoints(Box::new(ep)));
         }
         KnownKind::StatefulSet => {
             let sts: apps::StatefulSet = typed(value, kind, object, at)?;
             require_name(has_name, kind, at)?;
-            state.push(Object::StatefulSet(sts));
+            state.push(Object::StatefulSet(Box::new(sts)));
         }
     }
     Ok(())

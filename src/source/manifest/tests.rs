@@ -12,6 +12,7 @@ use super::*;
 use crate::model::{
     Endpoint, EndpointGroup, ObjectKey, OrdinalSet, Port, Protocol, Service, ServiceKind,
 };
+use documents::PARALLEL_FROM;
 
 fn load_state(paths: &[PathBuf]) -> Result<ClusterState, ManifestError> {
     Ok(state_from_objects(&load_objects(paths)?))
@@ -534,4 +535,47 @@ fn conversions_handle_odd_values() {
     let slice = discovery::EndpointSlice::default();
     assert_eq!(slice_from_k8s(&slice), None);
     assert_eq!(endpoints_from_k8s(&core::Endpoints::default()), None);
+}
+
+/// `n` Services, one per document, with an empty document before each.
+fn many_services(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "---\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: demo}}\nspec: {{clusterIP: None}}\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_long_file_parsed_in_parts_keeps_file_order_and_the_first_error() {
+    // Long enough to be parsed on several threads where there are cores.
+    let n = 2 * PARALLEL_FROM + 7;
+    let objects = parse_objects(&many_services(n), Path::new("m.yaml")).unwrap();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| match o {
+            Object::Service(s) => s.metadata.name.clone().unwrap_or_default(),
+            other => panic!("not a service: {other:?}"),
+        })
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    assert_eq!(names, want);
+
+    // Two broken documents, one in the last part and an earlier one: the
+    // earlier is reported, with its number among the documents that are
+    // not empty and its line in the file.
+    let text = many_services(n)
+        .replacen("name: s300,", "name: [s300],", 1)
+        .replacen("name: s500,", "name: [s500],", 1);
+    let err = parse_objects(&text, Path::new("m.yaml")).unwrap_err();
+    // Each service takes 6 lines; s300's `metadata` line is its fifth.
+    let line = 300 * 6 + 3;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "m.yaml: document 301 (line {line}), Service demo/[\"s300\"]: metadata.name: invalid type: sequence, expected a string"
+        )
+    );
 }
