@@ -11,11 +11,12 @@
 //! ([`ClusterState`]) when it changed. The async part (`embedded.rs`) calls
 //! `step` when a timer fires or a command arrived.
 //!
-//! This file holds the state and the clock; its rooms hold the rest. Four
+//! This file holds the state and the clock; its rooms hold the rest. Five
 //! are leaves that import nothing from here: `api` (resources, errors, keys,
-//! JSON forms), `spec` (pure readings of objects: set specs, selectors,
-//! revision names), `revisions` (a set's ControllerRevision history) and
-//! `volumes` (the volume and class store). The others extend [`Cluster`]:
+//! JSON forms, fingerprints), `spec` (pure readings of objects: set specs,
+//! selectors, revision names), `revisions` (a set's ControllerRevision
+//! history), `volumes` (the volume and class store) and `compact` (objects
+//! kept as text). The others extend [`Cluster`]:
 //! `store` (apply, replace, patch, delete, list, get), `services` (cluster
 //! IP and node port admission), `runtime` (pod lifecycle and faults),
 //! `statefulset` (the reconcile core's glue), `claims`, `adopt`, `create`,
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 mod adopt;
 mod api;
 mod claims;
+mod compact;
 mod create;
 mod endpointslice;
 mod revisions;
@@ -54,8 +56,10 @@ mod watch;
 
 pub use api::{ApiError, Key, Resource, WatchEvent, default_namespace, object_id};
 use api::{
-    Fingerprint, Seen, hash_fingerprint, json_fingerprint, object_fingerprint, stamp, to_json,
+    Fingerprint, Seen, hash_fingerprint, json_fingerprint, json_of, object_fingerprint, stamp,
+    to_json,
 };
+use compact::Compact;
 pub use spec::revision_name;
 use spec::{first_container, fnv, now_time, selects, set_spec};
 
@@ -165,8 +169,9 @@ pub struct Cluster {
     claims: BTreeMap<Key, core::PersistentVolumeClaim>,
     volumes: volumes::Volumes,
     /// User-managed slices and Endpoints (from manifests or `ctl apply`).
-    static_slices: BTreeMap<Key, discovery::EndpointSlice>,
-    static_endpoints: BTreeMap<Key, core::Endpoints>,
+    /// Kept as text: the cluster only reads them back.
+    static_slices: BTreeMap<Key, Compact<discovery::EndpointSlice>>,
+    static_endpoints: BTreeMap<Key, Compact<core::Endpoints>>,
     /// Slices generated for services with a selector.
     generated: BTreeMap<Key, discovery::EndpointSlice>,
     events: VecDeque<core::Event>,

@@ -192,7 +192,11 @@ pub(super) fn stamp(object: &mut Value, resource: Resource) {
     }
 }
 pub(super) fn to_json<T: serde::Serialize>(object: T) -> Result<Value, ApiError> {
-    serde_json::to_value(object).map_err(|e| ApiError::bad_request(e.to_string()))
+    json_of(serde_json::to_value(object))
+}
+/// A JSON form, or the API error for a form that could not be made.
+pub(super) fn json_of(value: Result<Value, serde_json::Error>) -> Result<Value, ApiError> {
+    value.map_err(|e| ApiError::bad_request(e.to_string()))
 }
 pub fn object_id(object: &Object) -> (Resource, Key) {
     match object {

@@ -152,11 +152,13 @@ impl Cluster {
         self.services.values().for_each(|svc| state.service(svc));
         self.static_slices
             .values()
-            .chain(self.generated.values())
-            .for_each(|slice| state.slice(slice));
+            .filter_map(Compact::get)
+            .for_each(|slice| state.slice(&slice));
+        self.generated.values().for_each(|slice| state.slice(slice));
         self.static_endpoints
             .values()
-            .for_each(|ep| state.endpoints(ep));
+            .filter_map(Compact::get)
+            .for_each(|ep| state.endpoints(&ep));
         self.sets.values().for_each(|e| state.set(&e.sts));
         state.finish()
     }

@@ -70,18 +70,28 @@ impl Cluster {
             }
             Object::EndpointSlice(mut slice) => {
                 slice.metadata.namespace = Some(key.0.clone());
-                replace(&mut self.static_slices, key.clone(), *slice, |old, new| {
-                    old.endpoints == new.endpoints
-                        && old.ports == new.ports
-                        && old.metadata.labels == new.metadata.labels
-                        && old.address_type == new.address_type
-                })
+                let same = self
+                    .static_slices
+                    .get(&key)
+                    .and_then(Compact::get)
+                    .is_some_and(|old| {
+                        old.endpoints == slice.endpoints
+                            && old.ports == slice.ports
+                            && old.metadata.labels == slice.metadata.labels
+                            && old.address_type == slice.address_type
+                    });
+                let stored = Compact::new(&*slice);
+                replace(&mut self.static_slices, key.clone(), stored, |_, _| same)
             }
             Object::Endpoints(mut ep) => {
                 ep.metadata.namespace = Some(key.0.clone());
-                replace(&mut self.static_endpoints, key.clone(), *ep, |old, new| {
-                    old.subsets == new.subsets
-                })
+                let same = self
+                    .static_endpoints
+                    .get(&key)
+                    .and_then(Compact::get)
+                    .is_some_and(|old| old.subsets == ep.subsets);
+                let stored = Compact::new(&*ep);
+                replace(&mut self.static_endpoints, key.clone(), stored, |_, _| same)
             }
             Object::StatefulSet(sts) => self.apply_set(key.clone(), *sts)?,
         };
@@ -268,12 +278,18 @@ impl Cluster {
                 Ok(obj)
             }
             Resource::Services => to_json(self.services.remove(&key).ok_or_else(not_found)?),
-            Resource::EndpointSlices => {
-                to_json(self.static_slices.remove(&key).ok_or_else(not_found)?)
-            }
-            Resource::Endpoints => {
-                to_json(self.static_endpoints.remove(&key).ok_or_else(not_found)?)
-            }
+            Resource::EndpointSlices => json_of(
+                self.static_slices
+                    .remove(&key)
+                    .ok_or_else(not_found)?
+                    .value(),
+            ),
+            Resource::Endpoints => json_of(
+                self.static_endpoints
+                    .remove(&key)
+                    .ok_or_else(not_found)?
+                    .value(),
+            ),
             Resource::PersistentVolumeClaims => {
                 to_json(self.remove_claim(&key).ok_or_else(not_found)?)
             }
@@ -388,17 +404,21 @@ impl Cluster {
                 .iter()
                 .filter(|(k, _)| in_ns(k))
                 .for_each(|(_, e)| emit(serde_json::to_value(&e.sts))),
-            Resource::EndpointSlices => self
-                .static_slices
-                .iter()
-                .chain(self.generated.iter())
-                .filter(|(k, _)| in_ns(k))
-                .for_each(|(_, o)| emit(serde_json::to_value(o))),
+            Resource::EndpointSlices => {
+                self.static_slices
+                    .iter()
+                    .filter(|(k, _)| in_ns(k))
+                    .for_each(|(_, o)| emit(o.value()));
+                self.generated
+                    .iter()
+                    .filter(|(k, _)| in_ns(k))
+                    .for_each(|(_, o)| emit(serde_json::to_value(o)));
+            }
             Resource::Endpoints => self
                 .static_endpoints
                 .iter()
                 .filter(|(k, _)| in_ns(k))
-                .for_each(|(_, o)| emit(serde_json::to_value(o))),
+                .for_each(|(_, o)| emit(o.value())),
             Resource::PersistentVolumeClaims => self
                 .claims
                 .iter()

@@ -377,3 +377,63 @@ fn watchers_get_changes_and_a_deleted_object_with_its_last_state() {
             .any(|(kind, r, _)| *kind == "MODIFIED" && *r == Resource::StatefulSets)
     );
 }
+
+const STATIC_SLICE: &str = r#"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ext-1
+  namespace: demo
+  labels: {kubernetes.io/service-name: ext}
+addressType: IPv4
+ports: [{name: web, port: 80, protocol: TCP}]
+endpoints:
+- addresses: [10.1.2.3]
+  hostname: ext-0
+  conditions: {ready: true}
+"#;
+
+#[test]
+fn static_slices_kept_as_text_read_back_whole() {
+    let mut c = Cluster::new(settings());
+    let now = Instant::now();
+    let objects = parse_objects(STATIC_SLICE, Path::new("s.yaml")).unwrap();
+    assert_eq!(
+        c.apply(objects.clone(), now).unwrap(),
+        ["endpointslice.discovery.k8s.io/ext-1 created"]
+    );
+    let got = c.get(Resource::EndpointSlices, "demo", "ext-1").unwrap();
+    assert_eq!(got["kind"], "EndpointSlice");
+    assert_eq!(got["endpoints"][0]["addresses"][0], "10.1.2.3");
+    assert_eq!(got["endpoints"][0]["hostname"], "ext-0");
+    assert_eq!(got["ports"][0]["port"], 80);
+    // The DNS view reads it back too.
+    let state = c.dns_state();
+    assert_eq!(state.slices.len(), 1);
+    assert_eq!(&*state.slices[0].service.name, "ext");
+    assert_eq!(
+        state.slices[0].endpoints[0].addresses,
+        ["10.1.2.3".parse::<IpAddr>().unwrap()]
+    );
+    // Only endpoints, ports, labels and address type count as a change.
+    let annotated = STATIC_SLICE.replace(
+        "  namespace: demo\n",
+        "  namespace: demo\n  annotations: {a: b}\n",
+    );
+    let objects = parse_objects(&annotated, Path::new("s.yaml")).unwrap();
+    assert_eq!(
+        c.apply(objects, now).unwrap(),
+        ["endpointslice.discovery.k8s.io/ext-1 unchanged"]
+    );
+    let moved = STATIC_SLICE.replace("10.1.2.3", "10.1.2.4");
+    let objects = parse_objects(&moved, Path::new("s.yaml")).unwrap();
+    assert_eq!(
+        c.apply(objects, now).unwrap(),
+        ["endpointslice.discovery.k8s.io/ext-1 configured"]
+    );
+    let deleted = c
+        .delete(Resource::EndpointSlices, "demo", "ext-1", now)
+        .unwrap();
+    assert_eq!(deleted["endpoints"][0]["addresses"][0], "10.1.2.4");
+    assert!(c.dns_state().slices.is_empty());
+}
