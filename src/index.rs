@@ -242,14 +242,17 @@ impl ClusterIndex {
         // Keep only what answers need (`stored.rs`).
         let group = Group::from(group);
         let service = group.service.clone();
+        // Unchanged (a relist lists everything again): keep the old
+        // allocations, which sit among the zone's, and free the new ones,
+        // which sit among the decoded lists'.
+        if self.groups(kind).get(&key) == Some(&group) {
+            return;
+        }
         let old = self.groups(kind).insert(key.clone(), group);
-        if let Some(old) = &old {
-            if self.groups(kind).get(&key) == Some(old) {
-                return;
-            }
-            if old.service != service {
-                self.unlink_group(kind, &key, &old.service.clone());
-            }
+        if let Some(old) = &old
+            && old.service != service
+        {
+            self.unlink_group(kind, &key, &old.service.clone());
         }
         insert_sorted(
             self.groups_by_service.entry(service.clone()).or_default(),

@@ -115,38 +115,52 @@ pub(super) enum Owner<'n> {
 /// Encodes records for copying into a response (see [`Rrset::wire`]);
 /// returns the bytes and how many records they hold.
 pub(super) fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut out = Vec::new();
+    let count = render_into(records, owner, &mut out, &mut Vec::new());
+    (out, count)
+}
+
+/// Appends `name` uncompressed and lowercase (the canonical form).
+fn push_name(name: &Name, out: &mut Vec<u8>) {
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+}
+
+/// [`render`] appending to `out`, with `scratch` for RDATA that hickory
+/// encodes (kept across calls: an encoder reserves 512 octets in its
+/// buffer, and a fresh one per record is churn the heap keeps).
+fn render_into(
+    records: &[Record],
+    owner: Owner<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> usize {
     let mut count = 0;
     for record in records {
         let start = out.len();
         match owner {
             Owner::Question => out.extend_from_slice(&[0xc0, 0x0c]),
-            Owner::Near(question) => write_name_near(&record.name, question, &mut out),
-            Owner::Spelled => {
-                // A fresh buffer: a BinEncoder writes from offset 0 of its own.
-                let mut name = Vec::new();
-                let mut encoder = BinEncoder::new(&mut name);
-                encoder.set_canonical_form(true);
-                if record.name.emit(&mut encoder).is_err() {
-                    continue;
-                }
-                out.extend_from_slice(&name);
-            }
+            Owner::Near(question) => write_name_near(&record.name, question, out),
+            Owner::Spelled => push_name(&record.name, out),
         }
         out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
         out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
         out.extend_from_slice(&record.ttl.to_be_bytes());
-        let mut rdata = Vec::new();
+        scratch.clear();
         match (&record.data, owner) {
+            (RData::A(a), _) => scratch.extend_from_slice(&a.0.octets()),
+            (RData::AAAA(aaaa), _) => scratch.extend_from_slice(&aaaa.0.octets()),
             (RData::SRV(srv), Owner::Question) => {
-                rdata.extend_from_slice(&srv.priority.to_be_bytes());
-                rdata.extend_from_slice(&srv.weight.to_be_bytes());
-                rdata.extend_from_slice(&srv.port.to_be_bytes());
-                write_name_near(&srv.target, &record.name, &mut rdata);
+                scratch.extend_from_slice(&srv.priority.to_be_bytes());
+                scratch.extend_from_slice(&srv.weight.to_be_bytes());
+                scratch.extend_from_slice(&srv.port.to_be_bytes());
+                write_name_near(&srv.target, &record.name, scratch);
             }
             (data, _) => {
-                let mut encoder = BinEncoder::new(&mut rdata);
+                let mut encoder = BinEncoder::new(scratch);
                 encoder.set_canonical_form(true);
                 if data.emit(&mut encoder).is_err() {
                     // Unencodable data cannot be served; never seen for our types.
@@ -155,11 +169,11 @@ pub(super) fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
                 }
             }
         }
-        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        out.extend_from_slice(&rdata);
+        out.extend_from_slice(&(scratch.len() as u16).to_be_bytes());
+        out.extend_from_slice(scratch);
         count += 1;
     }
-    (out, count)
+    count
 }
 
 /// A CNAME, and the chase of its target inside the zone, rendered once per
@@ -255,14 +269,8 @@ impl WireSet {
 /// response. Bytes that do not decode end the list (never seen: the bytes
 /// were encoded from records by this module).
 pub fn decode(wire: &[u8], count: usize, question: &Name) -> Vec<Record> {
-    let mut name = Vec::new();
-    let mut encoder = BinEncoder::new(&mut name);
-    encoder.set_canonical_form(true);
-    if question.emit(&mut encoder).is_err() {
-        return Vec::new();
-    }
     let mut buf = vec![0u8; 12];
-    buf.extend_from_slice(&name);
+    push_name(question, &mut buf);
     let start = buf.len();
     buf.extend_from_slice(wire);
     let mut decoder = BinDecoder::new(&buf);
@@ -457,6 +465,7 @@ impl NodeRecords {
     /// Renders every RRset once, into one block.
     pub fn seal(self) -> NameNode {
         let mut wire = Vec::new();
+        let mut scratch = Vec::new();
         let mut ends = [0u32; SLOTS];
         let mut counts = [0u32; SLOTS];
         // SRV targets' addresses: their owners share the service's suffix
@@ -476,13 +485,12 @@ impl NodeRecords {
         .into_iter()
         .enumerate()
         {
-            let (bytes, count) = render(records, owner);
-            wire.extend_from_slice(&bytes);
+            counts[i] = render_into(records, owner, &mut wire, &mut scratch) as u32;
             ends[i] = wire.len() as u32;
-            counts[i] = count as u32;
         }
         NameNode {
-            wire: wire.into_boxed_slice(),
+            // An exact allocation: the block lives as long as the snapshot.
+            wire: Box::from(wire.as_slice()),
             ends,
             counts,
             stable: self.stable,
