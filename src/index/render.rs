@@ -386,7 +386,7 @@ pub(super) fn render_service(
     let node = ServiceNode {
         names: names
             .into_iter()
-            .map(|(label, records)| (label, records.seal()))
+            .map(|(label, records)| records.seal_as(&label))
             .collect(),
         ordinals,
     };
@@ -464,7 +464,7 @@ pub(super) fn render_alias(
     }
     .seal();
     ServiceNode {
-        names: std::iter::once((Box::from(""), node)).collect(),
+        names: std::iter::once(node).collect(),
         ordinals: Box::default(),
     }
 }

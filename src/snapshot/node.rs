@@ -303,11 +303,14 @@ enum Slot {
 
 const SLOTS: usize = 5;
 
-/// The records of one owner name, sealed: every RRset's wire form back to
-/// back in one block. No `Name` and no `Record` inside.
+/// The records of one owner name, sealed: its key in a service's
+/// [`Names`], then every RRset's wire form back to back, in one block. No
+/// `Name` and no `Record` inside.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NameNode {
+    /// The key (`key_len` octets), then the RRsets.
     wire: Box<[u8]>,
+    key_len: u16,
     /// Where each slot's bytes end in `wire`.
     ends: [u32; SLOTS],
     /// How many records each slot holds.
@@ -323,7 +326,11 @@ pub struct NameNode {
 impl NameNode {
     fn slot(&self, slot: Slot) -> RrsetRef<'_> {
         let i = slot as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let start = if i == 0 {
+            usize::from(self.key_len)
+        } else {
+            self.ends[i - 1] as usize
+        };
         RrsetRef {
             wire: &self.wire[start..self.ends[i] as usize],
             count: self.counts[i],
@@ -368,6 +375,15 @@ impl NameNode {
         self.record_count() == 0
     }
 
+    /// The key it was sealed under ([`NodeRecords::seal_as`]).
+    pub fn key(&self) -> &str {
+        std::str::from_utf8(self.key_bytes()).unwrap_or_default()
+    }
+
+    fn key_bytes(&self) -> &[u8] {
+        &self.wire[..usize::from(self.key_len)]
+    }
+
     /// How many records the name holds (for the records-served metric);
     /// the SRV additionals are copies and do not count.
     pub fn record_count(&self) -> usize {
@@ -394,30 +410,31 @@ impl NameNode {
 }
 
 /// A service's names, keyed by the labels left of the service name joined
-/// with dots: a sorted slice, searched by bisection. No hash table: its
-/// empty buckets would cost more than the names.
+/// with dots (each node holds its key): a sorted slice, searched by
+/// bisection. No hash table: its empty buckets would cost more than the
+/// names.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Names(Box<[(Box<str>, NameNode)]>);
+pub struct Names(Box<[NameNode]>);
 
 impl Names {
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+        self.0.binary_search_by(|n| n.key_bytes().cmp(key.as_bytes()))
     }
 
     pub fn get(&self, key: &str) -> Option<&NameNode> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+        self.find(key).ok().map(|i| &self.0[i])
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut NameNode> {
-        self.find(key).ok().map(|i| &mut self.0[i].1)
+        self.find(key).ok().map(|i| &mut self.0[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &NameNode)> + '_ {
-        self.0.iter().map(|(k, n)| (&**k, n))
+        self.0.iter().map(|n| (n.key(), n))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &NameNode> + '_ {
-        self.0.iter().map(|(_, n)| n)
+        self.0.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -429,13 +446,14 @@ impl Names {
     }
 }
 
-impl FromIterator<(Box<str>, NameNode)> for Names {
-    /// Later entries win over earlier ones with the same key.
-    fn from_iter<I: IntoIterator<Item = (Box<str>, NameNode)>>(iter: I) -> Self {
-        let mut names: Vec<(Box<str>, NameNode)> = iter.into_iter().collect();
+impl FromIterator<NameNode> for Names {
+    /// Nodes sealed under their keys; later ones win over earlier ones
+    /// with the same key.
+    fn from_iter<I: IntoIterator<Item = NameNode>>(iter: I) -> Self {
+        let mut names: Vec<NameNode> = iter.into_iter().collect();
         names.reverse();
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        names.dedup_by(|a, b| a.0 == b.0);
+        names.sort_by(|a, b| a.key_bytes().cmp(b.key_bytes()));
+        names.dedup_by(|a, b| a.key_bytes() == b.key_bytes());
         Self(names.into_boxed_slice())
     }
 }
@@ -462,9 +480,18 @@ impl NodeRecords {
             && self.alias.is_none()
     }
 
-    /// Renders every RRset once, into one block.
+    /// Renders every RRset once, into one block, under no key (a fixed
+    /// name, an apex).
     pub fn seal(self) -> NameNode {
-        let mut wire = Vec::new();
+        self.seal_as("")
+    }
+
+    /// Renders every RRset once, into one block that opens with `key`, the
+    /// node's key in a service's [`Names`] (at most 255 octets: it is part
+    /// of a name).
+    pub fn seal_as(self, key: &str) -> NameNode {
+        let key = &key.as_bytes()[..key.len().min(255)];
+        let mut wire = key.to_vec();
         let mut scratch = Vec::new();
         let mut ends = [0u32; SLOTS];
         let mut counts = [0u32; SLOTS];
@@ -491,6 +518,7 @@ impl NodeRecords {
         NameNode {
             // An exact allocation: the block lives as long as the snapshot.
             wire: Box::from(wire.as_slice()),
+            key_len: key.len() as u16,
             ends,
             counts,
             stable: self.stable,
