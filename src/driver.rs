@@ -84,8 +84,18 @@ pub fn set_release_hook(hook: fn()) {
     let _ = RELEASE.set(hook);
 }
 
+/// Calls the release hook, if one is installed, on a blocking thread
+/// (trimming a large heap takes milliseconds). The driver calls it after
+/// a large round; a source after a large list that changed little (a
+/// relist), whose decoding freed as much.
+pub fn release_memory() {
+    if let Some(release) = RELEASE.get().copied() {
+        tokio::task::spawn_blocking(release);
+    }
+}
+
 /// How many changes `change` holds, a whole state counting as large.
-fn weight(change: &Change) -> usize {
+pub fn weight(change: &Change) -> usize {
     match change {
         Change::Reset(_) => LARGE_CHANGE,
         Change::Batch(changes) => changes.iter().map(weight).sum(),
@@ -168,11 +178,8 @@ pub async fn run(
             }
         }
         // Also when the lists changed nothing: they were decoded all the same.
-        if applied >= LARGE_CHANGE
-            && let Some(release) = RELEASE.get().copied()
-        {
-            // Off the driver: trimming a large heap takes milliseconds.
-            tokio::task::spawn_blocking(release);
+        if applied >= LARGE_CHANGE {
+            release_memory();
         }
     }
 }
