@@ -418,7 +418,8 @@ pub struct Names(Box<[NameNode]>);
 
 impl Names {
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|n| n.key_bytes().cmp(key.as_bytes()))
+        self.0
+            .binary_search_by(|n| n.key_bytes().cmp(key.as_bytes()))
     }
 
     pub fn get(&self, key: &str) -> Option<&NameNode> {
