@@ -7,8 +7,14 @@
 //! event's state version goes to the index before its change, so the
 //! snapshot of a batch carries the serial of the newest state in it. It also
 //! wakes when a stable-name window closes.
+//!
+//! After a publish that followed a large change (an initial list, a relist,
+//! a manifest reload) it calls the release hook the binary may install
+//! ([`set_release_hook`]): the allocator gives back what decoding the lists
+//! freed, so the resident set after a sync is the zone, not the zone plus
+//! the lists it came from.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -61,6 +67,39 @@ impl SourceEvent {
             seen: Instant::now(),
             version: None,
         }
+    }
+}
+
+/// A round that applied at least this many changes (or a whole state)
+/// counts as large: the memory its lists took is worth giving back.
+pub const LARGE_CHANGE: usize = 1000;
+
+/// What the binary gives back to the OS after a large change (the
+/// allocator's `mi_collect`); none by default, and in tests.
+static RELEASE: OnceLock<fn()> = OnceLock::new();
+
+/// Installs the hook called (on a blocking thread) after a publish that
+/// followed a large change. The first one installed stays.
+pub fn set_release_hook(hook: fn()) {
+    let _ = RELEASE.set(hook);
+}
+
+/// Calls the release hook, if one is installed, on a blocking thread
+/// (trimming a large heap takes milliseconds). The driver calls it after
+/// a large round; a source after a large list that changed little (a
+/// relist), whose decoding freed as much.
+pub fn release_memory() {
+    if let Some(release) = RELEASE.get().copied() {
+        tokio::task::spawn_blocking(release);
+    }
+}
+
+/// How many changes `change` holds, a whole state counting as large.
+pub fn weight(change: &Change) -> usize {
+    match change {
+        Change::Reset(_) => LARGE_CHANGE,
+        Change::Batch(changes) => changes.iter().map(weight).sum(),
+        _ => 1,
     }
 }
 
@@ -120,12 +159,15 @@ pub async fn run(
             () = shutdown.cancelled() => return,
         };
         let mut oldest: Option<Instant> = None;
+        let mut applied = 0;
         if let Some(event) = first {
             oldest = Some(event.seen);
+            applied += weight(&event.change);
             receive(&mut index, event);
             // Batch whatever else is already waiting into the same snapshot.
             while let Ok(event) = events.try_recv() {
                 oldest = Some(oldest.map_or(event.seen, |o| o.min(event.seen)));
+                applied += weight(&event.change);
                 receive(&mut index, event);
             }
         }
@@ -134,6 +176,10 @@ pub async fn run(
             if let Some(seen) = oldest {
                 metrics.programming_latency.observe(seen.elapsed());
             }
+        }
+        // Also when the lists changed nothing: they were decoded all the same.
+        if applied >= LARGE_CHANGE {
+            release_memory();
         }
     }
 }

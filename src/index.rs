@@ -8,7 +8,8 @@
 //! returns the next [`Snapshot`]. The async driver (`driver.rs`) owns one
 //! index and feeds it. `render.rs` turns one service into names and wire
 //! records; `links.rs` carries what a render changes elsewhere (pod
-//! addresses, ExternalName chases).
+//! addresses, ExternalName chases); `stored.rs` is what the index keeps of
+//! an endpoint group.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -20,20 +21,12 @@ use crate::model::{
 };
 use crate::snapshot::{DeclaredOrdinals, ServiceNode, Snapshot, WireSet, ZoneSettings};
 
-/// The services that put PTR names at one address.
-enum PtrSources {
-    /// One service, as for nearly every address: the PTR set in the
-    /// snapshot is its names alone, so they are not kept twice.
-    One(ObjectKey),
-    /// A pod that several headless services select: each one's names in
-    /// wire form, back to back, sorted by service.
-    Many(Vec<(ObjectKey, Box<[u8]>)>),
-}
-
 mod links;
 mod render;
+mod stored;
 
-use render::{Hosts, name_wire, ptr_targets, ptr_wire, render_service};
+use render::{Hosts, name_wire, ptr_merge, render_service};
+use stored::Group;
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -47,13 +40,15 @@ pub struct ClusterIndex {
     /// How long a hostname that lost its endpoint still answers NODATA.
     grace: Duration,
     services: HashMap<ObjectKey, Service>,
-    slices: HashMap<ObjectKey, EndpointGroup>,
-    endpoints: HashMap<ObjectKey, EndpointGroup>,
+    slices: HashMap<ObjectKey, Group>,
+    endpoints: HashMap<ObjectKey, Group>,
     sets: HashMap<ObjectKey, OrdinalSet>,
     /// Service → the groups (slices, Endpoints) that feed it.
-    groups_by_service: HashMap<ObjectKey, BTreeSet<(GroupKind, ObjectKey)>>,
-    /// Service → the StatefulSets naming it (`serviceName`).
-    sets_by_service: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Sorted, no spare capacity: nearly every service has one or two, and
+    /// a `BTreeSet` would cost a whole node each.
+    groups_by_service: HashMap<ObjectKey, Vec<(GroupKind, ObjectKey)>>,
+    /// Service → the StatefulSets naming it (`serviceName`), sorted.
+    sets_by_service: HashMap<ObjectKey, Vec<ObjectKey>>,
     /// Per service, hostnames that had an address: `None` while they still
     /// do, `Some(t)` once they lost it at `t` (the stable-name window).
     hosts: HashMap<ObjectKey, Hosts>,
@@ -62,10 +57,10 @@ pub struct ClusterIndex {
     /// does not scan every service. Entries for hosts that came back early
     /// stay until due; re-rendering then changes nothing.
     deadlines: BTreeSet<(Instant, ObjectKey)>,
-    /// Per address, the services whose names point at it.
-    ptr_sources: HashMap<IpAddr, PtrSources>,
-    /// Per service, the addresses it put into `ptr_sources`.
-    ptr_by_service: HashMap<ObjectKey, Vec<IpAddr>>,
+    /// Per service, the addresses it put PTR names at. Which service put
+    /// which name at an address is read from the names themselves
+    /// (`<host>.<service>.<namespace>.svc.<zone>`), so no map per address.
+    ptr_by_service: HashMap<ObjectKey, Box<[IpAddr]>>,
     /// ExternalName services whose target lies in the zone: their chase
     /// is rendered again whenever anything changed.
     aliases: BTreeSet<ObjectKey>,
@@ -99,7 +94,6 @@ impl ClusterIndex {
             sets_by_service: HashMap::new(),
             hosts: HashMap::new(),
             deadlines: BTreeSet::new(),
-            ptr_sources: HashMap::new(),
             ptr_by_service: HashMap::new(),
             aliases: BTreeSet::new(),
             pod_addresses_by_service: HashMap::new(),
@@ -166,10 +160,10 @@ impl ClusterIndex {
         }
         self.delete_set(&set.key.clone());
         let service = set.service();
-        self.sets_by_service
-            .entry(service.clone())
-            .or_default()
-            .insert(set.key.clone());
+        insert_sorted(
+            self.sets_by_service.entry(service.clone()).or_default(),
+            set.key.clone(),
+        );
         self.dirty.insert(service);
         self.sets.insert(set.key.clone(), set);
     }
@@ -178,7 +172,7 @@ impl ClusterIndex {
         if let Some(old) = self.sets.remove(key) {
             let service = old.service();
             if let Some(sets) = self.sets_by_service.get_mut(&service) {
-                sets.remove(key);
+                remove_sorted(sets, key);
                 if sets.is_empty() {
                     self.sets_by_service.remove(&service);
                 }
@@ -236,37 +230,34 @@ impl ClusterIndex {
         self.reset_sets(state.sets);
     }
 
-    fn groups(&mut self, kind: GroupKind) -> &mut HashMap<ObjectKey, EndpointGroup> {
+    fn groups(&mut self, kind: GroupKind) -> &mut HashMap<ObjectKey, Group> {
         match kind {
             GroupKind::Slice => &mut self.slices,
             GroupKind::Endpoints => &mut self.endpoints,
         }
     }
 
-    fn apply_group(&mut self, kind: GroupKind, mut group: EndpointGroup) {
-        // Keep only what answers need: the pod behind an endpoint is for
-        // tooling, and nothing grows after this.
-        for endpoint in &mut group.endpoints {
-            endpoint.target = None;
-            endpoint.addresses.shrink_to_fit();
-        }
-        group.endpoints.shrink_to_fit();
-        group.ports.shrink_to_fit();
+    fn apply_group(&mut self, kind: GroupKind, group: EndpointGroup) {
         let key = group.key.clone();
+        // Keep only what answers need (`stored.rs`).
+        let group = Group::from(group);
         let service = group.service.clone();
-        let old = self.groups(kind).insert(key.clone(), group);
-        if let Some(old) = &old {
-            if self.groups(kind).get(&key) == Some(old) {
-                return;
-            }
-            if old.service != service {
-                self.unlink_group(kind, &key, &old.service.clone());
-            }
+        // Unchanged (a relist lists everything again): keep the old
+        // allocations, which sit among the zone's, and free the new ones,
+        // which sit among the decoded lists'.
+        if self.groups(kind).get(&key) == Some(&group) {
+            return;
         }
-        self.groups_by_service
-            .entry(service.clone())
-            .or_default()
-            .insert((kind, key));
+        let old = self.groups(kind).insert(key.clone(), group);
+        if let Some(old) = &old
+            && old.service != service
+        {
+            self.unlink_group(kind, &key, &old.service.clone());
+        }
+        insert_sorted(
+            self.groups_by_service.entry(service.clone()).or_default(),
+            (kind, key),
+        );
         self.dirty.insert(service);
     }
 
@@ -278,7 +269,7 @@ impl ClusterIndex {
 
     fn unlink_group(&mut self, kind: GroupKind, key: &ObjectKey, service: &ObjectKey) {
         if let Some(set) = self.groups_by_service.get_mut(service) {
-            set.remove(&(kind, key.clone()));
+            remove_sorted(set, &(kind, key.clone()));
             if set.is_empty() {
                 self.groups_by_service.remove(service);
             }
@@ -361,7 +352,7 @@ impl ClusterIndex {
         let mut pod_addresses: Vec<IpAddr> = Vec::new();
         let node = match self.services.get(key) {
             Some(service) => {
-                let groups: Vec<&EndpointGroup> = self
+                let groups: Vec<&Group> = self
                     .groups_by_service
                     .get(key)
                     .into_iter()
@@ -393,7 +384,7 @@ impl ClusterIndex {
                     pod_addresses = groups
                         .iter()
                         .flat_map(|g| &g.endpoints)
-                        .flat_map(|e| e.addresses.iter().copied())
+                        .flat_map(|e| e.addresses().iter().copied())
                         .collect();
                     pod_addresses.sort();
                     pod_addresses.dedup();
@@ -459,40 +450,18 @@ impl ClusterIndex {
             }
             None => ServiceNode::default(),
         };
-        let touched: BTreeSet<IpAddr> = old_ips.into_iter().chain(mine.keys().copied()).collect();
+        let touched: BTreeSet<IpAddr> = old_ips
+            .iter()
+            .copied()
+            .chain(mine.keys().copied())
+            .collect();
+        let zone_labels = usize::from(self.settings.zone.num_labels());
         for ip in touched {
-            // The other services' names at this address, then ours.
-            let mut all: Vec<(ObjectKey, Box<[u8]>)> = match self.ptr_sources.remove(&ip) {
-                None => Vec::new(),
-                Some(PtrSources::One(owner)) if owner == *key => Vec::new(),
-                Some(PtrSources::One(owner)) => {
-                    let names = next.ptr.get(&ip).map(ptr_targets).unwrap_or_default();
-                    vec![(owner, names)]
-                }
-                Some(PtrSources::Many(mut sources)) => {
-                    sources.retain(|(owner, _)| owner != key);
-                    sources
-                }
-            };
-            if let Some(names) = mine.remove(&ip) {
-                let at = all.partition_point(|(owner, _)| owner < key);
-                all.insert(at, (key.clone(), names));
-            }
-            let rrset = ptr_wire(&all, self.settings.ttl);
-            match all.len() {
-                0 => {}
-                1 => {
-                    let owner = all.pop().map(|(owner, _)| owner);
-                    if let Some(owner) = owner {
-                        self.ptr_sources.insert(ip, PtrSources::One(owner));
-                    }
-                }
-                _ => {
-                    all.shrink_to_fit();
-                    self.ptr_sources.insert(ip, PtrSources::Many(all));
-                }
-            }
+            // The other services' names at this address, with ours (if
+            // any) in their place.
             let old = next.ptr.get(&ip);
+            let ours = mine.remove(&ip);
+            let rrset = ptr_merge(old, key, ours.as_deref(), zone_labels, self.settings.ttl);
             if old.map_or(rrset.is_empty(), |old| *old == rrset) {
                 continue;
             }
@@ -525,6 +494,23 @@ impl ClusterIndex {
                 .insert(key.name.clone(), Arc::new(rendered));
         }
         true
+    }
+}
+
+/// Inserts `item` into the sorted `list` unless it is there; no spare
+/// capacity is kept.
+fn insert_sorted<T: Ord>(list: &mut Vec<T>, item: T) {
+    if let Err(at) = list.binary_search(&item) {
+        list.insert(at, item);
+        list.shrink_to_fit();
+    }
+}
+
+/// Removes `item` from the sorted `list`.
+fn remove_sorted<T: Ord>(list: &mut Vec<T>, item: &T) {
+    if let Ok(at) = list.binary_search(item) {
+        list.remove(at);
+        list.shrink_to_fit();
     }
 }
 

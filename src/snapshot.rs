@@ -11,11 +11,12 @@
 
 //!
 //! Its rooms: `zone` (settings, the tree, [`Snapshot`], whole-zone
-//! iteration), `node` (each name's records in wire form) and `answer` (the
-//! lookup).
+//! iteration), `node` (each name's records in wire form), `answer` (the
+//! lookup) and `walk` (a whole zone, name by name in canonical order).
 
 mod answer;
 mod node;
+mod walk;
 mod zone;
 
 pub use crate::model::PodRecords;
@@ -23,6 +24,7 @@ pub use answer::{
     Answer, MAX_LABELS, Section, answer, answer_labels, synthesized_len, synthesized_wire,
 };
 pub use node::{Alias, NameNode, Names, NodeRecords, Rrset, RrsetRef, WireSet, decode};
+pub use walk::ZoneWalk;
 pub use zone::{
     Apex, DeclaredOrdinals, MAX_CHAIN, NamespaceNode, SPEC_VERSION, STABLE_NEGATIVE_TTL,
     ServiceNode, Snapshot, ZoneSettings,

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
 use hickory_proto::rr::{Name, RData, Record};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-use crate::model::{EndpointGroup, ObjectKey, Service, ServiceKind};
+use super::stored::Group;
+use crate::model::{ObjectKey, Service, ServiceKind};
 use crate::names::{self, quoted};
 use crate::refused::{Reason, Refusals};
 use crate::snapshot::{
@@ -26,54 +26,128 @@ use crate::snapshot::{
 /// capacity: a hash table per service cost more than the names.
 pub(super) type Hosts = Vec<(Arc<str>, Option<Instant>)>;
 
-/// Appends `name` in wire form, uncompressed and lowercase.
+/// Appends `name` in wire form, uncompressed and lowercase. Written by
+/// hand: a `BinEncoder` writes from offset 0 of its buffer (a second name
+/// would overwrite the first) and reserves 512 octets in it.
 pub(super) fn name_wire(name: &Name, out: &mut Vec<u8>) {
-    let mut encoder = BinEncoder::new(out);
-    encoder.set_canonical_form(true);
-    // A name the index built from valid labels always encodes.
-    let _ = name.emit(&mut encoder);
+    for label in name.iter() {
+        // A name the index built from valid labels: each at most 63 octets.
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
 }
 
-/// The target names of a PTR RRset (owners a pointer, as [`ptr_wire`]
-/// writes them), back to back.
-pub(super) fn ptr_targets(rrset: &WireSet) -> Box<[u8]> {
+/// The target names of a PTR RRset (owners a pointer to the question,
+/// targets uncompressed, as [`ptr_merge`] writes them), one by one.
+fn ptr_names(rrset: &WireSet) -> impl Iterator<Item = &[u8]> + '_ {
     let wire = rrset.view().wire;
-    let mut out = Vec::new();
     let mut at = 0;
     // Each record: a 2-octet pointer, type, class, TTL, RDLENGTH, RDATA.
-    while at + 12 <= wire.len() {
+    std::iter::from_fn(move || {
+        if at + 12 > wire.len() {
+            return None;
+        }
         let len = usize::from(u16::from_be_bytes([wire[at + 10], wire[at + 11]]));
         let end = (at + 12 + len).min(wire.len());
-        out.extend_from_slice(&wire[at + 12..end]);
+        let name = &wire[at + 12..end];
         at = end;
-    }
-    out.into_boxed_slice()
+        Some(name)
+    })
 }
 
-/// The PTR RRset of one address from its sources' names (each in wire
-/// form, back to back): owners a pointer to the question.
-pub(super) fn ptr_wire(sources: &[(ObjectKey, Box<[u8]>)], ttl: u32) -> WireSet {
+/// The labels of an uncompressed name in wire form, root left out.
+fn labels(mut name: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (&len, rest) = name.split_first()?;
+        let len = usize::from(len);
+        if len == 0 || len > rest.len() {
+            return None;
+        }
+        let (label, tail) = rest.split_at(len);
+        name = tail;
+        Some(label)
+    })
+}
+
+/// The service whose render put the PTR target `name` (wire form) at its
+/// address: `(namespace, service)` from `…<service>.<namespace>.svc.<zone>`,
+/// where the zone has `zone_labels` labels.
+fn ptr_service(name: &[u8], zone_labels: usize) -> Option<(&[u8], &[u8])> {
+    let labels: Vec<&[u8]> = labels(name).collect();
+    let m = labels.len().checked_sub(zone_labels)?;
+    if m < 3 || !labels[m - 1].eq_ignore_ascii_case(b"svc") {
+        return None;
+    }
+    Some((labels[m - 2], labels[m - 3]))
+}
+
+/// Lowercase byte order, as the names in wire form are written.
+fn lower_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
+}
+
+/// The PTR RRset of one address after service `key` re-rendered: the names
+/// other services put there (from `old`, the RRset until now), with `ours`
+/// (this service's names at the address, in wire form, back to back; `None`
+/// when it puts none there any more) in their place, sorted by service.
+/// Owners are a pointer to the question.
+pub(super) fn ptr_merge(
+    old: Option<&WireSet>,
+    key: &ObjectKey,
+    ours: Option<&[u8]>,
+    zone_labels: usize,
+    ttl: u32,
+) -> WireSet {
+    let mine = (key.namespace.as_bytes(), key.name.as_bytes());
+    let order = |(ns, svc): (&[u8], &[u8])| lower_cmp(ns, mine.0).then(lower_cmp(svc, mine.1));
     let mut wire = Vec::new();
     let mut count = 0;
-    for (_, names) in sources {
-        let mut rest = &names[..];
-        while !rest.is_empty() {
-            // One name: labels up to the root's zero octet.
-            let mut len = 0;
-            while len < rest.len() && rest[len] != 0 {
-                len += 1 + usize::from(rest[len]);
-            }
-            let end = (len + 1).min(rest.len());
-            let (name, tail) = rest.split_at(end);
-            wire.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1]);
-            wire.extend_from_slice(&ttl.to_be_bytes());
-            wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
-            wire.extend_from_slice(name);
-            count += 1;
-            rest = tail;
+    let mut push = |name: &[u8]| {
+        wire.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1]);
+        wire.extend_from_slice(&ttl.to_be_bytes());
+        wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        wire.extend_from_slice(name);
+        count += 1;
+    };
+    let mut ours = ours;
+    for name in old.into_iter().flat_map(ptr_names) {
+        // A name no service could have put is kept where it is.
+        let owner = ptr_service(name, zone_labels).map(order);
+        if owner == Some(std::cmp::Ordering::Equal) {
+            continue;
         }
+        if owner == Some(std::cmp::Ordering::Greater)
+            && let Some(names) = ours.take()
+        {
+            split_names(names).for_each(&mut push);
+        }
+        push(name);
+    }
+    if let Some(names) = ours {
+        split_names(names).for_each(&mut push);
     }
     WireSet::new(wire, count)
+}
+
+/// Names in wire form, back to back, one by one.
+fn split_names(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        // One name: labels up to the root's zero octet.
+        let mut len = 0;
+        while len < rest.len() && rest[len] != 0 {
+            len += 1 + usize::from(rest[len]);
+        }
+        let end = (len + 1).min(rest.len());
+        let (name, tail) = rest.split_at(end);
+        rest = tail;
+        Some(name)
+    })
 }
 
 pub(super) fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
@@ -106,7 +180,7 @@ pub(super) type SrvKey = (Arc<str>, crate::model::Protocol);
 pub(super) fn render_service(
     settings: &ZoneSettings,
     service: &Service,
-    groups: &[&EndpointGroup],
+    groups: &[&Group],
     declared: Vec<DeclaredOrdinals>,
     hosts: &mut Hosts,
     now: Instant,
@@ -137,7 +211,7 @@ pub(super) fn render_service(
 
     // (relative label, addresses under it, the ports it serves); "" is the
     // service name itself.
-    let mut owned: Vec<(String, Vec<IpAddr>, &[crate::model::Port])> = Vec::new();
+    let mut owned: Vec<(String, &[IpAddr], &[crate::model::Port])> = Vec::new();
     match &service.kind {
         ServiceKind::ExternalName(target) => {
             hosts.clear();
@@ -150,7 +224,7 @@ pub(super) fn render_service(
             hosts.clear();
             // No IP allocated (yet): no records at all.
             if !ips.is_empty() {
-                owned.push((String::new(), ips.clone(), &service.ports));
+                owned.push((String::new(), ips, &service.ports));
             }
         }
         ServiceKind::Headless => {
@@ -163,21 +237,25 @@ pub(super) fn render_service(
                         }
                         None if !ready => {
                             not_ready
-                                .extend(endpoint.addresses.iter().map(|ip| names::dashed(*ip)));
+                                .extend(endpoint.addresses().iter().map(|ip| names::dashed(*ip)));
                         }
                         Some(host) => {
-                            if !endpoint.addresses.is_empty() {
+                            if !endpoint.addresses().is_empty() {
                                 present.insert(host.clone());
                             }
                             owned.push((
                                 host.to_ascii_lowercase(),
-                                endpoint.addresses.clone(),
+                                endpoint.addresses(),
                                 &group.ports,
                             ));
                         }
                         None => {
-                            for ip in &endpoint.addresses {
-                                owned.push((names::dashed(*ip), vec![*ip], &group.ports));
+                            for ip in endpoint.addresses() {
+                                owned.push((
+                                    names::dashed(*ip),
+                                    std::slice::from_ref(ip),
+                                    &group.ports,
+                                ));
                             }
                         }
                     }
@@ -211,7 +289,7 @@ pub(super) fn render_service(
             continue;
         };
         let entry = names.entry(label.into()).or_default();
-        for ip in &ips {
+        for ip in ips {
             push_address(entry, &name, *ip, ttl);
             if headless_endpoint {
                 service_ips.insert(*ip);
@@ -308,7 +386,7 @@ pub(super) fn render_service(
     let node = ServiceNode {
         names: names
             .into_iter()
-            .map(|(label, records)| (label, records.seal()))
+            .map(|(label, records)| records.seal_as(&label))
             .collect(),
         ordinals,
     };
@@ -386,7 +464,7 @@ pub(super) fn render_alias(
     }
     .seal();
     ServiceNode {
-        names: std::iter::once((Box::from(""), node)).collect(),
+        names: std::iter::once(node).collect(),
         ordinals: Box::default(),
     }
 }
@@ -394,4 +472,69 @@ pub(super) fn render_alias(
 /// Equal weights summing to about 10000, as CoreDNS spreads them.
 pub(super) fn srv_weight(count: usize) -> u16 {
     (10000 / count.max(1)).clamp(1, usize::from(u16::MAX)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(texts: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for text in texts {
+            name_wire(&Name::from_ascii(text).unwrap(), &mut out);
+        }
+        out
+    }
+
+    fn targets(set: &WireSet) -> Vec<String> {
+        ptr_names(set)
+            .map(|wire| {
+                let labels: Vec<String> = labels(wire)
+                    .map(|l| String::from_utf8_lossy(l).into_owned())
+                    .collect();
+                labels.join(".")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ptr_names_are_swapped_per_service_in_service_order() {
+        let zone = 2; // cluster.local.
+        let key = |ns: &str, name: &str| ObjectKey::new(ns, name);
+        let a = names(&[
+            "p-0.a.demo.svc.cluster.local.",
+            "p-1.a.demo.svc.cluster.local.",
+        ]);
+        let c = names(&["p-0.c.demo.svc.cluster.local."]);
+        let set = ptr_merge(None, &key("demo", "c"), Some(&c), zone, 5);
+        let set = ptr_merge(Some(&set), &key("demo", "a"), Some(&a), zone, 5);
+        let b = names(&["x.b.demo.svc.cluster.local."]);
+        let set = ptr_merge(Some(&set), &key("demo", "b"), Some(&b), zone, 5);
+        assert_eq!(
+            targets(&set),
+            [
+                "p-0.a.demo.svc.cluster.local",
+                "p-1.a.demo.svc.cluster.local",
+                "x.b.demo.svc.cluster.local",
+                "p-0.c.demo.svc.cluster.local"
+            ]
+        );
+        assert_eq!(set.len(), 4);
+        // `a` re-renders with another name, `c` with none: only theirs change.
+        let a = names(&["q.a.demo.svc.cluster.local."]);
+        let set = ptr_merge(Some(&set), &key("demo", "a"), Some(&a), zone, 5);
+        let set = ptr_merge(Some(&set), &key("demo", "c"), None, zone, 5);
+        assert_eq!(
+            targets(&set),
+            ["q.a.demo.svc.cluster.local", "x.b.demo.svc.cluster.local"]
+        );
+        // A service of another namespace sorts by namespace first.
+        let z = names(&["svc.z.a.svc.cluster.local."]);
+        let set = ptr_merge(Some(&set), &key("a", "z"), Some(&z), zone, 5);
+        assert_eq!(targets(&set)[0], "svc.z.a.svc.cluster.local");
+        let set = ptr_merge(Some(&set), &key("demo", "b"), None, zone, 5);
+        let set = ptr_merge(Some(&set), &key("demo", "a"), None, zone, 5);
+        let set = ptr_merge(Some(&set), &key("a", "z"), None, zone, 5);
+        assert!(set.is_empty());
+    }
 }

@@ -115,38 +115,52 @@ pub(super) enum Owner<'n> {
 /// Encodes records for copying into a response (see [`Rrset::wire`]);
 /// returns the bytes and how many records they hold.
 pub(super) fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut out = Vec::new();
+    let count = render_into(records, owner, &mut out, &mut Vec::new());
+    (out, count)
+}
+
+/// Appends `name` uncompressed and lowercase (the canonical form).
+fn push_name(name: &Name, out: &mut Vec<u8>) {
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+}
+
+/// [`render`] appending to `out`, with `scratch` for RDATA that hickory
+/// encodes (kept across calls: an encoder reserves 512 octets in its
+/// buffer, and a fresh one per record is churn the heap keeps).
+fn render_into(
+    records: &[Record],
+    owner: Owner<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> usize {
     let mut count = 0;
     for record in records {
         let start = out.len();
         match owner {
             Owner::Question => out.extend_from_slice(&[0xc0, 0x0c]),
-            Owner::Near(question) => write_name_near(&record.name, question, &mut out),
-            Owner::Spelled => {
-                // A fresh buffer: a BinEncoder writes from offset 0 of its own.
-                let mut name = Vec::new();
-                let mut encoder = BinEncoder::new(&mut name);
-                encoder.set_canonical_form(true);
-                if record.name.emit(&mut encoder).is_err() {
-                    continue;
-                }
-                out.extend_from_slice(&name);
-            }
+            Owner::Near(question) => write_name_near(&record.name, question, out),
+            Owner::Spelled => push_name(&record.name, out),
         }
         out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
         out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
         out.extend_from_slice(&record.ttl.to_be_bytes());
-        let mut rdata = Vec::new();
+        scratch.clear();
         match (&record.data, owner) {
+            (RData::A(a), _) => scratch.extend_from_slice(&a.0.octets()),
+            (RData::AAAA(aaaa), _) => scratch.extend_from_slice(&aaaa.0.octets()),
             (RData::SRV(srv), Owner::Question) => {
-                rdata.extend_from_slice(&srv.priority.to_be_bytes());
-                rdata.extend_from_slice(&srv.weight.to_be_bytes());
-                rdata.extend_from_slice(&srv.port.to_be_bytes());
-                write_name_near(&srv.target, &record.name, &mut rdata);
+                scratch.extend_from_slice(&srv.priority.to_be_bytes());
+                scratch.extend_from_slice(&srv.weight.to_be_bytes());
+                scratch.extend_from_slice(&srv.port.to_be_bytes());
+                write_name_near(&srv.target, &record.name, scratch);
             }
             (data, _) => {
-                let mut encoder = BinEncoder::new(&mut rdata);
+                let mut encoder = BinEncoder::new(scratch);
                 encoder.set_canonical_form(true);
                 if data.emit(&mut encoder).is_err() {
                     // Unencodable data cannot be served; never seen for our types.
@@ -155,11 +169,11 @@ pub(super) fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
                 }
             }
         }
-        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        out.extend_from_slice(&rdata);
+        out.extend_from_slice(&(scratch.len() as u16).to_be_bytes());
+        out.extend_from_slice(scratch);
         count += 1;
     }
-    (out, count)
+    count
 }
 
 /// A CNAME, and the chase of its target inside the zone, rendered once per
@@ -255,14 +269,8 @@ impl WireSet {
 /// response. Bytes that do not decode end the list (never seen: the bytes
 /// were encoded from records by this module).
 pub fn decode(wire: &[u8], count: usize, question: &Name) -> Vec<Record> {
-    let mut name = Vec::new();
-    let mut encoder = BinEncoder::new(&mut name);
-    encoder.set_canonical_form(true);
-    if question.emit(&mut encoder).is_err() {
-        return Vec::new();
-    }
     let mut buf = vec![0u8; 12];
-    buf.extend_from_slice(&name);
+    push_name(question, &mut buf);
     let start = buf.len();
     buf.extend_from_slice(wire);
     let mut decoder = BinDecoder::new(&buf);
@@ -295,11 +303,14 @@ enum Slot {
 
 const SLOTS: usize = 5;
 
-/// The records of one owner name, sealed: every RRset's wire form back to
-/// back in one block. No `Name` and no `Record` inside.
+/// The records of one owner name, sealed: its key in a service's
+/// [`Names`], then every RRset's wire form back to back, in one block. No
+/// `Name` and no `Record` inside.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NameNode {
+    /// The key (`key_len` octets), then the RRsets.
     wire: Box<[u8]>,
+    key_len: u16,
     /// Where each slot's bytes end in `wire`.
     ends: [u32; SLOTS],
     /// How many records each slot holds.
@@ -315,7 +326,11 @@ pub struct NameNode {
 impl NameNode {
     fn slot(&self, slot: Slot) -> RrsetRef<'_> {
         let i = slot as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let start = if i == 0 {
+            usize::from(self.key_len)
+        } else {
+            self.ends[i - 1] as usize
+        };
         RrsetRef {
             wire: &self.wire[start..self.ends[i] as usize],
             count: self.counts[i],
@@ -360,6 +375,15 @@ impl NameNode {
         self.record_count() == 0
     }
 
+    /// The key it was sealed under ([`NodeRecords::seal_as`]).
+    pub fn key(&self) -> &str {
+        std::str::from_utf8(self.key_bytes()).unwrap_or_default()
+    }
+
+    fn key_bytes(&self) -> &[u8] {
+        &self.wire[..usize::from(self.key_len)]
+    }
+
     /// How many records the name holds (for the records-served metric);
     /// the SRV additionals are copies and do not count.
     pub fn record_count(&self) -> usize {
@@ -386,30 +410,32 @@ impl NameNode {
 }
 
 /// A service's names, keyed by the labels left of the service name joined
-/// with dots: a sorted slice, searched by bisection. No hash table: its
-/// empty buckets would cost more than the names.
+/// with dots (each node holds its key): a sorted slice, searched by
+/// bisection. No hash table: its empty buckets would cost more than the
+/// names.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Names(Box<[(Box<str>, NameNode)]>);
+pub struct Names(Box<[NameNode]>);
 
 impl Names {
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+        self.0
+            .binary_search_by(|n| n.key_bytes().cmp(key.as_bytes()))
     }
 
     pub fn get(&self, key: &str) -> Option<&NameNode> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+        self.find(key).ok().map(|i| &self.0[i])
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut NameNode> {
-        self.find(key).ok().map(|i| &mut self.0[i].1)
+        self.find(key).ok().map(|i| &mut self.0[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &NameNode)> + '_ {
-        self.0.iter().map(|(k, n)| (&**k, n))
+        self.0.iter().map(|n| (n.key(), n))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &NameNode> + '_ {
-        self.0.iter().map(|(_, n)| n)
+        self.0.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -421,13 +447,14 @@ impl Names {
     }
 }
 
-impl FromIterator<(Box<str>, NameNode)> for Names {
-    /// Later entries win over earlier ones with the same key.
-    fn from_iter<I: IntoIterator<Item = (Box<str>, NameNode)>>(iter: I) -> Self {
-        let mut names: Vec<(Box<str>, NameNode)> = iter.into_iter().collect();
+impl FromIterator<NameNode> for Names {
+    /// Nodes sealed under their keys; later ones win over earlier ones
+    /// with the same key.
+    fn from_iter<I: IntoIterator<Item = NameNode>>(iter: I) -> Self {
+        let mut names: Vec<NameNode> = iter.into_iter().collect();
         names.reverse();
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        names.dedup_by(|a, b| a.0 == b.0);
+        names.sort_by(|a, b| a.key_bytes().cmp(b.key_bytes()));
+        names.dedup_by(|a, b| a.key_bytes() == b.key_bytes());
         Self(names.into_boxed_slice())
     }
 }
@@ -454,9 +481,19 @@ impl NodeRecords {
             && self.alias.is_none()
     }
 
-    /// Renders every RRset once, into one block.
+    /// Renders every RRset once, into one block, under no key (a fixed
+    /// name, an apex).
     pub fn seal(self) -> NameNode {
-        let mut wire = Vec::new();
+        self.seal_as("")
+    }
+
+    /// Renders every RRset once, into one block that opens with `key`, the
+    /// node's key in a service's [`Names`] (at most 255 octets: it is part
+    /// of a name).
+    pub fn seal_as(self, key: &str) -> NameNode {
+        let key = &key.as_bytes()[..key.len().min(255)];
+        let mut wire = key.to_vec();
+        let mut scratch = Vec::new();
         let mut ends = [0u32; SLOTS];
         let mut counts = [0u32; SLOTS];
         // SRV targets' addresses: their owners share the service's suffix
@@ -476,13 +513,13 @@ impl NodeRecords {
         .into_iter()
         .enumerate()
         {
-            let (bytes, count) = render(records, owner);
-            wire.extend_from_slice(&bytes);
+            counts[i] = render_into(records, owner, &mut wire, &mut scratch) as u32;
             ends[i] = wire.len() as u32;
-            counts[i] = count as u32;
         }
         NameNode {
-            wire: wire.into_boxed_slice(),
+            // An exact allocation: the block lives as long as the snapshot.
+            wire: Box::from(wire.as_slice()),
+            key_len: key.len() as u16,
             ends,
             counts,
             stable: self.stable,

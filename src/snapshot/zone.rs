@@ -388,7 +388,7 @@ impl Snapshot {
     }
 
     /// The name of a fixed name's node (keyed relative to the zone).
-    fn fixed_owner(&self, key: &str) -> Option<Name> {
+    pub(super) fn fixed_owner(&self, key: &str) -> Option<Name> {
         if key.is_empty() {
             return Some(self.settings.zone.clone());
         }
@@ -426,58 +426,17 @@ impl Snapshot {
     }
 
     /// Every record of the zone whose apex is `origin`, decoded from the
-    /// wire form: the apex SOA first, then the apex NS, then the rest in no
-    /// particular order. The forward zone holds the fixed names
-    /// (`dns-version`, the nameserver's glue) and every service's names; a
-    /// reverse zone holds the PTR records whose owner lies in it and in no
-    /// more specific reverse zone served. `None` when `origin` is not the
-    /// apex of a zone served.
+    /// wire form: the apex SOA first, then the rest in canonical order
+    /// ([`Snapshot::walk`]), each record once. The forward zone holds the
+    /// fixed names (`dns-version`, the nameserver's glue) and every
+    /// service's names; a reverse zone holds the PTR records whose owner
+    /// lies in it and in no more specific reverse zone served. `None` when
+    /// `origin` is not the apex of a zone served. Collects the zone: a
+    /// transfer walks it instead.
     pub fn zone_records(&self, origin: &Name) -> Option<Vec<Record>> {
-        let (apex, reverse) = if self.forward.origin == *origin {
-            (&self.forward, None)
-        } else {
-            let i = self.reverse.iter().position(|a| a.origin == *origin)?;
-            (&self.reverse[i], Some(i))
-        };
-        // In name order, not hash-map order (which differs from process to
-        // process): replicas holding the same zone send the same AXFR.
-        let mut out: Vec<Record> = apex
-            .soa
-            .records
-            .iter()
-            .chain(&apex.ns.records)
-            .cloned()
-            .collect();
-        match reverse {
-            None => {
-                let mut fixed: Vec<&Box<str>> = self.fixed.keys().collect();
-                fixed.sort_unstable();
-                for key in fixed {
-                    if let Some(owner) = self.fixed_owner(key) {
-                        out.extend(self.fixed[key].records(&owner));
-                    }
-                }
-                let mut namespaces: Vec<(&Arc<str>, &NamespaceNode)> =
-                    self.namespaces.iter().collect();
-                namespaces.sort_unstable_by_key(|(k, _)| *k);
-                for (namespace, ns) in namespaces {
-                    let mut services: Vec<_> = ns.services.iter().collect();
-                    services.sort_unstable_by_key(|(k, _)| *k);
-                    for (name, service) in services {
-                        out.extend(self.service_records(namespace, name, service));
-                    }
-                }
-            }
-            Some(i) => {
-                for (ip, rrset) in self.ptr.iter() {
-                    let owner = names::reverse_name(*ip);
-                    if self.reverse_zone_of(&owner) == Some(i) {
-                        out.extend(rrset.view().records(&owner));
-                    }
-                }
-            }
-        }
-        Some(out)
+        let soa = self.apex(origin)?.soa.records.clone();
+        let walk = self.walk(origin)?;
+        Some(soa.into_iter().chain(walk.flatten()).collect())
     }
 }
 

@@ -78,19 +78,32 @@ pub fn record_line(record: &Record) -> String {
     )
 }
 
-/// The zone at `origin`, SOA first; `None` when it is not served.
+/// The zone at `origin`, SOA first; `None` when it is not served. Written
+/// one owner name at a time ([`Snapshot::walk`]): beside the text, only one
+/// name's records are held.
 pub fn master_file(snap: &Snapshot, origin: &Name) -> Option<String> {
-    let mut records = snap.zone_records(origin)?.into_iter();
-    let soa = records.next()?;
-    let mut rest: Vec<Record> = records.collect();
-    rest.sort();
-    rest.dedup();
     let mut out = String::new();
-    for record in std::iter::once(&soa).chain(&rest) {
-        out.push_str(&record_line(record));
-        out.push('\n');
-    }
+    write_master_file(snap, origin, &mut out)?;
     Some(out)
+}
+
+/// Appends the zone at `origin` to `out` as [`master_file`] writes it;
+/// `None` (and nothing written) when it is not served.
+pub fn write_master_file(snap: &Snapshot, origin: &Name, out: &mut String) -> Option<()> {
+    let soa = snap.apex(origin)?.soa.records.first()?;
+    let walk = snap.walk(origin)?;
+    push_line(out, soa);
+    for records in walk {
+        for record in &records {
+            push_line(out, record);
+        }
+    }
+    Some(())
+}
+
+fn push_line(out: &mut String, record: &Record) {
+    out.push_str(&record_line(record));
+    out.push('\n');
 }
 
 /// The chosen zones, one master file after another.
@@ -99,10 +112,11 @@ pub fn master_files(snap: &Snapshot, zones: ZoneChoice) -> String {
         ZoneChoice::Forward => vec![&snap.forward.origin],
         ZoneChoice::Reverse => snap.reverse.iter().map(|a| &a.origin).collect(),
     };
-    origins
-        .into_iter()
-        .filter_map(|origin| master_file(snap, origin))
-        .collect()
+    let mut out = String::new();
+    for origin in origins {
+        write_master_file(snap, origin, &mut out);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -4,9 +4,12 @@
 //! question echoed as asked, as many records as fit in [`MAX_MESSAGE`]
 //! bytes (names compressed within the message), and an OPT when the query
 //! had one. Messages are encoded one at a time as the connection takes
-//! them, so a large zone is never held twice in memory.
+//! them, from records pulled as they are needed (a whole zone comes name
+//! by name from [`crate::snapshot::ZoneWalk`]), so a transfer holds about
+//! one message's records, never the zone's.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, Query};
@@ -21,15 +24,26 @@ pub const MAX_MESSAGE: u16 = 16 * 1024;
 /// so the OPT always fits after the records.
 const OPT_SIZE: u16 = crate::wire::OPT_LEN as u16;
 
+/// The records of a reply, pulled as messages are encoded.
+pub type Records<'r> = Box<dyn Iterator<Item = Cow<'r, Record>> + Send + 'r>;
+
+/// The most records one message can hold: each takes at least 12 octets
+/// (a compressed owner, type, class, TTL, RDLENGTH).
+const MAX_PER_MESSAGE: usize = MAX_MESSAGE as usize / 12 + 1;
+
 /// The messages of one reply, encoded lazily, in order. At least one: a
 /// reply with no records (an error) is a single message.
 pub struct Messages<'r> {
     metadata: Metadata,
-    query: Option<&'r Query>,
-    edns: Option<&'r Edns>,
-    records: &'r [Cow<'r, Record>],
-    /// The first record not yet sent.
-    next: usize,
+    query: Option<Query>,
+    edns: Option<Edns>,
+    records: Records<'r>,
+    /// Records pulled and not yet sent: at most one message's worth.
+    pending: VecDeque<Cow<'r, Record>>,
+    /// How many records went out.
+    sent: usize,
+    /// `records` has no more.
+    drained: bool,
     done: bool,
     /// Bytes kept free at the end of each message (for a TSIG).
     reserve: u16,
@@ -38,19 +52,26 @@ pub struct Messages<'r> {
 impl<'r> Messages<'r> {
     pub fn new(
         metadata: Metadata,
-        query: Option<&'r Query>,
-        edns: Option<&'r Edns>,
-        records: &'r [Cow<'r, Record>],
+        query: Option<Query>,
+        edns: Option<Edns>,
+        records: Records<'r>,
     ) -> Self {
         Self {
             metadata,
             query,
             edns,
             records,
-            next: 0,
+            pending: VecDeque::new(),
+            sent: 0,
+            drained: false,
             done: false,
             reserve: 0,
         }
+    }
+
+    /// How many records the messages so far carried.
+    pub fn sent(&self) -> usize {
+        self.sent
     }
 
     /// Keeps `bytes` free at the end of every message, for a record added
@@ -65,10 +86,10 @@ impl<'r> Messages<'r> {
         let mut encoder = BinEncoder::new(buffer);
         encoder.set_max_size(MAX_MESSAGE - OPT_SIZE - self.reserve);
         let place = encoder.place::<Header>()?;
-        if let Some(query) = self.query {
+        if let Some(query) = &self.query {
             query.emit(&mut encoder)?;
         }
-        let rest = self.records[self.next..].iter().map(|r| r.as_ref());
+        let rest = self.pending.iter().map(|r| r.as_ref());
         let answers = match encoder.emit_all(rest) {
             Ok(count) => count,
             Err(ProtoError::NotAllRecordsWritten { count, .. }) => count,
@@ -79,7 +100,7 @@ impl<'r> Messages<'r> {
         // last record (a TSIG appended later must be the last thing).
         encoder.trim();
         let mut additionals = 0;
-        if let Some(edns) = self.edns {
+        if let Some(edns) = &self.edns {
             encoder.set_max_size(MAX_MESSAGE - self.reserve);
             let mut edns = edns.clone();
             edns.set_rcode_high(self.metadata.response_code.high());
@@ -108,18 +129,25 @@ impl Iterator for Messages<'_> {
         if self.done {
             return None;
         }
+        while !self.drained && self.pending.len() < MAX_PER_MESSAGE {
+            match self.records.next() {
+                Some(record) => self.pending.push_back(record),
+                None => self.drained = true,
+            }
+        }
         let mut buffer = Vec::with_capacity(4096);
         match self.encode(&mut buffer) {
             // A record larger than a message cannot be sent at all; stop
             // rather than loop (never seen for the types we serve).
-            Ok(0) if self.next < self.records.len() => {
-                tracing::error!(record = %self.records[self.next], "record too large for a transfer message");
+            Ok(0) if !self.pending.is_empty() => {
+                tracing::error!(record = %self.pending[0], "record too large for a transfer message");
                 self.done = true;
                 None
             }
             Ok(count) => {
-                self.next += count;
-                self.done = self.next >= self.records.len();
+                self.pending.drain(..count.min(self.pending.len()));
+                self.sent += count;
+                self.done = self.drained && self.pending.is_empty();
                 Some(buffer)
             }
             Err(error) => {

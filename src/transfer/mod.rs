@@ -94,12 +94,13 @@ enum Checked {
 
 /// A reply before encoding: header, question, records. Records borrow the
 /// snapshot being transferred; IXFR deletions come from an older snapshot
-/// and are owned.
+/// and are owned. A whole zone is not collected: its records are pulled
+/// name by name as the messages are encoded.
 struct Reply<'s> {
     metadata: Metadata,
     query: Option<Query>,
     edns: Option<Edns>,
-    records: Vec<Cow<'s, Record>>,
+    records: message::Records<'s>,
     outcome: Outcome,
 }
 
@@ -217,7 +218,7 @@ impl Transfer {
             }
         };
         // Every message of this transfer comes from `snap`.
-        let Some(reply) = self.reply(&snap, &raw, allowed) else {
+        let Some(mut reply) = self.reply(&snap, &raw, allowed) else {
             // Unparseable: a FORMERR when the header could be read.
             if let Some(formerr) = wire::format_error(&raw) {
                 out.send(formerr).await.map_err(|_| Closed)?;
@@ -226,7 +227,8 @@ impl Transfer {
         };
         let mut signer = verified.as_ref().map(tsig::Verified::signer);
         let mut messages = 0usize;
-        for mut bytes in reply.messages(signer.is_some()) {
+        let mut encoded = reply.messages(signer.is_some());
+        for mut bytes in encoded.by_ref() {
             if let Some(signer) = &mut signer
                 && let Err(error) = signer.sign(&mut bytes, tsig::now())
             {
@@ -236,7 +238,8 @@ impl Transfer {
             out.send(bytes).await.map_err(|_| Closed)?;
             messages += 1;
         }
-        self.finish(&snap, &reply, peer, messages, started);
+        let sent = (messages, encoded.sent());
+        self.finish(&snap, &reply, peer, sent, started);
         Ok(reply.outcome)
     }
 
@@ -254,17 +257,19 @@ impl Transfer {
         let raw = &raw[..];
         let snap = self.snapshot.load_full();
         match self.reply(&snap, raw, allowed) {
-            Some(reply) => {
+            Some(mut reply) => {
                 let mut signer = verified.as_ref().map(tsig::Verified::signer);
-                let messages: Vec<Vec<u8>> = reply
-                    .messages(signer.is_some())
+                let mut encoded = reply.messages(signer.is_some());
+                let messages: Vec<Vec<u8>> = encoded
+                    .by_ref()
                     .map_while(|mut bytes| match &mut signer {
                         Some(signer) => signer.sign(&mut bytes, tsig::now()).ok().map(|()| bytes),
                         None => Some(bytes),
                     })
                     .collect();
                 let addr = SocketAddr::new(peer, 0);
-                self.finish(&snap, &reply, addr, messages.len(), started);
+                let sent = (messages.len(), encoded.sent());
+                self.finish(&snap, &reply, addr, sent, started);
                 (reply.outcome, messages)
             }
             None => (
@@ -274,14 +279,15 @@ impl Transfer {
         }
     }
 
-    /// Logs and counts a transfer sent; a served serial goes into the
-    /// journal, so the secondary's next IXFR finds it.
+    /// Logs and counts a transfer sent (`sent`: how many messages and
+    /// records); a served serial goes into the journal, so the secondary's
+    /// next IXFR finds it.
     fn finish(
         &self,
         snap: &Arc<Snapshot>,
         reply: &Reply<'_>,
         peer: SocketAddr,
-        messages: usize,
+        (messages, records): (usize, usize),
         started: Instant,
     ) {
         let qtype = reply.query.as_ref().map(Query::query_type);
@@ -291,7 +297,6 @@ impl Transfer {
             .query
             .as_ref()
             .map_or_else(String::new, |q| q.name().to_ascii());
-        let records = reply.records.len();
         match reply.outcome {
             Outcome::Error(rcode) => {
                 tracing::info!(%peer, %zone, ?qtype, %rcode, "zone transfer not served");
@@ -330,7 +335,7 @@ impl Transfer {
                 edns.set_version(0);
                 edns
             }),
-            records: Vec::new(),
+            records: Box::new(std::iter::empty()),
             // Every path below sets its own.
             outcome: Outcome::Error(ResponseCode::ServFail),
         };
@@ -380,7 +385,7 @@ impl Transfer {
                     return error(reply, ResponseCode::FormErr);
                 };
                 if from == current || serial_lt(current, from) {
-                    reply.records = vec![Cow::Borrowed(soa)];
+                    reply.records = Box::new(std::iter::once(Cow::Borrowed(soa)));
                     reply.outcome = Outcome::UpToDate { serial: current };
                 } else if let Some(old) = self.journal.find(from) {
                     let difference = diff::difference(&old, snap, &apex.origin);
@@ -395,7 +400,7 @@ impl Transfer {
                     records.push(Cow::Borrowed(soa));
                     records.extend(difference.added.into_iter().map(Cow::Owned));
                     records.push(Cow::Borrowed(soa));
-                    reply.records = records;
+                    reply.records = Box::new(records.into_iter());
                     reply.outcome = Outcome::Incremental { from, to: current };
                 } else {
                     // RFC 1995 §4: the whole zone, AXFR-style, is a valid
@@ -410,31 +415,36 @@ impl Transfer {
     }
 }
 
-/// The AXFR body: SOA, every other record, SOA.
+/// The AXFR body: SOA, every other record name by name, SOA; pulled as
+/// the messages are encoded.
 fn full_zone<'s>(
     snap: &'s Snapshot,
     origin: &hickory_proto::rr::Name,
     soa: &'s Record,
-) -> Vec<Cow<'s, Record>> {
-    let mut records: Vec<Cow<'s, Record>> = snap
-        .zone_records(origin)
+) -> message::Records<'s> {
+    let rest = snap
+        .walk(origin)
         .into_iter()
         .flatten()
-        .map(Cow::Owned)
-        .collect();
-    records.push(Cow::Borrowed(soa));
-    records
+        .flatten()
+        .map(Cow::Owned);
+    Box::new(
+        std::iter::once(Cow::Borrowed(soa))
+            .chain(rest)
+            .chain(std::iter::once(Cow::Borrowed(soa))),
+    )
 }
 
-impl Reply<'_> {
+impl<'s> Reply<'s> {
     /// The reply as wire messages, each within [`message::MAX_MESSAGE`],
-    /// with room for a TSIG when `signed`.
-    fn messages(&self, signed: bool) -> message::Messages<'_> {
+    /// with room for a TSIG when `signed`. Takes the records: call once.
+    fn messages(&mut self, signed: bool) -> message::Messages<'s> {
+        let records = std::mem::replace(&mut self.records, Box::new(std::iter::empty()));
         message::Messages::new(
             self.metadata,
-            self.query.as_ref(),
-            self.edns.as_ref(),
-            &self.records,
+            self.query.clone(),
+            self.edns.clone(),
+            records,
         )
         .reserve(if signed { tsig::MAX_TSIG_LEN } else { 0 })
     }

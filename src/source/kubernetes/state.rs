@@ -120,7 +120,17 @@ impl RunState {
             }
             _ => {}
         }
-        let Some(change) = self.watches[i].handle(event) else {
+        let listed = matches!(event, Event::InitDone);
+        let change = self.watches[i].handle(event);
+        // A large list that sent little (a relist of what the index has):
+        // the driver will not release what decoding it freed, so ask here.
+        if listed
+            && self.watches[i].len() >= crate::driver::LARGE_CHANGE
+            && change.as_ref().map_or(0, crate::driver::weight) < crate::driver::LARGE_CHANGE
+        {
+            crate::driver::release_memory();
+        }
+        let Some(change) = change else {
             return true;
         };
         let event = SourceEvent {

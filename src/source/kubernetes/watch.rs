@@ -11,9 +11,15 @@
 //! because the diff is against this watch's own keys, a relist of namespace
 //! `a` never touches what the watch of namespace `b` sent.
 //!
+//! A relist (after 410 Gone) lists every object again, nearly all of them
+//! unchanged. The watch remembers the `resourceVersion` of what it applied,
+//! and a listed object at the same version is the same object: it is
+//! neither converted nor buffered, so a relist holds only what changed,
+//! not a second copy of the cluster.
+//!
 //! No IO and no clock: tests feed it synthetic objects.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -131,8 +137,16 @@ pub fn lift<K>(event: Event<K>, wrap: fn(K) -> Watched) -> Event<Watched> {
 /// A relist in progress: what the pages listed so far.
 #[derive(Default)]
 struct Relist {
+    /// The listed objects that changed since they were applied.
     applies: Vec<Change>,
-    keys: HashSet<ObjectKey>,
+    /// Every listed object the index holds, with its version.
+    keys: HashMap<ObjectKey, Option<u64>>,
+}
+
+/// An object's `resourceVersion`, when it is a number (it is, from every
+/// API server backed by etcd); `None` means "compare nothing".
+fn version(object: &Watched) -> Option<u64> {
+    crate::serial::parse_resource_version(object.metadata().resource_version.as_deref()?)
 }
 
 /// One watch's state.
@@ -140,8 +154,9 @@ pub struct Watch {
     kind: Kind,
     /// `None`: every namespace.
     namespace: Option<Arc<str>>,
-    /// Keys this watch has applied to the index and not deleted since.
-    known: HashSet<ObjectKey>,
+    /// Keys this watch has applied to the index and not deleted since,
+    /// with the version applied.
+    known: HashMap<ObjectKey, Option<u64>>,
     /// `Some` between `Init` and `InitDone`.
     relist: Option<Relist>,
     /// Delivered its first full list.
@@ -153,7 +168,7 @@ impl Watch {
         Self {
             kind,
             namespace: namespace.map(Arc::from),
-            known: HashSet::new(),
+            known: HashMap::new(),
             relist: None,
             synced: false,
         }
@@ -191,9 +206,13 @@ impl Watch {
             Event::InitApply(object) => {
                 let relist = self.relist.get_or_insert_with(Relist::default);
                 let key = object.key()?;
-                if let Some(change) = object.apply() {
+                let version = version(&object);
+                if version.is_some() && self.known.get(&key) == Some(&version) {
+                    // Applied at this very version: unchanged.
+                    relist.keys.insert(key, version);
+                } else if let Some(change) = object.apply() {
                     relist.applies.push(change);
-                    relist.keys.insert(key);
+                    relist.keys.insert(key, version);
                 }
                 None
             }
@@ -202,8 +221,8 @@ impl Watch {
                 let relist = self.relist.take().unwrap_or_default();
                 let mut changes: Vec<Change> = self
                     .known
-                    .iter()
-                    .filter(|k| !relist.keys.contains(*k))
+                    .keys()
+                    .filter(|k| !relist.keys.contains_key(*k))
                     .map(|k| self.delete(k.clone()))
                     .collect();
                 changes.extend(relist.applies);
@@ -212,17 +231,18 @@ impl Watch {
             }
             Event::Apply(object) => {
                 let key = object.key()?;
+                let version = version(&object);
                 match object.apply() {
                     Some(change) => {
-                        self.known.insert(key);
+                        self.known.insert(key, version);
                         Some(change)
                     }
-                    None => self.known.remove(&key).then(|| self.delete(key)),
+                    None => self.known.remove(&key).map(|_| self.delete(key)),
                 }
             }
             Event::Delete(object) => {
                 let key = object.key()?;
-                self.known.remove(&key).then(|| self.delete(key))
+                self.known.remove(&key).map(|_| self.delete(key))
             }
         }
     }
@@ -250,5 +270,90 @@ impl fmt::Display for Watch {
             Some(namespace) => write!(f, "{kind} in namespace {namespace}"),
             None => write!(f, "{kind} in all namespaces"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, rv: Option<&str>, port: i32) -> Watched {
+        Watched::Service(core::Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("demo".into()),
+                resource_version: rv.map(str::to_owned),
+                ..Default::default()
+            },
+            spec: Some(core::ServiceSpec {
+                cluster_ip: Some("None".into()),
+                ports: Some(vec![core::ServicePort {
+                    name: Some("web".into()),
+                    port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// What a relist sends, as (applied, deleted) service names.
+    fn relist(watch: &mut Watch, listed: Vec<Watched>) -> (Vec<String>, Vec<String>) {
+        assert!(watch.handle(Event::Init).is_none());
+        for object in listed {
+            assert!(watch.handle(Event::InitApply(object)).is_none());
+        }
+        let (mut applied, mut deleted) = (Vec::new(), Vec::new());
+        match watch.handle(Event::InitDone) {
+            None => {}
+            Some(Change::Batch(changes)) => {
+                for change in changes {
+                    match change {
+                        Change::ApplyService(s) => applied.push(s.key.name.to_string()),
+                        Change::DeleteService(k) => deleted.push(k.name.to_string()),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            Some(other) => panic!("{other:?}"),
+        }
+        applied.sort();
+        (applied, deleted)
+    }
+
+    #[test]
+    fn a_relist_sends_only_what_changed_since_it_was_applied() {
+        let mut watch = Watch::new(Kind::Service, None);
+        let listed = vec![service("web", Some("5"), 80), service("api", Some("6"), 80)];
+        assert_eq!(
+            relist(&mut watch, listed),
+            (vec!["api".into(), "web".into()], vec![])
+        );
+        // The same versions: nothing to send, and both still known.
+        let listed = vec![service("web", Some("5"), 80), service("api", Some("6"), 80)];
+        assert_eq!(relist(&mut watch, listed), (vec![], vec![]));
+        assert_eq!(watch.len(), 2);
+        // A watch event moves `web` on; a relist at that version sends nothing.
+        assert!(
+            watch
+                .handle(Event::Apply(service("web", Some("9"), 81)))
+                .is_some()
+        );
+        let listed = vec![service("web", Some("9"), 81), service("api", Some("6"), 80)];
+        assert_eq!(relist(&mut watch, listed), (vec![], vec![]));
+        // A newer version is sent, a vanished object deleted.
+        let listed = vec![service("web", Some("12"), 82)];
+        assert_eq!(
+            relist(&mut watch, listed),
+            (vec!["web".into()], vec!["api".into()])
+        );
+        // Without a version nothing can be compared: always sent.
+        let listed = vec![service("web", None, 82)];
+        assert_eq!(
+            relist(&mut watch, listed.clone()),
+            (vec!["web".into()], vec![])
+        );
+        assert_eq!(relist(&mut watch, listed), (vec!["web".into()], vec![]));
     }
 }
