@@ -74,8 +74,8 @@ impl SourceEvent {
 /// counts as large: the memory its lists took is worth giving back.
 pub const LARGE_CHANGE: usize = 1000;
 
-/// What the binary gives back to the OS after a large change (the
-/// allocator's `mi_collect`); none by default, and in tests.
+/// What the binary gives back to the OS after a large change (glibc's
+/// `malloc_trim`); none by default, and in tests.
 static RELEASE: OnceLock<fn()> = OnceLock::new();
 
 /// Installs the hook called (on a blocking thread) after a publish that
