@@ -9,13 +9,13 @@
 //! wakes when a stable-name window closes.
 //!
 //! After a publish that followed a large change (an initial list, a relist,
-//! a manifest reload) it calls the release hook the binary may install
-//! ([`set_release_hook`]): the allocator gives back what decoding the lists
-//! freed, so the resident set after a sync is the zone, not the zone plus
-//! the lists it came from.
+//! a whole state from the embedded cluster) it calls the release hook the
+//! binary may install ([`set_release_hook`]), at most once a second: the
+//! allocator gives back what decoding the lists freed, so the resident set
+//! after a sync is the zone, not the zone plus the lists it came from.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -89,10 +89,25 @@ pub fn set_release_hook(hook: fn()) {
 /// a large round; a source after a large list that changed little (a
 /// relist), whose decoding freed as much.
 pub fn release_memory() {
-    if let Some(release) = RELEASE.get().copied() {
-        tokio::task::spawn_blocking(release);
+    let Some(release) = RELEASE.get().copied() else {
+        return;
+    };
+    let now = Instant::now();
+    {
+        let mut last = LAST_RELEASE.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| now.duration_since(at) < RELEASE_EVERY) {
+            return;
+        }
+        *last = Some(now);
     }
+    tokio::task::spawn_blocking(release);
 }
+
+/// The shortest time between two releases: the embedded cluster sends its
+/// whole DNS view with every step, and trimming holds the allocator's
+/// locks, so it must not run once per step.
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
+static LAST_RELEASE: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// How many changes `change` holds, a whole state counting as large.
 pub fn weight(change: &Change) -> usize {

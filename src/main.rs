@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
 /// spread over many arenas, their freed memory stays resident between the
 /// long-lived ones (measured with 100,000 endpoints in the embedded
 /// cluster: 239 MiB resident with the default, 170 MiB with two). The
-/// answer path allocates nothing, so it takes no arena lock.
+/// fast answer path allocates nothing, so it takes no arena lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn few_arenas() {
     // SAFETY: mallopt takes no pointer; called first thing in main, before

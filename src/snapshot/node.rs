@@ -122,9 +122,14 @@ pub(super) fn render(records: &[Record], owner: Owner<'_>) -> (Vec<u8>, usize) {
 
 /// Appends `name` uncompressed and lowercase (the canonical form).
 fn push_name(name: &Name, out: &mut Vec<u8>) {
+    push_labels(name, out, u8::to_ascii_lowercase);
+}
+
+/// Appends `name` uncompressed, each octet through `octet`.
+fn push_labels(name: &Name, out: &mut Vec<u8>, octet: fn(&u8) -> u8) {
     for label in name.iter() {
         out.push(label.len() as u8);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        out.extend(label.iter().map(octet));
     }
     out.push(0);
 }
@@ -270,7 +275,9 @@ impl WireSet {
 /// were encoded from records by this module).
 pub fn decode(wire: &[u8], count: usize, question: &Name) -> Vec<Record> {
     let mut buf = vec![0u8; 12];
-    push_name(question, &mut buf);
+    // As asked: owners that point at the question keep the asker's case,
+    // as the fast path's copied bytes do.
+    push_labels(question, &mut buf, |b| *b);
     let start = buf.len();
     buf.extend_from_slice(wire);
     let mut decoder = BinDecoder::new(&buf);
@@ -558,6 +565,37 @@ mod tests {
         assert_eq!(node.srv_additional().records(&owner), vec![address]);
         assert!(node.a().is_empty());
         assert_eq!(node.record_count(), 1);
+    }
+
+    #[test]
+    fn owners_at_the_question_keep_the_askers_case() {
+        // Decoded for the slow path, an owner stored as a pointer to the
+        // question is the question as asked, byte for byte, as the fast
+        // path's copied answer is; so is an SRV target compressed into it.
+        let owner = name("_web._tcp.db.demo.svc.cluster.local.");
+        let srv = Record::from_rdata(
+            owner.clone(),
+            5,
+            RData::SRV(SRV::new(
+                0,
+                100,
+                80,
+                name("db-0.db.demo.svc.cluster.local."),
+            )),
+        );
+        let node = NodeRecords {
+            srv: vec![srv],
+            ..NodeRecords::default()
+        }
+        .seal();
+        let asked = name("_WeB._tcp.Db.demo.SVC.cluster.local.");
+        let records = node.records(&asked);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].name.to_ascii(), asked.to_ascii());
+        let RData::SRV(srv) = &records[0].data else {
+            panic!("not SRV: {:?}", records[0]);
+        };
+        assert_eq!(srv.target.to_ascii(), "db-0.Db.demo.SVC.cluster.local.");
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub enum EmbeddedError {
 /// Edits arriving within this window are loaded together (editors write a
 /// file in several steps).
 const QUIET: Duration = Duration::from_millis(100);
+/// The longest a reload waits for the writes to pause.
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// Steps the cluster and feeds the driver, until `shutdown`.
 pub async fn run(
@@ -175,10 +177,15 @@ pub async fn watch(
         }
         // Let the burst of writes settle: read only after QUIET without an
         // event, so a file is not read between its truncation and its
-        // writing (an empty file would prune every object).
+        // writing (an empty file would prune every object); but no longer
+        // than SETTLE_MAX, so a file written without pause is still read.
+        let settle_until = Instant::now() + SETTLE_MAX;
         loop {
-            tokio::time::sleep(QUIET).await;
-            if rx.try_recv().is_err() {
+            tokio::select! {
+                () = tokio::time::sleep(QUIET) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+            if rx.try_recv().is_err() || Instant::now() >= settle_until {
                 break;
             }
             while rx.try_recv().is_ok() {}

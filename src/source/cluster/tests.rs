@@ -437,3 +437,26 @@ fn static_slices_kept_as_text_read_back_whole() {
     assert_eq!(deleted["endpoints"][0]["addresses"][0], "10.1.2.4");
     assert!(c.dns_state().slices.is_empty());
 }
+
+#[test]
+fn a_static_slice_named_as_a_generated_one_does_not_move_the_version() {
+    let (mut c, now) = walkthrough();
+    let now = run(&mut c, now);
+    let (namespace, generated) = c
+        .generated
+        .keys()
+        .next()
+        .cloned()
+        .expect("a generated slice");
+    let text = STATIC_SLICE
+        .replace("name: ext-1", &format!("name: {generated}"))
+        .replace("namespace: demo", &format!("namespace: {namespace}"));
+    c.apply(parse_objects(&text, Path::new("s.yaml")).unwrap(), now)
+        .unwrap();
+    c.step(now);
+    let version = c.resource_version();
+    // Listed twice under one key, it is one object to the watch diff.
+    c.step(now);
+    c.step(now);
+    assert_eq!(c.resource_version(), version);
+}

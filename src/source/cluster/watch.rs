@@ -46,29 +46,32 @@ impl Cluster {
     /// resource version when anything changed.
     pub(super) fn notify_watchers(&mut self) {
         let watched = self.watch.receiver_count() > 0;
+        // What there is now; an object listed twice under one key (a
+        // static slice named as a generated one) counts as the last.
         let mut now: BTreeMap<(Resource, Key), Seen> = BTreeMap::new();
-        let mut changes: Vec<(&'static str, Resource, String, Value)> = Vec::new();
-        let mut changed = false;
         for resource in Resource::ALL {
             if resource == Resource::Events {
                 continue;
             }
-            let seen = &self.seen;
             self.each(resource, None, &mut |object| {
                 let id = (resource, key_in(&object));
                 let print = json_fingerprint(&object);
-                let kind = match seen.get(&id) {
-                    None => Some("ADDED"),
-                    Some(old) if old.print != print => Some("MODIFIED"),
-                    Some(_) => None,
-                };
-                changed |= kind.is_some();
-                if let (Some(kind), true) = (kind, watched) {
-                    changes.push((kind, resource, id.1.0.clone(), object.clone()));
-                }
                 let last = watched.then_some(object);
                 now.insert(id, Seen { print, last });
             });
+        }
+        let mut changes: Vec<(&'static str, Resource, String, Value)> = Vec::new();
+        let mut changed = false;
+        for (id, entry) in &now {
+            let kind = match self.seen.get(id) {
+                None => "ADDED",
+                Some(old) if old.print != entry.print => "MODIFIED",
+                Some(_) => continue,
+            };
+            changed = true;
+            if let Some(object) = &entry.last {
+                changes.push((kind, id.0, id.1.0.clone(), object.clone()));
+            }
         }
         for (id, old) in std::mem::take(&mut self.seen) {
             if now.contains_key(&id) {
