@@ -14,6 +14,7 @@
 //! allocator gives back what decoding the lists freed, so the resident set
 //! after a sync is the zone, not the zone plus the lists it came from.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,8 @@ impl SourceEvent {
 pub const LARGE_CHANGE: usize = 1000;
 
 /// What the binary gives back to the OS after a large change (glibc's
-/// `malloc_trim`); none by default, and in tests.
+/// `malloc_trim`); none by default (only this module's own test installs
+/// one).
 static RELEASE: OnceLock<fn()> = OnceLock::new();
 
 /// Installs the hook called (on a blocking thread) after a publish that
@@ -88,31 +90,59 @@ pub fn set_release_hook(hook: fn()) {
 /// (trimming a large heap takes milliseconds). The driver calls it after
 /// a large round; a source after a large list that changed little (a
 /// relist), whose decoding freed as much.
+///
+/// A call within [`RELEASE_EVERY`] of the last release is not dropped: it
+/// runs once, when the interval ends. Lists end close together (one watch
+/// per kind), and the largest is often not the first; dropped, its memory
+/// stayed resident until some later large change.
 pub fn release_memory() {
     let Some(release) = RELEASE.get().copied() else {
         return;
     };
-    let now = Instant::now();
-    {
+    // Tokio's clock: a test can pause it.
+    let now = tokio::time::Instant::now();
+    let wait = {
         let mut last = LAST_RELEASE.lock().unwrap_or_else(PoisonError::into_inner);
-        if last.is_some_and(|at| now.duration_since(at) < RELEASE_EVERY) {
-            return;
+        match *last {
+            Some(at) if now.duration_since(at) < RELEASE_EVERY => Some(at + RELEASE_EVERY - now),
+            _ => {
+                *last = Some(now);
+                None
+            }
         }
-        *last = Some(now);
+    };
+    match wait {
+        None => {
+            tokio::task::spawn_blocking(release);
+        }
+        // One deferred release at a time covers every call until it runs.
+        Some(wait) if !RELEASE_DEFERRED.swap(true, Ordering::AcqRel) => {
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                RELEASE_DEFERRED.store(false, Ordering::Release);
+                release_memory();
+            });
+        }
+        Some(_) => {}
     }
-    tokio::task::spawn_blocking(release);
 }
+
+/// A release is waiting for the interval to end.
+static RELEASE_DEFERRED: AtomicBool = AtomicBool::new(false);
 
 /// The shortest time between two releases: the embedded cluster sends its
 /// whole DNS view with every step, and trimming holds the allocator's
 /// locks, so it must not run once per step.
 const RELEASE_EVERY: Duration = Duration::from_secs(1);
-static LAST_RELEASE: Mutex<Option<Instant>> = Mutex::new(None);
+static LAST_RELEASE: Mutex<Option<tokio::time::Instant>> = Mutex::new(None);
 
-/// How many changes `change` holds, a whole state counting as large.
+/// How many changes `change` holds, a whole state counting as large, and
+/// so does the end of the first sync: the first lists arrive in batches
+/// smaller than [`LARGE_CHANGE`] (`source/kubernetes/watch.rs`), and what
+/// decoding them took is given back once, after the last.
 pub fn weight(change: &Change) -> usize {
     match change {
-        Change::Reset(_) => LARGE_CHANGE,
+        Change::Reset(_) | Change::Synced => LARGE_CHANGE,
         Change::Batch(changes) => changes.iter().map(weight).sum(),
         _ => 1,
     }
@@ -165,13 +195,16 @@ pub async fn run(
 ) {
     loop {
         let deadline = index.next_deadline();
+        // Shutdown first: once it is cancelled the runtime may be going,
+        // and its timers with it.
         let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
             event = events.recv() => match event {
                 Some(event) => Some(event),
                 None => return,
             },
             () = sleep_until(deadline) => None,
-            () = shutdown.cancelled() => return,
         };
         let mut oldest: Option<Instant> = None;
         let mut applied = 0;
@@ -203,5 +236,46 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    static RELEASES: AtomicUsize = AtomicUsize::new(0);
+    static RELEASED: Notify = Notify::const_new();
+
+    fn count() {
+        RELEASES.fetch_add(1, Ordering::SeqCst);
+        RELEASED.notify_one();
+    }
+
+    /// Whether a release runs before the (paused, so virtual) clock
+    /// passes ten intervals with nothing else to do.
+    async fn a_release_runs() -> bool {
+        tokio::time::timeout(RELEASE_EVERY * 10, RELEASED.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn releases_within_the_interval_run_once_when_it_ends() {
+        set_release_hook(count);
+        release_memory();
+        assert!(a_release_runs().await);
+        // Within the interval: deferred to its end, the calls after it
+        // covered by the same release.
+        release_memory();
+        release_memory();
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 1);
+        assert!(a_release_runs().await, "the deferred release never ran");
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 2);
+        assert!(!a_release_runs().await, "a third release ran");
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 2);
     }
 }

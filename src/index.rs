@@ -19,14 +19,14 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::model::{
     ClusterState, EndpointGroup, ObjectKey, OrdinalSet, PodRecords, Service, ServiceKind,
 };
-use crate::snapshot::{DeclaredOrdinals, ServiceNode, Snapshot, WireSet, ZoneSettings};
+use crate::snapshot::{DeclaredOrdinals, PtrEdits, ServiceNode, Snapshot, ZoneSettings};
 
 mod links;
 mod render;
 mod stored;
 
 use render::{Hosts, name_wire, ptr_merge, render_service};
-use stored::Group;
+use stored::{Addresses, Group};
 
 /// Which map an endpoint group came from.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -34,6 +34,11 @@ enum GroupKind {
     Slice,
     Endpoints,
 }
+
+/// A publish applies the PTR changes it gathered once they pass this many
+/// addresses (checked after each service, so a round may exceed it by one
+/// service's addresses).
+const PTR_ROUND: usize = 4096;
 
 pub struct ClusterIndex {
     settings: Arc<ZoneSettings>,
@@ -60,7 +65,7 @@ pub struct ClusterIndex {
     /// Per service, the addresses it put PTR names at. Which service put
     /// which name at an address is read from the names themselves
     /// (`<host>.<service>.<namespace>.svc.<zone>`), so no map per address.
-    ptr_by_service: HashMap<ObjectKey, Box<[IpAddr]>>,
+    ptr_by_service: HashMap<ObjectKey, Addresses>,
     /// ExternalName services whose target lies in the zone: their chase
     /// is rendered again whenever anything changed.
     aliases: BTreeSet<ObjectKey>,
@@ -128,6 +133,8 @@ impl ClusterIndex {
         if self.services.get(&service.key) == Some(&service) {
             return;
         }
+        // Its own allocations, not the decoded list's (`ObjectKey::rehomed`).
+        let service = service.rehomed();
         self.dirty.insert(service.key.clone());
         self.services.insert(service.key.clone(), service);
     }
@@ -158,6 +165,12 @@ impl ClusterIndex {
         if self.sets.get(&set.key) == Some(&set) {
             return;
         }
+        // Its own allocations, not the decoded list's (`ObjectKey::rehomed`).
+        let set = OrdinalSet {
+            key: set.key.rehomed(),
+            service_name: Arc::from(&*set.service_name),
+            ..set
+        };
         self.delete_set(&set.key.clone());
         let service = set.service();
         insert_sorted(
@@ -248,6 +261,7 @@ impl ClusterIndex {
         if self.groups(kind).get(&key) == Some(&group) {
             return;
         }
+        let key = key.rehomed();
         let old = self.groups(kind).insert(key.clone(), group);
         if let Some(old) = &old
             && old.service != service
@@ -319,9 +333,17 @@ impl ClusterIndex {
         let mut next = self.snapshot.clone();
         let dirty = std::mem::take(&mut self.dirty);
         let mut changed = self.pending;
+        // PTR changes gather, then rebuild each address bucket they touch
+        // once; a round ends once it passes PTR_ROUND addresses, so a sync
+        // does not hold every address's change at once.
+        let mut ptr = PtrEdits::default();
         for key in &dirty {
-            changed |= self.render(&mut next, key, now);
+            changed |= self.render(&mut next, &mut ptr, key, now);
+            if ptr.len() >= PTR_ROUND {
+                next.ptr.apply(std::mem::take(&mut ptr));
+            }
         }
+        next.ptr.apply(ptr);
         if changed {
             changed |= self.chase_aliases(&mut next);
         }
@@ -347,7 +369,13 @@ impl ClusterIndex {
 
     /// Rebuilds one service's names and PTR records in `next`; returns
     /// whether anything served changed.
-    fn render(&mut self, next: &mut Snapshot, key: &ObjectKey, now: Instant) -> bool {
+    fn render(
+        &mut self,
+        next: &mut Snapshot,
+        ptr: &mut PtrEdits,
+        key: &ObjectKey,
+        now: Instant,
+    ) -> bool {
         let mut changed = false;
         let mut pod_addresses: Vec<IpAddr> = Vec::new();
         let node = match self.services.get(key) {
@@ -383,8 +411,8 @@ impl ClusterIndex {
                 if self.settings.pod_records == PodRecords::Verified {
                     pod_addresses = groups
                         .iter()
-                        .flat_map(|g| &g.endpoints)
-                        .flat_map(|e| e.addresses().iter().copied())
+                        .flat_map(|g| g.members())
+                        .flat_map(|e| e.addresses())
                         .collect();
                     pod_addresses.sort();
                     pod_addresses.dedup();
@@ -412,8 +440,8 @@ impl ClusterIndex {
                     now,
                     self.grace,
                 );
-                for gone in hosts.iter().filter_map(|(_, gone)| gone.as_ref()) {
-                    self.deadlines.insert((*gone + self.grace, key.clone()));
+                for gone in hosts.lost_at() {
+                    self.deadlines.insert((gone + self.grace, key.clone()));
                 }
                 Some(rendered)
             }
@@ -450,28 +478,20 @@ impl ClusterIndex {
             }
             None => ServiceNode::default(),
         };
-        let touched: BTreeSet<IpAddr> = old_ips
-            .iter()
-            .copied()
-            .chain(mine.keys().copied())
-            .collect();
+        let touched: BTreeSet<IpAddr> = old_ips.iter().chain(mine.keys().copied()).collect();
         let zone_labels = usize::from(self.settings.zone.num_labels());
         for ip in touched {
             // The other services' names at this address, with ours (if
             // any) in their place.
-            let old = next.ptr.get(&ip);
+            let old = ptr.get(&next.ptr, &ip);
             let ours = mine.remove(&ip);
             let rrset = ptr_merge(old, key, ours.as_deref(), zone_labels, self.settings.ttl);
-            if old.map_or(rrset.is_empty(), |old| *old == rrset) {
+            if old.map_or(rrset.is_empty(), |old| old == rrset.view()) {
                 continue;
             }
             changed = true;
-            next.record_count = next.record_count - old.map_or(0, WireSet::len) + rrset.len();
-            if rrset.is_empty() {
-                next.ptr.remove(&ip);
-            } else {
-                next.ptr.insert(ip, rrset);
-            }
+            next.record_count = next.record_count - old.map_or(0, |o| o.len()) + rrset.len();
+            ptr.set(ip, rrset);
         }
 
         // Swap the service node.

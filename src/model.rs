@@ -25,6 +25,14 @@ impl ObjectKey {
             name: name.into(),
         }
     }
+
+    /// The same key in allocations of its own, made on the calling thread.
+    /// The index keeps what it is given for as long as the object lives;
+    /// keys moved in from a decoded list would pin that list's memory
+    /// (the allocator cannot give back a page with one live object on it).
+    pub fn rehomed(&self) -> Self {
+        Self::new(&self.namespace, &self.name)
+    }
 }
 
 impl fmt::Display for ObjectKey {
@@ -86,6 +94,16 @@ pub struct Port {
     pub port: u16,
 }
 
+impl Port {
+    /// The same port in an allocation of its own ([`ObjectKey::rehomed`]).
+    pub fn rehomed(&self) -> Self {
+        Self {
+            name: Arc::from(&*self.name),
+            ..self.clone()
+        }
+    }
+}
+
 /// How a Service is answered (Kubernetes DNS specification 1.1.0 §2.3–2.4).
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub enum ServiceKind {
@@ -111,6 +129,23 @@ pub struct Service {
     pub publish_not_ready: bool,
     /// Ports of the service spec, used when an endpoint group names none.
     pub ports: Vec<Port>,
+}
+
+impl Service {
+    /// The same service in allocations of its own ([`ObjectKey::rehomed`]).
+    pub fn rehomed(&self) -> Self {
+        Self {
+            key: self.key.rehomed(),
+            kind: match &self.kind {
+                ServiceKind::ExternalName(target) => {
+                    ServiceKind::ExternalName(Arc::from(&**target))
+                }
+                kind => kind.clone(),
+            },
+            publish_not_ready: self.publish_not_ready,
+            ports: self.ports.iter().map(Port::rehomed).collect(),
+        }
+    }
 }
 
 /// One endpoint: a pod (or other backend) with its addresses.

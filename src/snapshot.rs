@@ -11,11 +11,13 @@
 
 //!
 //! Its rooms: `zone` (settings, the tree, [`Snapshot`], whole-zone
-//! iteration), `node` (each name's records in wire form), `answer` (the
+//! iteration), `node` (each name's records in wire form), `names` (a service's names in one block), `ptr` (the reverse zones' records), `answer` (the
 //! lookup) and `walk` (a whole zone, name by name in canonical order).
 
 mod answer;
+mod names;
 mod node;
+mod ptr;
 mod walk;
 mod zone;
 
@@ -23,7 +25,9 @@ pub use crate::model::PodRecords;
 pub use answer::{
     Answer, MAX_LABELS, Section, answer, answer_labels, synthesized_len, synthesized_wire,
 };
-pub use node::{Alias, NameNode, Names, NodeRecords, Rrset, RrsetRef, WireSet, decode};
+pub use names::Names;
+pub use node::{Alias, NameNode, NodeRecords, NodeRef, Rrset, RrsetRef, WireSet, decode};
+pub use ptr::{PtrChange, PtrEdits, PtrTable};
 pub use walk::ZoneWalk;
 pub use zone::{
     Apex, DeclaredOrdinals, MAX_CHAIN, NamespaceNode, SPEC_VERSION, STABLE_NEGATIVE_TTL,

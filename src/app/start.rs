@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -205,13 +206,30 @@ impl App {
             tracing::info!("admin listening on http://{admin}");
         }
 
-        tasks.spawn(driver::run(
+        // The driver owns the index and the zone, on a thread of its own,
+        // so a large render never takes a runtime worker from the UDP and
+        // TCP servers (`cargo bench --bench churn`). The thread drives the
+        // future on the runtime (its timers, its channel); the task set
+        // waits for it like for any task.
+        let run = driver::run(
             index,
             snapshots.clone(),
             metrics.clone(),
             events_rx,
             shutdown.clone(),
-        ));
+        );
+        let runtime = tokio::runtime::Handle::current();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("driver".into())
+            .spawn(move || {
+                runtime.block_on(run);
+                let _ = done.send(());
+            })
+            .context("cannot start the driver thread")?;
+        tasks.spawn(async move {
+            let _ = finished.await;
+        });
         // Zone transfer: always answered (REFUSED unless `transfer.allow`
         // matches); the watcher keeps the IXFR journal and sends NOTIFY.
         let transfer = Arc::new(Transfer::new(

@@ -72,7 +72,7 @@ impl ClusterIndex {
             let Some(service) = next.service(&key.namespace, &key.name) else {
                 continue;
             };
-            let Some(alias) = service.names.get("").and_then(|n| n.alias.as_deref()) else {
+            let Some(alias) = service.names.get("").and_then(|n| n.alias) else {
                 continue;
             };
             let (Some(owner), Some(target)) = (
@@ -87,9 +87,7 @@ impl ClusterIndex {
                 continue;
             }
             let mut updated = (**service).clone();
-            if let Some(node) = updated.names.get_mut("")
-                && let Some(alias) = node.alias.as_deref_mut()
-            {
+            if let Some(alias) = updated.names.alias_mut("") {
                 alias.chase_a = Rrset::extra(chase_a);
                 alias.chase_aaaa = Rrset::extra(chase_aaaa);
             }

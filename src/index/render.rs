@@ -3,14 +3,16 @@
 //! non-terminals and stable names; a ClusterIP service's own name; an
 //! ExternalName's CNAME; and the PTR names of its addresses in wire form.
 //! Names that cannot be built are refused (`crate::refused`), the rest
-//! serves.
+//! serves. `owners.rs` builds and ranks the names endpoints put addresses
+//! at, and renders the SRV records from them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
+use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record};
 
 use super::stored::Group;
@@ -18,13 +20,17 @@ use crate::model::{ObjectKey, Service, ServiceKind};
 use crate::names::{self, quoted};
 use crate::refused::{Reason, Refusals};
 use crate::snapshot::{
-    Alias, DeclaredOrdinals, NodeRecords, Rrset, ServiceNode, WireSet, ZoneSettings,
+    Alias, DeclaredOrdinals, Names, NodeRecords, Rrset, RrsetRef, ServiceNode, WireSet,
+    ZoneSettings,
 };
 
-/// One service's hostnames that had an address: `None` while they still
-/// do, `Some(t)` once they lost it at `t`. Sorted by hostname, no spare
-/// capacity: a hash table per service cost more than the names.
-pub(super) type Hosts = Vec<(Arc<str>, Option<Instant>)>;
+mod hosts;
+mod owners;
+mod records;
+
+pub(super) use hosts::Hosts;
+use owners::{Owner, name_below, plain_labels, render_srv};
+use records::{SrvKey, address_data, address_record, refuse_name};
 
 /// Appends `name` in wire form, uncompressed and lowercase. Written by
 /// hand: a `BinEncoder` writes from offset 0 of its buffer (a second name
@@ -40,8 +46,8 @@ pub(super) fn name_wire(name: &Name, out: &mut Vec<u8>) {
 
 /// The target names of a PTR RRset (owners a pointer to the question,
 /// targets uncompressed, as [`ptr_merge`] writes them), one by one.
-fn ptr_names(rrset: &WireSet) -> impl Iterator<Item = &[u8]> + '_ {
-    let wire = rrset.view().wire;
+fn ptr_names(rrset: RrsetRef<'_>) -> impl Iterator<Item = &[u8]> {
+    let wire = rrset.wire;
     let mut at = 0;
     // Each record: a 2-octet pointer, type, class, TTL, RDLENGTH, RDATA.
     std::iter::from_fn(move || {
@@ -95,7 +101,7 @@ fn lower_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 /// when it puts none there any more) in their place, sorted by service.
 /// Owners are a pointer to the question.
 pub(super) fn ptr_merge(
-    old: Option<&WireSet>,
+    old: Option<RrsetRef<'_>>,
     key: &ObjectKey,
     ours: Option<&[u8]>,
     zone_labels: usize,
@@ -150,33 +156,28 @@ fn split_names(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-pub(super) fn address_record(name: &Name, ip: IpAddr, ttl: u32) -> Record {
-    let data = match ip {
-        IpAddr::V4(v4) => RData::A(A(v4)),
-        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
-    };
-    Record::from_rdata(name.clone(), ttl, data)
-}
-
-pub(super) fn push_address(node: &mut NodeRecords, name: &Name, ip: IpAddr, ttl: u32) {
-    let record = address_record(name, ip, ttl);
+/// Adds the address record of `ip` at `name` to `node` unless it holds
+/// that address already (every record of a node has the same owner and
+/// TTL, so the address decides).
+fn push_address(node: &mut NodeRecords, name: &Name, ip: IpAddr, ttl: u32) {
+    let data = address_data(ip);
     let list = match ip {
         IpAddr::V4(_) => &mut node.a,
         IpAddr::V6(_) => &mut node.aaaa,
     };
-    if !list.contains(&record) {
-        list.push(record);
+    if !list.iter().any(|r| r.data == data) {
+        list.push(Record::from_rdata(name.clone(), ttl, data));
     }
 }
-
-/// A named port and its protocol: one SRV owner name.
-pub(super) type SrvKey = (Arc<str>, crate::model::Protocol);
 
 /// Renders one service. Headless: its own name with every ready endpoint,
 /// one name per endpoint, SRV per named port, empty non-terminals, and
 /// stable names. ClusterIP (and NodePort, LoadBalancer): its own name with
 /// the cluster IPs and SRV to it, nothing below. ExternalName: a CNAME.
 /// Returns the node and the (address, name) pairs for PTR records.
+///
+/// Each owner name is built once and ordered by rank, so nothing here
+/// parses or compares a `Name` per endpoint.
 pub(super) fn render_service(
     settings: &ZoneSettings,
     service: &Service,
@@ -198,20 +199,20 @@ pub(super) fn render_service(
         return (ServiceNode::default(), Vec::new());
     };
     let ordinals = declared.into_boxed_slice();
-    let mut names: HashMap<Box<str>, NodeRecords> = HashMap::new();
     let mut ptrs: Vec<(IpAddr, Name)> = Vec::new();
-    // (port name, protocol) → SRV targets as (endpoint name, port).
-    let mut srv: BTreeMap<SrvKey, BTreeSet<(Name, u16)>> = BTreeMap::new();
-    // Endpoint name → its addresses, for SRV additionals.
-    let mut targets: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
-    let mut present: BTreeSet<Arc<str>> = BTreeSet::new();
-    let mut service_ips: BTreeSet<IpAddr> = BTreeSet::new();
+    // Hostnames (as written) with an address; sorted at the end.
+    let mut present: Vec<&str> = Vec::new();
+    // Addresses of the service name itself (headless); sorted at the end.
+    let mut service_ips: Vec<IpAddr> = Vec::new();
     // Names of endpoints listed but not ready: NODATA, expected back.
-    let mut not_ready: BTreeSet<String> = BTreeSet::new();
+    let mut not_ready: Vec<String> = Vec::new();
+    // Every address below, decoded from the groups once; `owned` holds
+    // ranges of it.
+    let mut ips: Vec<IpAddr> = Vec::new();
 
-    // (relative label, addresses under it, the ports it serves); "" is the
-    // service name itself.
-    let mut owned: Vec<(String, &[IpAddr], &[crate::model::Port])> = Vec::new();
+    // (relative label, its addresses in `ips` or the cluster IPs, the
+    // ports it serves); "" is the service name itself.
+    let mut owned: Vec<(Cow<'_, str>, Range<usize>, &[crate::model::Port])> = Vec::new();
     match &service.kind {
         ServiceKind::ExternalName(target) => {
             hosts.clear();
@@ -220,40 +221,44 @@ pub(super) fn render_service(
             node.ordinals = ordinals;
             return (node, ptrs);
         }
-        ServiceKind::ClusterIp(ips) => {
+        ServiceKind::ClusterIp(cluster_ips) => {
             hosts.clear();
             // No IP allocated (yet): no records at all.
-            if !ips.is_empty() {
-                owned.push((String::new(), ips, &service.ports));
+            if !cluster_ips.is_empty() {
+                ips.extend_from_slice(cluster_ips);
+                owned.push((Cow::Borrowed(""), 0..ips.len(), &service.ports));
             }
         }
         ServiceKind::Headless => {
+            let endpoints = groups.iter().map(|g| g.len()).sum();
+            owned.reserve(endpoints);
+            ptrs.reserve(endpoints);
+            service_ips.reserve(endpoints);
+            ips.reserve(endpoints);
             for group in groups {
-                for endpoint in &group.endpoints {
+                for endpoint in group.members() {
                     let ready = endpoint.ready || service.publish_not_ready;
-                    match endpoint.hostname.as_ref().filter(|h| !h.is_empty()) {
+                    match endpoint.hostname {
                         Some(host) if !ready => {
-                            not_ready.insert(host.to_ascii_lowercase());
+                            not_ready.push(host.to_ascii_lowercase());
                         }
                         None if !ready => {
-                            not_ready
-                                .extend(endpoint.addresses().iter().map(|ip| names::dashed(*ip)));
+                            not_ready.extend(endpoint.addresses().map(names::dashed));
                         }
                         Some(host) => {
-                            if !endpoint.addresses().is_empty() {
-                                present.insert(host.clone());
+                            if endpoint.has_addresses() {
+                                present.push(host);
                             }
-                            owned.push((
-                                host.to_ascii_lowercase(),
-                                endpoint.addresses(),
-                                &group.ports,
-                            ));
+                            let start = ips.len();
+                            ips.extend(endpoint.addresses());
+                            owned.push((lowercase(host), start..ips.len(), &group.ports));
                         }
                         None => {
                             for ip in endpoint.addresses() {
+                                ips.push(ip);
                                 owned.push((
-                                    names::dashed(*ip),
-                                    std::slice::from_ref(ip),
+                                    Cow::Owned(names::dashed(ip)),
+                                    ips.len() - 1..ips.len(),
                                     &group.ports,
                                 ));
                             }
@@ -264,14 +269,32 @@ pub(super) fn render_service(
         }
     }
 
-    for (label, ips, ports) in owned {
-        let name = if label.is_empty() {
-            Some(service_name.clone())
-        } else {
-            settings.name_in_zone(&format!("{label}.{base}"))
-        };
+    // Owner names by label (`None`: refused), and per (port name,
+    // protocol) the SRV targets as (owner, port) in the order listed.
+    let mut owners: Vec<Owner<'_>> = Vec::with_capacity(owned.len());
+    let mut owner_of: HashMap<&str, Option<usize>> = HashMap::with_capacity(owned.len());
+    let mut srv: BTreeMap<SrvKey, Vec<(usize, u16)>> = BTreeMap::new();
+    for (label, range, ports) in &owned {
+        let label: &str = label;
+        let ips = &ips[range.clone()];
         let headless_endpoint = !label.is_empty();
-        let Some(name) = name else {
+        let found = *owner_of.entry(label).or_insert_with(|| {
+            let name = if label.is_empty() {
+                Some(service_name.clone())
+            } else {
+                name_below(settings, &service_name, &base, label)
+            };
+            name.map(|name| {
+                owners.push(Owner {
+                    label,
+                    name,
+                    plain: headless_endpoint && plain_labels(label) && !label.contains('.'),
+                    node: NodeRecords::default(),
+                });
+                owners.len() - 1
+            })
+        });
+        let Some(at) = found else {
             // As for a hostname that is not a label: the name goes, the
             // addresses still serve under the service's name.
             let outcome = "the endpoint gets no name of its own, its addresses still serve";
@@ -288,106 +311,95 @@ pub(super) fn render_service(
             }
             continue;
         };
-        let entry = names.entry(label.into()).or_default();
+        let owner = &mut owners[at];
         for ip in ips {
-            push_address(entry, &name, *ip, ttl);
+            push_address(&mut owner.node, &owner.name, *ip, ttl);
             if headless_endpoint {
-                service_ips.insert(*ip);
+                service_ips.push(*ip);
             }
-            ptrs.push((*ip, name.clone()));
-            targets.entry(name.clone()).or_default().insert(*ip);
+            ptrs.push((*ip, owner.name.clone()));
         }
         if ips.is_empty() {
             continue;
         }
-        for port in ports {
+        for port in *ports {
             srv.entry((port.name.clone(), port.protocol))
                 .or_default()
-                .insert((name.clone(), port.port));
+                .push((at, port.port));
         }
     }
 
+    let srv_nodes = render_srv(settings, &service_name, &base, &owners, srv, &mut refusals);
+
+    let mut names: HashMap<Cow<'_, str>, NodeRecords> =
+        HashMap::with_capacity(owners.len() + 2 * srv_nodes.len() + 2);
+    for owner in owners {
+        names.insert(Cow::Borrowed(owner.label), owner.node);
+    }
     if !service_ips.is_empty() {
-        let own = names.entry("".into()).or_default();
-        for ip in &service_ips {
-            push_address(own, &service_name, *ip, ttl);
-        }
-    }
-
-    for ((port, protocol), entries) in &srv {
-        let relative = format!("_{}.{}", port.to_ascii_lowercase(), protocol.label());
-        let owner_text = format!("{relative}.{base}");
-        let Some(owner) = settings.name_in_zone(&owner_text) else {
-            let outcome = "the port gets no SRV records";
-            refuse_name(
-                &mut refusals,
-                "the SRV name",
-                &owner_text,
-                settings,
-                outcome,
-            );
-            continue;
-        };
-        let weight = srv_weight(entries.len());
-        let mut srv_node = NodeRecords::default();
-        let mut added: BTreeSet<&Name> = BTreeSet::new();
-        for (target, number) in entries {
-            srv_node.srv.push(Record::from_rdata(
-                owner.clone(),
-                ttl,
-                RData::SRV(SRV::new(0, weight, *number, target.clone())),
-            ));
-            if added.insert(target) {
-                for ip in targets.get(target).into_iter().flatten() {
-                    srv_node
-                        .srv_additional
-                        .push(address_record(target, *ip, ttl));
-                }
+        service_ips.sort_unstable();
+        service_ips.dedup();
+        let own = names.entry(Cow::Borrowed("")).or_default();
+        if own.a.is_empty() && own.aaaa.is_empty() {
+            // Sorted and distinct: nothing to compare.
+            for ip in &service_ips {
+                let list = if ip.is_ipv4() {
+                    &mut own.a
+                } else {
+                    &mut own.aaaa
+                };
+                list.push(address_record(&service_name, *ip, ttl));
+            }
+        } else {
+            for ip in &service_ips {
+                push_address(own, &service_name, *ip, ttl);
             }
         }
-        names.insert(relative.into(), srv_node);
-        names.entry(protocol.label().into()).or_default();
+    }
+    for (relative, protocol, node) in srv_nodes {
+        names.insert(Cow::Owned(relative), node);
+        names.entry(Cow::Borrowed(protocol)).or_default();
     }
 
     // The stable-name window: note when hostnames lose their addresses.
-    let mut merged: Hosts = present.iter().map(|h| (h.clone(), None)).collect();
-    for (host, gone) in std::mem::take(hosts) {
-        if present.contains(&host) {
-            continue;
-        }
-        let since = gone.unwrap_or(now);
-        if since + grace > now {
-            merged.push((host, Some(since)));
-        }
-    }
-    merged.sort_by(|a, b| a.0.cmp(&b.0));
-    merged.shrink_to_fit();
-    *hosts = merged;
+    present.sort_unstable();
+    present.dedup();
+    hosts.update(&present, now, grace);
     // Hostnames inside their grace window, and endpoints listed but not
     // ready. Declared pods need no entry: the answer checks
     // `node.ordinals` when a name is not listed.
+    not_ready.sort_unstable();
+    not_ready.dedup();
     let expected = hosts
-        .iter()
-        .map(|(h, _)| h.to_ascii_lowercase())
-        .chain(not_ready);
+        .names()
+        .map(lowercase)
+        .chain(not_ready.into_iter().map(Cow::Owned));
     for host in expected {
-        if settings.name_in_zone(&format!("{host}.{base}")).is_none() {
+        let named = match owner_of.get(&*host) {
+            Some(found) => found.is_some(),
+            None => name_below(settings, &service_name, &base, &host).is_some(),
+        };
+        if !named {
             continue;
         }
-        let entry = names.entry(host.into()).or_default();
-        if entry.is_empty() {
-            entry.stable = true;
+        match names.get_mut(&*host) {
+            Some(entry) => entry.stable |= entry.is_empty(),
+            None => {
+                let host = Cow::Owned(host.into_owned());
+                let stable = NodeRecords {
+                    stable: true,
+                    ..NodeRecords::default()
+                };
+                names.insert(host, stable);
+            }
         }
     }
     // The service name is an empty non-terminal when only stable names exist.
     if !names.is_empty() || ordinals.iter().any(|o| o.replicas > 0) {
-        names.entry("".into()).or_default();
+        names.entry(Cow::Borrowed("")).or_default();
     }
     let node = ServiceNode {
-        names: names
-            .into_iter()
-            .map(|(label, records)| records.seal_as(&label))
-            .collect(),
+        names: Names::seal(names),
         ordinals,
     };
     ptrs.sort();
@@ -396,30 +408,13 @@ pub(super) fn render_service(
     (node, ptrs)
 }
 
-/// Notes that `relative` (below the zone) cannot be made a name: over 255
-/// octets with the zone, or (for hand-made values the sources never send)
-/// not a name at all.
-pub(super) fn refuse_name(
-    refusals: &mut Refusals,
-    what: &str,
-    relative: &str,
-    settings: &ZoneSettings,
-    outcome: &str,
-) {
-    let why = names::check_fits(relative, &settings.zone)
-        .err()
-        .unwrap_or_else(|| "is not a valid DNS name".to_owned());
-    // Made of checked labels, the relative name is short enough to show
-    // whole; the zone is the configured one.
-    let shown = if relative.len() <= names::MAX_NAME_OCTETS {
-        format!("{relative:?}")
+/// `host` lowercase, borrowed when it already is (nearly always).
+fn lowercase(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
     } else {
-        quoted(relative)
-    };
-    refusals.refuse(
-        Reason::NameTooLong,
-        format_args!("{what} {shown} in the zone {why}; {outcome}"),
-    );
+        Cow::Borrowed(host)
+    }
 }
 
 /// An ExternalName service: its name is a CNAME to the target, and nothing
@@ -461,17 +456,11 @@ pub(super) fn render_alias(
             ..Alias::default()
         })),
         ..NodeRecords::default()
-    }
-    .seal();
+    };
     ServiceNode {
-        names: std::iter::once(node).collect(),
+        names: Names::seal([(Cow::Borrowed(""), node)]),
         ordinals: Box::default(),
     }
-}
-
-/// Equal weights summing to about 10000, as CoreDNS spreads them.
-pub(super) fn srv_weight(count: usize) -> u16 {
-    (10000 / count.max(1)).clamp(1, usize::from(u16::MAX)) as u16
 }
 
 #[cfg(test)]
@@ -487,7 +476,7 @@ mod tests {
     }
 
     fn targets(set: &WireSet) -> Vec<String> {
-        ptr_names(set)
+        ptr_names(set.view())
             .map(|wire| {
                 let labels: Vec<String> = labels(wire)
                     .map(|l| String::from_utf8_lossy(l).into_owned())
@@ -507,9 +496,9 @@ mod tests {
         ]);
         let c = names(&["p-0.c.demo.svc.cluster.local."]);
         let set = ptr_merge(None, &key("demo", "c"), Some(&c), zone, 5);
-        let set = ptr_merge(Some(&set), &key("demo", "a"), Some(&a), zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "a"), Some(&a), zone, 5);
         let b = names(&["x.b.demo.svc.cluster.local."]);
-        let set = ptr_merge(Some(&set), &key("demo", "b"), Some(&b), zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "b"), Some(&b), zone, 5);
         assert_eq!(
             targets(&set),
             [
@@ -522,19 +511,19 @@ mod tests {
         assert_eq!(set.len(), 4);
         // `a` re-renders with another name, `c` with none: only theirs change.
         let a = names(&["q.a.demo.svc.cluster.local."]);
-        let set = ptr_merge(Some(&set), &key("demo", "a"), Some(&a), zone, 5);
-        let set = ptr_merge(Some(&set), &key("demo", "c"), None, zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "a"), Some(&a), zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "c"), None, zone, 5);
         assert_eq!(
             targets(&set),
             ["q.a.demo.svc.cluster.local", "x.b.demo.svc.cluster.local"]
         );
         // A service of another namespace sorts by namespace first.
         let z = names(&["svc.z.a.svc.cluster.local."]);
-        let set = ptr_merge(Some(&set), &key("a", "z"), Some(&z), zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("a", "z"), Some(&z), zone, 5);
         assert_eq!(targets(&set)[0], "svc.z.a.svc.cluster.local");
-        let set = ptr_merge(Some(&set), &key("demo", "b"), None, zone, 5);
-        let set = ptr_merge(Some(&set), &key("demo", "a"), None, zone, 5);
-        let set = ptr_merge(Some(&set), &key("a", "z"), None, zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "b"), None, zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("demo", "a"), None, zone, 5);
+        let set = ptr_merge(Some(set.view()), &key("a", "z"), None, zone, 5);
         assert!(set.is_empty());
     }
 }

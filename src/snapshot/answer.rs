@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use crate::model::PodRecords;
 use crate::names::{self, ReverseQuery};
 
-use super::node::{NameNode, RrsetRef};
+use super::node::{NodeRef, RrsetRef};
 use super::zone::{Apex, Snapshot, join, strip_zone};
 
 /// Up to four record slices, chained. The answer borrows slices of the
@@ -115,10 +115,10 @@ impl<'a> Answer<'a> {
         }
     }
 
-    fn from_node(apex: &'a Apex, node: &'a NameNode, qtype: RecordType) -> Self {
+    fn from_node(apex: &'a Apex, node: NodeRef<'a>, qtype: RecordType) -> Self {
         let mut answers = Section::default();
         let mut additional = Section::default();
-        if let Some(alias) = &node.alias {
+        if let Some(alias) = node.alias {
             // A CNAME owns its name alone: whatever the type, the CNAME,
             // then the chase when the type is an address (RFC 1034 §4.3.2).
             answers.push(alias.cname.view());
@@ -142,7 +142,7 @@ impl<'a> Answer<'a> {
             }
         }
         if answers.is_empty() {
-            return Self::nodata(apex, node.stable && node.is_empty());
+            return Self::nodata(apex, node.stable() && node.is_empty());
         }
         Self {
             rcode: ResponseCode::NoError,
@@ -313,7 +313,7 @@ pub(super) fn answer_forward<'a>(
         return Answer::nxdomain(apex);
     };
     match snap.fixed.get(key) {
-        Some(node) => Answer::from_node(apex, node, qtype),
+        Some(node) => Answer::from_node(apex, node.view(), qtype),
         None => Answer::nxdomain(apex),
     }
 }
@@ -390,7 +390,7 @@ pub(super) fn answer_reverse<'a>(
                 rcode: ResponseCode::NoError,
                 authoritative: true,
                 synthesized: None,
-                answers: Section::one(records.view()),
+                answers: Section::one(records),
                 authority: Section::default(),
                 additional: Section::default(),
             },
@@ -398,7 +398,7 @@ pub(super) fn answer_reverse<'a>(
             None => Answer::nxdomain(apex),
         },
         ReverseQuery::Prefix(lo, hi) => {
-            if snap.ptr.range(lo..=hi).next().is_some() {
+            if snap.ptr.any_in(lo, hi) {
                 Answer::nodata(apex, false)
             } else {
                 Answer::nxdomain(apex)

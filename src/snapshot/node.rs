@@ -65,33 +65,35 @@ impl Rrset {
 /// question, then a pointer to the shared suffix. A name sharing nothing
 /// but the root is spelled out.
 pub(super) fn write_name_near(name: &Name, question: &Name, out: &mut Vec<u8>) {
-    let ours: Vec<&[u8]> = name.iter().collect();
-    let theirs: Vec<&[u8]> = question.iter().collect();
-    // Offsets of the question's labels in the message.
-    let mut offsets = Vec::with_capacity(theirs.len());
+    // Labels are compared from the root; a name has at most 127, so the
+    // question's offsets fit on the stack (a render writes this per SRV
+    // target and additional, and allocated three vectors each time).
+    // Counted, not `num_labels`, which leaves out a leading `*`.
+    let ours = name.iter().count();
+    let theirs = question.iter().count();
+    let mut offsets = [0usize; 128];
     let mut at = 12usize;
-    for label in &theirs {
-        offsets.push(at);
+    for (i, label) in question.iter().enumerate().take(128) {
+        offsets[i] = at;
         at += 1 + label.len();
     }
-    let mut shared = 0;
-    while shared < ours.len()
-        && shared < theirs.len()
-        && ours[ours.len() - 1 - shared].eq_ignore_ascii_case(theirs[theirs.len() - 1 - shared])
-    {
-        shared += 1;
-    }
-    let keep = ours.len() - shared;
-    for label in &ours[..keep] {
+    let shared = name
+        .iter()
+        .rev()
+        .zip(question.iter().rev())
+        .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+        .count();
+    let keep = ours - shared;
+    for label in name.iter().take(keep) {
         out.push(label.len() as u8);
         out.extend_from_slice(label);
     }
-    match offsets.get(theirs.len() - shared) {
+    match offsets.get(theirs - shared) {
         Some(&offset) if shared > 0 && offset < 0x3fff => {
             out.extend_from_slice(&(0xc000 | offset as u16).to_be_bytes());
         }
         _ => {
-            for label in &ours[keep..] {
+            for label in name.iter().skip(keep) {
                 out.push(label.len() as u8);
                 out.extend_from_slice(label);
             }
@@ -207,7 +209,7 @@ impl Alias {
 
 /// An RRset's wire bytes and how many records they hold, borrowed from a
 /// snapshot.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RrsetRef<'a> {
     /// Owners are a pointer to the question or spelled out; see
     /// [`Rrset::wire`].
@@ -310,70 +312,127 @@ enum Slot {
 
 const SLOTS: usize = 5;
 
-/// The records of one owner name, sealed: its key in a service's
-/// [`Names`], then every RRset's wire form back to back, in one block. No
-/// `Name` and no `Record` inside.
+/// The most a sealing thread keeps of its buffers between seals.
+const KEPT_BUFFER: usize = 64 * 1024;
+
+/// The records of one owner name, sealed: a header, its key in a
+/// service's [`Names`](super::names::Names), then every RRset's wire form back to back, in one
+/// block. No `Name` and no `Record` inside. Read through [`NodeRef`].
+///
+/// The header is the key's length, a flags octet (bit 0: stable; bits 1
+/// to 5: which slots hold records), and for each slot that does, where its
+/// bytes end in the block and how many records it holds (two `u32`, little
+/// endian). A name with one address pays ten octets of header, not the 40
+/// of a fixed table per node. A service's names share one block
+/// ([`Names`](super::names::Names)); a fixed name (an apex's, `dns-version`) owns its own.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NameNode {
-    /// The key (`key_len` octets), then the RRsets.
+    /// Header, key, RRsets (empty for a default node).
     wire: Box<[u8]>,
-    key_len: u16,
-    /// Where each slot's bytes end in `wire`.
-    ends: [u32; SLOTS],
-    /// How many records each slot holds.
-    counts: [u32; SLOTS],
-    /// A declared pod name with no address right now: NODATA with a
-    /// negative TTL of at most [`super::STABLE_NEGATIVE_TTL`].
-    pub stable: bool,
-    /// An ExternalName service's name: a CNAME and no other data. Boxed:
-    /// most names are not aliases, and each pays one pointer.
+    /// An ExternalName service's name: a CNAME and no other data.
     pub alias: Option<Box<Alias>>,
 }
 
 impl NameNode {
-    fn slot(&self, slot: Slot) -> RrsetRef<'_> {
-        let i = slot as usize;
-        let start = if i == 0 {
-            usize::from(self.key_len)
-        } else {
-            self.ends[i - 1] as usize
-        };
-        RrsetRef {
-            wire: &self.wire[start..self.ends[i] as usize],
-            count: self.counts[i],
+    pub fn view(&self) -> NodeRef<'_> {
+        NodeRef {
+            wire: &self.wire,
+            alias: self.alias.as_deref(),
+        }
+    }
+}
+
+/// One name's records, borrowed from a snapshot: a sealed block (see
+/// [`NameNode`]) and the alias, if the name is one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NodeRef<'a> {
+    wire: &'a [u8],
+    pub alias: Option<&'a Alias>,
+}
+
+/// The header's flags: a declared pod name with no address right now.
+const STABLE: u8 = 1;
+
+impl<'a> NodeRef<'a> {
+    pub(super) fn new(wire: &'a [u8], alias: Option<&'a Alias>) -> Self {
+        Self { wire, alias }
+    }
+
+    /// (key length, flags); zero for a default node.
+    fn head(&self) -> (usize, u8) {
+        match *self.wire {
+            [key_len, flags, ..] => (usize::from(key_len), flags),
+            _ => (0, 0),
         }
     }
 
+    /// Where the key starts: after the header.
+    fn key_start(flags: u8) -> usize {
+        2 + 8 * (flags >> 1).count_ones() as usize
+    }
+
+    fn slot(&self, slot: Slot) -> RrsetRef<'a> {
+        let (key_len, flags) = self.head();
+        let present = flags >> 1;
+        let bit = 1u8 << (slot as u8);
+        if present & bit == 0 {
+            return RrsetRef::default();
+        }
+        let wire = self.wire;
+        let read = |at: usize| {
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&wire[at..at + 4]);
+            u32::from_le_bytes(word) as usize
+        };
+        let index = (present & (bit - 1)).count_ones() as usize;
+        let at = 2 + 8 * index;
+        let start = if index == 0 {
+            Self::key_start(flags) + key_len
+        } else {
+            read(at - 8)
+        };
+        RrsetRef {
+            wire: &wire[start..read(at)],
+            count: read(at + 4) as u32,
+        }
+    }
+
+    /// A declared pod name with no address right now: NODATA with a
+    /// negative TTL of at most [`super::STABLE_NEGATIVE_TTL`].
+    pub fn stable(&self) -> bool {
+        self.head().1 & STABLE != 0
+    }
+
     /// The RRset of `qtype` (A, AAAA, SRV, TXT, or the CNAME of an alias).
-    pub fn rrset(&self, qtype: RecordType) -> Option<RrsetRef<'_>> {
+    pub fn rrset(&self, qtype: RecordType) -> Option<RrsetRef<'a>> {
         match qtype {
             RecordType::A => Some(self.slot(Slot::A)),
             RecordType::AAAA => Some(self.slot(Slot::Aaaa)),
             RecordType::SRV => Some(self.slot(Slot::Srv)),
             RecordType::TXT => Some(self.slot(Slot::Txt)),
-            RecordType::CNAME => self.alias.as_ref().map(|a| a.cname.view()),
+            RecordType::CNAME => self.alias.map(|a| a.cname.view()),
             _ => None,
         }
     }
 
-    pub fn a(&self) -> RrsetRef<'_> {
+    pub fn a(&self) -> RrsetRef<'a> {
         self.slot(Slot::A)
     }
 
-    pub fn aaaa(&self) -> RrsetRef<'_> {
+    pub fn aaaa(&self) -> RrsetRef<'a> {
         self.slot(Slot::Aaaa)
     }
 
-    pub fn srv(&self) -> RrsetRef<'_> {
+    pub fn srv(&self) -> RrsetRef<'a> {
         self.slot(Slot::Srv)
     }
 
     /// The SRV targets' addresses, compressed against the SRV name.
-    pub fn srv_additional(&self) -> RrsetRef<'_> {
+    pub fn srv_additional(&self) -> RrsetRef<'a> {
         self.slot(Slot::SrvAdditional)
     }
 
-    pub fn txt(&self) -> RrsetRef<'_> {
+    pub fn txt(&self) -> RrsetRef<'a> {
         self.slot(Slot::Txt)
     }
 
@@ -383,19 +442,24 @@ impl NameNode {
     }
 
     /// The key it was sealed under ([`NodeRecords::seal_as`]).
-    pub fn key(&self) -> &str {
+    pub fn key(&self) -> &'a str {
         std::str::from_utf8(self.key_bytes()).unwrap_or_default()
     }
 
-    fn key_bytes(&self) -> &[u8] {
-        &self.wire[..usize::from(self.key_len)]
+    pub(super) fn key_bytes(&self) -> &'a [u8] {
+        let (key_len, flags) = self.head();
+        let start = Self::key_start(flags);
+        self.wire.get(start..start + key_len).unwrap_or_default()
     }
 
     /// How many records the name holds (for the records-served metric);
     /// the SRV additionals are copies and do not count.
     pub fn record_count(&self) -> usize {
-        let own: u32 = self.counts.iter().sum::<u32>() - self.counts[Slot::SrvAdditional as usize];
-        own as usize + self.alias.as_ref().map_or(0, |a| a.cname.len())
+        let own: usize = [Slot::A, Slot::Aaaa, Slot::Srv, Slot::Txt]
+            .into_iter()
+            .map(|slot| self.slot(slot).len())
+            .sum();
+        own + self.alias.map_or(0, |a| a.cname.len())
     }
 
     /// The records this name holds in the zone, decoded, with `owner` (this
@@ -409,60 +473,10 @@ impl NameNode {
                 out.extend(rrset.records(owner));
             }
         }
-        if let Some(alias) = &self.alias {
+        if let Some(alias) = self.alias {
             out.extend(alias.cname.records.iter().cloned());
         }
         out
-    }
-}
-
-/// A service's names, keyed by the labels left of the service name joined
-/// with dots (each node holds its key): a sorted slice, searched by
-/// bisection. No hash table: its empty buckets would cost more than the
-/// names.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Names(Box<[NameNode]>);
-
-impl Names {
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0
-            .binary_search_by(|n| n.key_bytes().cmp(key.as_bytes()))
-    }
-
-    pub fn get(&self, key: &str) -> Option<&NameNode> {
-        self.find(key).ok().map(|i| &self.0[i])
-    }
-
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut NameNode> {
-        self.find(key).ok().map(|i| &mut self.0[i])
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &NameNode)> + '_ {
-        self.0.iter().map(|n| (n.key(), n))
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &NameNode> + '_ {
-        self.0.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl FromIterator<NameNode> for Names {
-    /// Nodes sealed under their keys; later ones win over earlier ones
-    /// with the same key.
-    fn from_iter<I: IntoIterator<Item = NameNode>>(iter: I) -> Self {
-        let mut names: Vec<NameNode> = iter.into_iter().collect();
-        names.reverse();
-        names.sort_by(|a, b| a.key_bytes().cmp(b.key_bytes()));
-        names.dedup_by(|a, b| a.key_bytes() == b.key_bytes());
-        Self(names.into_boxed_slice())
     }
 }
 
@@ -495,113 +509,82 @@ impl NodeRecords {
     }
 
     /// Renders every RRset once, into one block that opens with `key`, the
-    /// node's key in a service's [`Names`] (at most 255 octets: it is part
+    /// node's key in a service's [`Names`](super::names::Names) (at most 255 octets: it is part
     /// of a name).
     pub fn seal_as(self, key: &str) -> NameNode {
-        let key = &key.as_bytes()[..key.len().min(255)];
-        let mut wire = key.to_vec();
-        let mut scratch = Vec::new();
-        let mut ends = [0u32; SLOTS];
-        let mut counts = [0u32; SLOTS];
-        // SRV targets' addresses: their owners share the service's suffix
-        // with the question, the SRV name.
-        let srv_owner = self.srv.first().map(|r| r.name.clone());
-        let additional_owner = match &srv_owner {
-            Some(question) => Owner::Near(question),
-            None => Owner::Spelled,
-        };
-        for (i, (records, owner)) in [
-            (&self.a, Owner::Question),
-            (&self.aaaa, Owner::Question),
-            (&self.srv, Owner::Question),
-            (&self.srv_additional, additional_owner),
-            (&self.txt, Owner::Question),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            counts[i] = render_into(records, owner, &mut wire, &mut scratch) as u32;
-            ends[i] = wire.len() as u32;
-        }
+        let mut wire = Vec::new();
+        let alias = self.seal_into(key, &mut wire);
         NameNode {
-            // An exact allocation: the block lives as long as the snapshot.
-            wire: Box::from(wire.as_slice()),
-            key_len: key.len() as u16,
-            ends,
-            counts,
-            stable: self.stable,
-            alias: self.alias,
+            wire: wire.into_boxed_slice(),
+            alias,
         }
     }
+
+    /// [`Self::seal_as`] appending the block to `out` (a service's names
+    /// share one, [`Names`](super::names::Names)); returns the alias, which is kept beside it.
+    pub(super) fn seal_into(self, key: &str, out: &mut Vec<u8>) -> Option<Box<Alias>> {
+        thread_local! {
+            /// The body and an RDATA buffer, kept per thread across seals:
+            /// a sync seals every name, and each took two fresh vectors.
+            static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+        }
+        let key = truncated(key);
+        BUFFERS.with_borrow_mut(|(body, scratch)| {
+            body.clear();
+            let mut slots = [(0u32, 0u32); SLOTS];
+            let mut used = 0;
+            let mut present = 0u8;
+            // SRV targets' addresses: their owners share the service's
+            // suffix with the question, the SRV name.
+            let additional_owner = match self.srv.first() {
+                Some(srv) => Owner::Near(&srv.name),
+                None => Owner::Spelled,
+            };
+            for (i, (records, owner)) in [
+                (&self.a, Owner::Question),
+                (&self.aaaa, Owner::Question),
+                (&self.srv, Owner::Question),
+                (&self.srv_additional, additional_owner),
+                (&self.txt, Owner::Question),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let count = render_into(records, owner, body, scratch) as u32;
+                if count > 0 {
+                    present |= 1 << i;
+                    slots[used] = (body.len() as u32, count);
+                    used += 1;
+                }
+            }
+            let start = 2 + 8 * used + key.len();
+            out.reserve_exact(start + body.len());
+            out.push(key.len() as u8);
+            out.push(present << 1 | if self.stable { STABLE } else { 0 });
+            for (end, count) in &slots[..used] {
+                out.extend_from_slice(&(end + start as u32).to_le_bytes());
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+            out.extend_from_slice(key);
+            out.extend_from_slice(body);
+            // Kept for the next seal, but not at the size of the largest
+            // name ever sealed.
+            if body.capacity() > KEPT_BUFFER {
+                *body = Vec::new();
+            }
+            if scratch.capacity() > KEPT_BUFFER {
+                *scratch = Vec::new();
+            }
+        });
+        self.alias
+    }
+}
+
+/// A key as a node stores it: at most 255 octets.
+pub(super) fn truncated(key: &str) -> &[u8] {
+    &key.as_bytes()[..key.len().min(255)]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hickory_proto::rr::RData;
-    use hickory_proto::rr::rdata::{A, SRV};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap()
-    }
-
-    #[test]
-    fn sealed_records_decode_to_what_went_in() {
-        let owner = name("_web._tcp.db.demo.svc.cluster.local.");
-        let target = name("db-0.db.demo.svc.cluster.local.");
-        let srv = Record::from_rdata(
-            owner.clone(),
-            5,
-            RData::SRV(SRV::new(0, 100, 80, target.clone())),
-        );
-        let address = Record::from_rdata(target.clone(), 5, RData::A(A::new(10, 0, 0, 1)));
-        let node = NodeRecords {
-            srv: vec![srv.clone()],
-            srv_additional: vec![address.clone()],
-            ..NodeRecords::default()
-        }
-        .seal();
-        assert_eq!(node.records(&owner), vec![srv]);
-        assert_eq!(node.srv_additional().records(&owner), vec![address]);
-        assert!(node.a().is_empty());
-        assert_eq!(node.record_count(), 1);
-    }
-
-    #[test]
-    fn owners_at_the_question_keep_the_askers_case() {
-        // Decoded for the slow path, an owner stored as a pointer to the
-        // question is the question as asked, byte for byte, as the fast
-        // path's copied answer is; so is an SRV target compressed into it.
-        let owner = name("_web._tcp.db.demo.svc.cluster.local.");
-        let srv = Record::from_rdata(
-            owner.clone(),
-            5,
-            RData::SRV(SRV::new(
-                0,
-                100,
-                80,
-                name("db-0.db.demo.svc.cluster.local."),
-            )),
-        );
-        let node = NodeRecords {
-            srv: vec![srv],
-            ..NodeRecords::default()
-        }
-        .seal();
-        let asked = name("_WeB._tcp.Db.demo.SVC.cluster.local.");
-        let records = node.records(&asked);
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].name.to_ascii(), asked.to_ascii());
-        let RData::SRV(srv) = &records[0].data else {
-            panic!("not SRV: {:?}", records[0]);
-        };
-        assert_eq!(srv.target.to_ascii(), "db-0.Db.demo.SVC.cluster.local.");
-    }
-
-    #[test]
-    fn an_empty_node_is_empty() {
-        let node = NodeRecords::default().seal();
-        assert!(node.is_empty());
-        assert!(node.records(&name("x.cluster.local.")).is_empty());
-    }
-}
+mod tests;

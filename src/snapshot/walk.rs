@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record};
 
-use super::node::{NameNode, WireSet};
+use super::node::{NodeRef, RrsetRef};
+use super::ptr::PtrTable;
 use super::zone::{NamespaceNode, ServiceNode, Snapshot};
 use crate::names;
 
@@ -96,7 +97,7 @@ impl Iterator for ZoneWalk<'_> {
 /// The forward zone: the fixed names merged into the `svc` tree.
 struct Forward<'s> {
     /// The fixed names, sorted, and the next one to yield.
-    fixed: Vec<(Name, &'s NameNode)>,
+    fixed: Vec<(Name, NodeRef<'s>)>,
     fixed_at: usize,
     /// Namespaces in label order, and the next one to open.
     namespaces: Vec<(&'s Arc<str>, &'s NamespaceNode)>,
@@ -107,16 +108,16 @@ struct Forward<'s> {
     /// The open namespace's name.
     namespace: Option<&'s str>,
     /// The open service's names, sorted, reversed: the next is last.
-    names: Vec<(Name, &'s NameNode)>,
+    names: Vec<(Name, NodeRef<'s>)>,
     snap: &'s Snapshot,
 }
 
 impl<'s> Forward<'s> {
     fn new(snap: &'s Snapshot) -> Self {
-        let mut fixed: Vec<(Name, &NameNode)> = snap
+        let mut fixed: Vec<(Name, NodeRef<'_>)> = snap
             .fixed
             .iter()
-            .filter_map(|(key, node)| Some((snap.fixed_owner(key)?, node)))
+            .filter_map(|(key, node)| Some((snap.fixed_owner(key)?, node.view())))
             .collect();
         fixed.sort_by(|a, b| a.0.cmp(&b.0));
         let mut namespaces: Vec<_> = snap.namespaces.iter().collect();
@@ -213,7 +214,7 @@ impl<'s> Reverse<'s> {
     }
 
     /// The next address of the map in canonical order, with its records.
-    fn next_entry(&mut self, snap: &'s Snapshot) -> Option<(IpAddr, &'s WireSet)> {
+    fn next_entry(&mut self, snap: &'s Snapshot) -> Option<(IpAddr, RrsetRef<'s>)> {
         if let Some(v4) = self.v4.next(&snap.ptr) {
             let ip = IpAddr::V4(v4);
             return snap.ptr.get(&ip).map(|set| (ip, set));
@@ -229,10 +230,10 @@ impl<'s> Reverse<'s> {
             }
             Some(last) => IpAddr::V6(Ipv6Addr::from(u128::from(last) + 1)),
         };
-        match snap.ptr.get_next(&from) {
+        match snap.ptr.next_from(from) {
             Some((IpAddr::V6(v6), set)) => {
-                self.v6 = Some(*v6);
-                Some((IpAddr::V6(*v6), set))
+                self.v6 = Some(v6);
+                Some((IpAddr::V6(v6), set))
             }
             _ => {
                 self.v6_done = true;
@@ -246,7 +247,7 @@ impl<'s> Reverse<'s> {
             let (ip, set) = self.next_entry(snap)?;
             let owner = names::reverse_name(ip);
             if snap.reverse_zone_of(&owner) == Some(self.zone) {
-                return Some(set.view().records(&owner));
+                return Some(set.records(&owner));
             }
         }
     }
@@ -290,7 +291,7 @@ fn octet_cmp(a: u8, b: u8) -> Ordering {
 
 impl V4Walk {
     /// The octets present at position `level` under `prefix[..level]`.
-    fn present<V: Clone>(&self, map: &imbl::OrdMap<IpAddr, V>, level: usize) -> Vec<u8> {
+    fn present(&self, map: &PtrTable, level: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut from: u16 = 0;
         while from <= 255 {
@@ -298,7 +299,7 @@ impl V4Walk {
             low[..level].copy_from_slice(&self.prefix[..level]);
             low[level] = from as u8;
             let key = IpAddr::V4(Ipv4Addr::from(low));
-            let Some((IpAddr::V4(found), _)) = map.get_next(&key) else {
+            let Some((IpAddr::V4(found), _)) = map.next_from(key) else {
                 break;
             };
             let octets = found.octets();
@@ -312,7 +313,7 @@ impl V4Walk {
         out
     }
 
-    fn next<V: Clone>(&mut self, map: &imbl::OrdMap<IpAddr, V>) -> Option<Ipv4Addr> {
+    fn next(&mut self, map: &PtrTable) -> Option<Ipv4Addr> {
         if !self.started {
             self.started = true;
             let first = self.present(map, 0);
@@ -427,7 +428,7 @@ mod tests {
         match zone {
             None => {
                 for (key, node) in snap.fixed.iter() {
-                    out.extend(node.records(&snap.fixed_owner(key).unwrap()));
+                    out.extend(node.view().records(&snap.fixed_owner(key).unwrap()));
                 }
                 for (namespace, ns) in snap.namespaces.iter() {
                     for (name, service) in ns.services.iter() {
@@ -437,9 +438,9 @@ mod tests {
             }
             Some(i) => {
                 for (ip, set) in snap.ptr.iter() {
-                    let owner = names::reverse_name(*ip);
+                    let owner = names::reverse_name(ip);
                     if snap.reverse_zone_of(&owner) == Some(i) {
-                        out.extend(set.view().records(&owner));
+                        out.extend(set.records(&owner));
                     }
                 }
             }

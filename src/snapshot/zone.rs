@@ -12,7 +12,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::model::PodRecords;
 use crate::names::{self};
 
-use super::node::{NameNode, Names, NodeRecords, Rrset, WireSet};
+use super::names::Names;
+use super::node::{NameNode, NodeRecords, NodeRef, Rrset, RrsetRef};
+use super::ptr::PtrTable;
 
 /// The version of the Kubernetes DNS specification served in `dns-version`.
 pub const SPEC_VERSION: &str = "1.1.0";
@@ -74,7 +76,7 @@ pub struct ServiceNode {
 
 impl ServiceNode {
     pub fn record_count(&self) -> usize {
-        self.names.values().map(NameNode::record_count).sum()
+        self.names.values().map(|n| n.record_count()).sum()
     }
 
     /// Neither names nor declared pods: the service is not in the zone.
@@ -206,7 +208,7 @@ pub struct Snapshot {
     /// PTR records by address, ordered so a reverse prefix (an empty
     /// non-terminal) is a range query. Wire form only: the owner is the
     /// question (the address's reverse name).
-    pub ptr: imbl::OrdMap<IpAddr, WireSet>,
+    pub ptr: PtrTable,
     /// Records served, for the metric.
     pub record_count: usize,
 }
@@ -232,7 +234,7 @@ impl Snapshot {
             reverse,
             fixed,
             namespaces: imbl::HashMap::new(),
-            ptr: imbl::OrdMap::new(),
+            ptr: PtrTable::default(),
             record_count: 0,
         }
     }
@@ -255,7 +257,7 @@ impl Snapshot {
     }
 
     /// The node of a name in the forward zone, if it is listed.
-    pub fn node(&self, name: &Name) -> Option<&NameNode> {
+    pub fn node(&self, name: &Name) -> Option<NodeRef<'_>> {
         if !self.forward.origin.zone_of(name) {
             return None;
         }
@@ -270,7 +272,9 @@ impl Snapshot {
             let key = join(&relative[..m - 3], &mut buf)?;
             return self.service(namespace, service)?.names.get(key);
         }
-        self.fixed.get(join(relative, &mut buf)?)
+        self.fixed
+            .get(join(relative, &mut buf)?)
+            .map(NameNode::view)
     }
 
     /// Follows the CNAME `from` → `target` inside the forward zone, for `qtype` (A or
@@ -290,7 +294,7 @@ impl Snapshot {
                 break;
             };
             seen.push(name.clone());
-            match &node.alias {
+            match node.alias {
                 Some(alias) => {
                     out.extend(alias.cname.records.iter().cloned());
                     match alias.target() {
@@ -421,8 +425,8 @@ impl Snapshot {
     }
 
     /// The PTR records of one address, decoded from the wire form.
-    pub fn ptr_records(ip: IpAddr, rrset: &WireSet) -> Vec<Record> {
-        rrset.view().records(&names::reverse_name(ip))
+    pub fn ptr_records(ip: IpAddr, rrset: RrsetRef<'_>) -> Vec<Record> {
+        rrset.records(&names::reverse_name(ip))
     }
 
     /// Every record of the zone whose apex is `origin`, decoded from the

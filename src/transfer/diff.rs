@@ -14,9 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record};
-use imbl::ordmap::DiffItem;
 
-use crate::snapshot::{Snapshot, WireSet};
+use crate::snapshot::{PtrChange, RrsetRef, Snapshot};
 
 /// RFC 1982 serial number arithmetic (it lives with the serial rule).
 pub use crate::serial::serial_lt;
@@ -49,7 +48,7 @@ fn fixed_records(snap: &Snapshot) -> Vec<Record> {
             } else {
                 snap.settings.name_in_zone(key)
             };
-            Some(node.records(&owner?))
+            Some(node.view().records(&owner?))
         })
         .flatten()
         .collect()
@@ -116,7 +115,7 @@ fn forward(old: &Snapshot, new: &Snapshot, d: &mut Difference) {
 /// (which skips shared subtrees), kept to the names in that zone.
 fn reverse(old: &Snapshot, new: &Snapshot, zone: usize, d: &mut Difference) {
     // Both snapshots serve the same zones: one owner test for both.
-    let in_zone = |ip: IpAddr, rrset: &WireSet| {
+    let in_zone = |ip: IpAddr, rrset: RrsetRef<'_>| {
         let records = Snapshot::ptr_records(ip, rrset);
         match records.first() {
             Some(r) if new.reverse_zone_of(&r.name) == Some(zone) => records,
@@ -125,12 +124,11 @@ fn reverse(old: &Snapshot, new: &Snapshot, zone: usize, d: &mut Difference) {
     };
     for item in old.ptr.diff(&new.ptr) {
         match item {
-            DiffItem::Add(ip, rrset) => d.added.extend(in_zone(*ip, rrset)),
-            DiffItem::Remove(ip, rrset) => d.deleted.extend(in_zone(*ip, rrset)),
-            DiffItem::Update {
-                old: (ip, before),
-                new: (_, after),
-            } => d.compare(in_zone(*ip, before), in_zone(*ip, after)),
+            PtrChange::Add(ip, rrset) => d.added.extend(in_zone(ip, rrset)),
+            PtrChange::Remove(ip, rrset) => d.deleted.extend(in_zone(ip, rrset)),
+            PtrChange::Update(ip, before, after) => {
+                d.compare(in_zone(ip, before), in_zone(ip, after))
+            }
         }
     }
 }

@@ -164,6 +164,20 @@ async fn srv_per_named_port_with_address_additionals() {
     assert_negative(&m, ResponseCode::NoError, 5);
 }
 
+/// The PTR targets of an answer, sorted.
+fn ptr_targets(m: &hickory_proto::op::Message) -> Vec<String> {
+    let mut out: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::PTR(p) => p.0.to_ascii(),
+            other => panic!("not PTR: {other:?}"),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[tokio::test]
 async fn ptr_for_every_selecting_service() {
     let mut index = demo_index();
@@ -183,17 +197,8 @@ async fn ptr_for_every_selecting_service() {
     let zone = Zone::new(index);
     let m = zone.q("39.0.244.10.in-addr.arpa.", RecordType::PTR).await;
     assert!(m.metadata.authoritative);
-    let mut targets: Vec<String> = m
-        .answers
-        .iter()
-        .map(|r| match &r.data {
-            RData::PTR(p) => p.0.to_ascii(),
-            other => panic!("not PTR: {other:?}"),
-        })
-        .collect();
-    targets.sort();
     assert_eq!(
-        targets,
+        ptr_targets(&m),
         [
             fq("web-demo-0.nginx-demo.demo.svc"),
             fq("web-demo-0.other.demo.svc")
@@ -209,6 +214,51 @@ async fn ptr_for_every_selecting_service() {
     // A prefix of a served address is an empty non-terminal.
     let m = zone.q("0.244.10.in-addr.arpa.", RecordType::PTR).await;
     assert_negative(&m, ResponseCode::NoError, 5);
+}
+
+/// One publish of more addresses than the index gathers before it applies
+/// them (4,096): two services, rendered first and last, share an address,
+/// and both names are at it; every other address has its one name.
+#[tokio::test]
+async fn ptr_of_a_publish_applied_in_rounds_keeps_every_service() {
+    let mut index = ClusterIndex::new(settings(), GRACE);
+    let ip = |n: usize| format!("10.{}.{}.{}", 100 + n / 65536, n / 256 % 256, n % 256);
+    let services = 2500;
+    for s in 0..services {
+        let name = format!("s{s:04}");
+        index.apply_service(service("demo", &name));
+        let mut endpoints = vec![
+            ep(&ip(2 * s), Some("a"), true),
+            ep(&ip(2 * s + 1), Some("b"), true),
+        ];
+        if s == services - 1 {
+            endpoints.push(ep(&ip(0), Some("c"), true));
+        }
+        index.apply_slice(slice("demo", &format!("{name}-1"), &name, endpoints));
+    }
+    index.set_synced(true);
+    let zone = Zone::new(index);
+    let reverse =
+        |n: usize| headless_dns::names::reverse_name(ip(n).parse::<IpAddr>().unwrap()).to_ascii();
+    let m = zone.q(&reverse(0), RecordType::PTR).await;
+    assert_eq!(
+        ptr_targets(&m),
+        [
+            fq("a.s0000.demo.svc"),
+            fq(&format!("c.s{:04}.demo.svc", services - 1))
+        ]
+    );
+    for n in [1, 4095, 4096, 4097, 2 * services - 1] {
+        let m = zone.q(&reverse(n), RecordType::PTR).await;
+        let host = if n % 2 == 0 { "a" } else { "b" };
+        assert_eq!(
+            ptr_targets(&m),
+            [fq(&format!("{host}.s{:04}.demo.svc", n / 2))],
+            "{n}"
+        );
+    }
+    let m = zone.q(&reverse(2 * services), RecordType::PTR).await;
+    assert_negative(&m, ResponseCode::NXDomain, 5);
 }
 
 #[tokio::test]

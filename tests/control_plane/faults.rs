@@ -1,7 +1,9 @@
 //! The API server taken away: held with SIGSTOP for 30 s (connections stay
 //! open, nothing answers), restarted, and restarted after an etcd
 //! compaction so that every watch has to relist. A client asks throughout
-//! and every answer is checked against the whole expected zone.
+//! and every answer is checked against the whole expected zone. And the
+//! fixture's own recovery: a namespace made while the controller-manager
+//! was down takes pods once [`pods_admitted`] says so.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,11 +11,15 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use crate::fixture::{apply_value, exclusive, fixture, test_namespace, until};
-use crate::objects::{headless, slice, stateful_set};
-use crate::processes::{Stopped, etcd_compact, etcd_revision, restart_api_server};
+use crate::fixture::{
+    MANAGER, apply_value, create_namespace, dynamic_api, exclusive, fixture, pods_admitted,
+    test_namespace, until,
+};
+use crate::objects::{ensure_node, headless, pod, slice, stateful_set};
+use crate::processes::{Down, Stopped, etcd_compact, etcd_revision, restart_api_server, settle};
 use crate::*;
 
 /// Asks every (name, expected reply) pair over and over until stopped;
@@ -143,6 +149,7 @@ async fn an_api_server_stopped_for_30s_loses_no_answer() {
     })
     .await;
     assert_eq!(server.http_get("/readyz").0, 200);
+    settle(dir, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,4 +267,44 @@ async fn restarts_and_a_relist_after_compaction_never_show_a_half_empty_zone() {
     );
     assert!(total >= 200, "only {total} answers checked");
     assert_eq!(server.http_get("/readyz").0, 200);
+    settle(dir, &client).await;
+}
+
+/// A namespace made while the controller-manager is down refuses pods
+/// until its `default` ServiceAccount exists, and takes one once
+/// [`pods_admitted`] returns, asked as soon as the controller-manager is
+/// started again: what [`settle`] does after a fault test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_takes_a_pod_once_admitted_after_a_controller_manager_restart() {
+    let test = "a_namespace_takes_a_pod_once_admitted_after_a_controller_manager_restart";
+    let Some(fx) = fixture(test) else {
+        return;
+    };
+    let Some(dir) = fx.local(test) else {
+        return;
+    };
+    let _exclusive = exclusive().await;
+    let client = fx.client().await;
+    let ns = "hdt-admitted";
+    ensure_node(&client).await;
+    let first = pod(ns, "first-0", json!({"app": "first"}), None);
+    let controller = Down::new(dir, "kube-controller-manager");
+    create_namespace(&client, ns).await;
+    let refused = dynamic_api(&client, &first)
+        .patch(
+            "first-0",
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&first),
+        )
+        .await;
+    match refused {
+        Err(kube::Error::Api(status)) => assert!(
+            status.code == 403 && status.message.contains("service account"),
+            "refused for another reason: {status:?}"
+        ),
+        other => panic!("a pod admitted without its ServiceAccount: {other:?}"),
+    }
+    drop(controller);
+    pods_admitted(&client, ns).await;
+    apply_value(&client, &first).await;
 }

@@ -301,13 +301,38 @@ pub async fn create_namespace(client: &Client, name: &str) {
     }
 }
 
-/// A fresh namespace for one test, `hdt-TAG-XXXX`.
+/// A fresh namespace for one test, `hdt-TAG-XXXX`, once pods may be
+/// created in it ([`pods_admitted`]).
 pub async fn test_namespace(client: &Client, tag: &str) -> String {
     use std::hash::{BuildHasher, RandomState};
     let suffix = RandomState::new().hash_one(Instant::now()) & 0xffff;
     let name = format!("hdt-{tag}-{suffix:04x}");
     create_namespace(client, &name).await;
+    pods_admitted(client, &name).await;
     name
+}
+
+/// Waits until namespace `ns` has its `default` ServiceAccount.
+///
+/// The API server's ServiceAccount admission refuses a pod until it exists
+/// ("error looking up service account NS/default"), and the
+/// controller-manager's serviceaccount controller makes it only after the
+/// namespace. Right after a fault test restarted the controller-manager, a
+/// pod created at once was refused in CI.
+pub async fn pods_admitted(client: &Client, ns: &str) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    until(
+        Duration::from_secs(60),
+        &format!("ServiceAccount {ns}/default"),
+        || async {
+            match accounts.get_opt("default").await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err("not found".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
 }
 
 /// Server-side apply of one object written as JSON (`apiVersion`, `kind`,

@@ -3,13 +3,70 @@
 //! controller publishes from pods whose status the suite writes as the
 //! kubelet.
 
+use std::time::Instant;
+
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Client;
+use kube::api::{Api, ListParams};
 use serde_json::json;
 
 use crate::fixture::{apply_value, shared_test};
 use crate::objects::{delete_value, ensure_node, headless, pod, set_pod_status, slice};
 use crate::*;
+
+/// What the API server's EndpointSlices of `ns/service` hold: each
+/// address with its readiness, or the error of the list.
+async fn published(client: &Client, ns: &str, service: &str) -> String {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let listed = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+    match slices.list(&listed).await {
+        Ok(list) => {
+            let endpoints: Vec<String> = list
+                .items
+                .iter()
+                .flat_map(|s| &s.endpoints)
+                .map(|e| {
+                    let ready = e.conditions.as_ref().and_then(|c| c.ready);
+                    format!("{} ready {ready:?}", e.addresses.join(","))
+                })
+                .collect();
+            format!("{} slices, endpoints {endpoints:?}", list.items.len())
+        }
+        Err(e) => format!("cannot list: {e}"),
+    }
+}
+
+/// Polls until `svc(host)` answers exactly `want`, as [`until_addresses`]
+/// does, for addresses that the EndpointSlice controller publishes. On
+/// timeout the panic also says what the API server's slices of `service`
+/// hold, which tells a controller that did not publish from a server that
+/// did not serve.
+async fn until_published(
+    server: &Server,
+    client: &Client,
+    (ns, service): (&str, &str),
+    host: &str,
+    want: &[&str],
+) {
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let deadline = Instant::now() + CHANGE;
+    loop {
+        let reply = a(server, host).await;
+        if reply.rcode == ResponseCode::NoError && reply.addresses == want {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "{host}: answers {want:?}: not within {CHANGE:?}; last: {reply:?}; the API server's slices of {ns}/{service}: {}",
+                published(client, ns, service).await
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_slices_answer_a_srv_and_ptr() {
@@ -123,7 +180,9 @@ async fn controller_slices_follow_pod_status_and_readiness() {
     set_pod_status(&client, &ns, "app-0", "10.250.2.1", true).await;
     set_pod_status(&client, &ns, "app-1", "10.250.2.2", true).await;
     set_pod_status(&client, &ns, "loose", "10.250.2.9", true).await;
-    until_addresses(&server, &app, &["10.250.2.1", "10.250.2.2", "10.250.2.9"]).await;
+    let published = (ns.as_str(), "app");
+    let all = ["10.250.2.1", "10.250.2.2", "10.250.2.9"];
+    until_published(&server, &client, published, &app, &all).await;
     assert_eq!(
         a(&server, &format!("app-1.{app}")).await.addresses,
         ["10.250.2.2"]
@@ -138,16 +197,25 @@ async fn controller_slices_follow_pod_status_and_readiness() {
     // app-1 stops being ready: out of the Service's answer, and its own
     // name answers NODATA (a name that will come back), not NXDOMAIN.
     set_pod_status(&client, &ns, "app-1", "10.250.2.2", false).await;
-    until_addresses(&server, &app, &["10.250.2.1", "10.250.2.9"]).await;
+    until_published(
+        &server,
+        &client,
+        published,
+        &app,
+        &["10.250.2.1", "10.250.2.9"],
+    )
+    .await;
     let name = a(&server, &format!("app-1.{app}")).await;
     assert!(name.is_nodata(), "not-ready app-1: {name:?}");
 
     // app-0 restarts elsewhere: the new address is served.
     set_pod_status(&client, &ns, "app-0", "10.250.2.7", true).await;
-    until_addresses(&server, &format!("app-0.{app}"), &["10.250.2.7"]).await;
+    let app_0 = format!("app-0.{app}");
+    until_published(&server, &client, published, &app_0, &["10.250.2.7"]).await;
     // Ready again.
     set_pod_status(&client, &ns, "app-1", "10.250.2.2", true).await;
-    until_addresses(&server, &app, &["10.250.2.2", "10.250.2.7", "10.250.2.9"]).await;
+    let all = ["10.250.2.2", "10.250.2.7", "10.250.2.9"];
+    until_published(&server, &client, published, &app, &all).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use crate::fixture::{
     Fixture, apply_value, exclusive, fixture, shared_test, test_namespace, until,
 };
 use crate::objects::{ensure_node, headless, set_pod_status, stateful_set};
-use crate::processes::{Down, rss_kib};
+use crate::processes::{Down, controller_publishes, rss_kib};
 use crate::*;
 
 async fn scale(client: &kube::Client, ns: &str, name: &str, replicas: i32) {
@@ -298,4 +298,6 @@ async fn huge_replicas(fx: &Fixture, dir: &std::path::Path) {
     .await;
     drop(controller);
     until_rcode(&server, &format!("big-2.{big}"), ResponseCode::NXDomain).await;
+    // The restarted controller-manager at work before the next test.
+    controller_publishes(&client).await;
 }

@@ -211,8 +211,32 @@ pub fn object_id(object: &Object) -> (Resource, Key) {
     }
 }
 /// What the cluster keeps of a value to tell "unchanged" from "changed"
-/// without keeping the value: 128 bits of SipHash over its form.
+/// without keeping the value: 128 bits of SipHash over its form, under a
+/// key drawn once per process ([`hasher`]), so nobody who writes objects
+/// can craft two that collide.
 pub(super) type Fingerprint = u128;
+
+/// A SipHash-1-3 hasher under this process's key: random (getrandom, as
+/// the cookie secret), drawn on first use. Fingerprints are compared only
+/// within one process, so the key never needs to be the same twice.
+fn hasher() -> SipHasher13 {
+    static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 16];
+        if let Err(error) = getrandom::fill(&mut key) {
+            // Without the OS's randomness the clock still keys it: not
+            // secret, but not the same zero key for everyone.
+            tracing::warn!(%error, "no random key for object fingerprints; keyed by the clock");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            key = now.to_le_bytes();
+        }
+        key
+    });
+    SipHasher13::new_with_key(key)
+}
 
 /// Feeds what is written into a hasher, so a value's JSON form is hashed
 /// as it is produced, never held.
@@ -237,7 +261,7 @@ pub(super) struct Seen {
 
 /// The fingerprint of a value's JSON form.
 pub(super) fn json_fingerprint<T: serde::Serialize + ?Sized>(value: &T) -> Fingerprint {
-    let mut writer = HashWriter(SipHasher13::new());
+    let mut writer = HashWriter(hasher());
     // Writing into a hasher cannot fail, and the stored objects always
     // serialize: a failure would leave a fingerprint of the prefix, which
     // still tells this value from others.
@@ -247,7 +271,7 @@ pub(super) fn json_fingerprint<T: serde::Serialize + ?Sized>(value: &T) -> Finge
 
 /// The fingerprint of a value by its `Hash`.
 pub(super) fn hash_fingerprint<T: std::hash::Hash + ?Sized>(value: &T) -> Fingerprint {
-    let mut hasher = SipHasher13::new();
+    let mut hasher = hasher();
     value.hash(&mut hasher);
     hasher.finish128().as_u128()
 }
@@ -270,4 +294,25 @@ pub(super) fn key_of(meta: &ObjectMeta) -> Key {
             .unwrap_or_else(|| "default".to_owned()),
         meta.name.clone().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_keyed_per_process_and_tell_values_apart() {
+        let a = serde_json::json!({"metadata": {"name": "web-0"}});
+        let b = serde_json::json!({"metadata": {"name": "web-1"}});
+        assert_eq!(json_fingerprint(&a), json_fingerprint(&a.clone()));
+        assert_ne!(json_fingerprint(&a), json_fingerprint(&b));
+        // Not SipHash's public zero key: anyone could compute those, and
+        // craft two objects that collide.
+        let mut zero = HashWriter(SipHasher13::new());
+        serde_json::to_writer(&mut zero, &a).unwrap();
+        assert_ne!(json_fingerprint(&a), zero.0.finish128().as_u128());
+        let mut zero = SipHasher13::new();
+        std::hash::Hash::hash("web-0", &mut zero);
+        assert_ne!(hash_fingerprint("web-0"), zero.finish128().as_u128());
+    }
 }

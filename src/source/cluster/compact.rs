@@ -19,9 +19,12 @@ pub(super) struct Compact<T> {
 
 impl<T: Serialize + DeserializeOwned> Compact<T> {
     pub(super) fn new(object: &T) -> Self {
-        // The stored kinds always serialize; an empty text would read back
-        // as nothing, never as another object.
-        let text = serde_json::to_vec(object).unwrap_or_default();
+        // The stored kinds always serialize. Should one not, it is said, and
+        // the empty text reads back as nothing, never as another object.
+        let text = serde_json::to_vec(object).unwrap_or_else(|error| {
+            tracing::error!(%error, "an object does not serialize; it is kept as nothing");
+            Vec::new()
+        });
         Self {
             text: text.into_boxed_slice(),
             kind: PhantomData,

@@ -122,8 +122,9 @@ impl RunState {
         }
         let listed = matches!(event, Event::InitDone);
         let change = self.watches[i].handle(event);
-        // A large list that sent little (a relist of what the index has):
-        // the driver will not release what decoding it freed, so ask here.
+        // A large list whose last change is small (a relist of what the
+        // index has, or the tail of a first list sent in batches): the
+        // driver will not release what decoding it freed, so ask here.
         if listed
             && self.watches[i].len() >= crate::driver::LARGE_CHANGE
             && change.as_ref().map_or(0, crate::driver::weight) < crate::driver::LARGE_CHANGE

@@ -11,6 +11,13 @@
 //! because the diff is against this watch's own keys, a relist of namespace
 //! `a` never touches what the watch of namespace `b` sent.
 //!
+//! The first list is the exception: until the watch has listed once, its
+//! objects go out in batches of [`FIRST_LIST_CHUNK`] as they arrive, so the
+//! index renders them while the next pages are fetched. Nothing is served
+//! before every watch has listed (SERVFAIL until `Synced`), so no one sees
+//! the zone half built; and the keys sent so far are known, so a first
+//! list that fails and starts over still deletes what it no longer lists.
+//!
 //! A relist (after 410 Gone) lists every object again, nearly all of them
 //! unchanged. The watch remembers the `resourceVersion` of what it applied,
 //! and a listed object at the same version is the same object: it is
@@ -134,6 +141,22 @@ pub fn lift<K>(event: Event<K>, wrap: fn(K) -> Watched) -> Event<Watched> {
     }
 }
 
+/// Objects of a first list sent to the index at a time (the watcher's
+/// page size): large enough that the driver publishes a few dozen times per
+/// sync, small enough that the render of one batch overlaps the fetching
+/// of the next.
+pub const FIRST_LIST_CHUNK: usize = 500;
+
+/// The object an apply change puts into the index.
+fn applied_key(change: &Change) -> Option<&ObjectKey> {
+    match change {
+        Change::ApplyService(s) => Some(&s.key),
+        Change::ApplySlice(g) | Change::ApplyEndpoints(g) => Some(&g.key),
+        Change::ApplySet(s) => Some(&s.key),
+        _ => None,
+    }
+}
+
 /// A relist in progress: what the pages listed so far.
 #[derive(Default)]
 struct Relist {
@@ -214,7 +237,16 @@ impl Watch {
                     relist.applies.push(change);
                     relist.keys.insert(key, version);
                 }
-                None
+                if self.synced || relist.applies.len() < FIRST_LIST_CHUNK {
+                    return None;
+                }
+                // A first list: send what it has so far, and know it sent.
+                let chunk = std::mem::take(&mut relist.applies);
+                for key in chunk.iter().filter_map(applied_key) {
+                    let version = relist.keys.get(key).copied().flatten();
+                    self.known.insert(key.clone(), version);
+                }
+                Some(Change::Batch(chunk))
             }
             Event::InitDone => {
                 self.synced = true;
@@ -320,6 +352,70 @@ mod tests {
         }
         applied.sort();
         (applied, deleted)
+    }
+
+    /// The services a change applies, and the ones it deletes.
+    fn names(change: Option<Change>) -> (Vec<String>, Vec<String>) {
+        let (mut applied, mut deleted) = (Vec::new(), Vec::new());
+        let changes = match change {
+            None => Vec::new(),
+            Some(Change::Batch(changes)) => changes,
+            Some(other) => panic!("{other:?}"),
+        };
+        for change in changes {
+            match change {
+                Change::ApplyService(s) => applied.push(s.key.name.to_string()),
+                Change::DeleteService(k) => deleted.push(k.name.to_string()),
+                other => panic!("{other:?}"),
+            }
+        }
+        (applied, deleted)
+    }
+
+    #[test]
+    fn a_first_list_goes_out_in_chunks_and_a_restart_deletes_what_it_lost() {
+        let n = FIRST_LIST_CHUNK * 2 + 3;
+        let listed = |skip: usize| {
+            (0..n)
+                .filter(move |i| *i != skip)
+                .map(|i| service(&format!("s{i}"), Some("5"), 80))
+        };
+        let mut watch = Watch::new(Kind::Service, None);
+        assert!(watch.handle(Event::Init).is_none());
+        let mut sent = Vec::new();
+        for (i, object) in listed(usize::MAX).take(FIRST_LIST_CHUNK + 1).enumerate() {
+            let change = watch.handle(Event::InitApply(object));
+            // A chunk exactly when one is full.
+            assert_eq!(change.is_some(), i + 1 == FIRST_LIST_CHUNK, "object {i}");
+            sent.extend(names(change).0);
+        }
+        assert_eq!(sent.len(), FIRST_LIST_CHUNK);
+        assert_eq!(watch.len(), FIRST_LIST_CHUNK);
+        assert!(!watch.synced());
+        // The list fails and starts over; `s3` is gone meanwhile. What was
+        // sent is not sent again, what was not is, `s3` is deleted.
+        assert!(watch.handle(Event::Init).is_none());
+        for object in listed(3) {
+            sent.extend(names(watch.handle(Event::InitApply(object))).0);
+        }
+        let (applied, deleted) = names(watch.handle(Event::InitDone));
+        sent.extend(applied);
+        assert_eq!(deleted, ["s3"]);
+        sent.sort();
+        let mut want: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        want.sort();
+        assert_eq!(sent, want);
+        assert!(watch.synced());
+        assert_eq!(watch.len(), n - 1);
+        // Once synced, a relist holds everything until InitDone.
+        assert!(watch.handle(Event::Init).is_none());
+        for object in listed(usize::MAX) {
+            assert!(watch.handle(Event::InitApply(object)).is_none());
+        }
+        assert_eq!(
+            names(watch.handle(Event::InitDone)),
+            (vec!["s3".into()], vec![])
+        );
     }
 
     #[test]

@@ -70,9 +70,32 @@ async fn namespaces_and_label_selector_limit_what_is_watched() {
         a(&server, "picked-1.picked.a").await,
         (ResponseCode::NoError, vec![])
     );
-    let watches: Vec<_> = api.served().into_iter().filter(|s| s.watch).collect();
+    // The zone answers once every resource has listed; a watch opens
+    // after its list, so it may still be on its way: polled, bounded.
+    let plurals = ["services", "endpointslices", "endpoints", "statefulsets"];
+    let watching = |watches: &[crate::support::kube_api::Served], plural: &str| {
+        watches
+            .iter()
+            .any(|s| s.path.ends_with(&format!("/{plural}")))
+    };
+    let deadline = std::time::Instant::now() + SYNC;
+    let watches = loop {
+        let watches: Vec<_> = api.served().into_iter().filter(|s| s.watch).collect();
+        let missing: Vec<&str> = plurals
+            .into_iter()
+            .filter(|p| !watching(&watches, p))
+            .collect();
+        if missing.is_empty() {
+            break watches;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no watch of {missing:?} within {SYNC:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(watches.iter().all(|s| s.path.contains("/namespaces/a/")));
-    for plural in ["services", "endpointslices", "endpoints", "statefulsets"] {
+    for plural in plurals {
         let w = watches
             .iter()
             .find(|s| s.path.ends_with(&format!("/{plural}")))

@@ -240,35 +240,62 @@ pub(super) fn list(
     let end = limit.map_or(continuation.items.len(), |l| {
         (offset + l).min(continuation.items.len())
     });
-    // Like kube-apiserver, items of a typed list carry no apiVersion/kind.
-    let items: Vec<Value> = continuation.items[offset.min(end)..end]
-        .iter()
-        .map(|v| {
-            let mut item = (**v).clone();
-            if let Some(object) = item.as_object_mut() {
-                object.remove("apiVersion");
-                object.remove("kind");
-            }
-            item
-        })
-        .collect();
+    let items = &continuation.items[offset.min(end)..end];
     let more = end < continuation.items.len();
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if more {
         metadata["continue"] = json!(format!("{token}:{end}"));
         metadata["remainingItemCount"] = json!(continuation.items.len() - end);
     }
-    let body = json!({
-        "apiVersion": resource.api_version(),
-        "kind": format!("{}List", resource.kind()),
-        "metadata": metadata,
-        "items": items,
-    });
+    // Written straight from the stored objects, none copied: a bench lists
+    // 100,000 endpoints through here, and the copies took longer than the
+    // server under test took to read them.
+    let body = serde_json::to_vec(&ListBody {
+        api_version: resource.api_version(),
+        kind: format!("{}List", resource.kind()),
+        metadata,
+        items: items.iter().map(|v| ListItem(v)).collect(),
+    })
+    .unwrap();
     if !more {
         state.continuations.remove(&token);
     }
     drop(state);
-    full(StatusCode::OK, &body)
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)).boxed_unsync())
+        .unwrap()
+}
+
+/// A list response's body.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: String,
+    metadata: Value,
+    items: Vec<ListItem<'a>>,
+}
+
+/// One item of a typed list: like kube-apiserver, without apiVersion and
+/// kind.
+struct ListItem<'a>(&'a Value);
+
+impl serde::Serialize for ListItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(object) = self.0.as_object() else {
+            return self.0.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in object {
+            if key != "apiVersion" && key != "kind" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 pub(super) fn start_watch(
