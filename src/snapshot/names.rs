@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::node::{Alias, NodeRecords, NodeRef, truncated};
+use super::node::{Alias, NodeRecords, NodeRef};
 
 /// A service's names, keyed by the labels left of the service name joined
 /// with dots (each node holds its key), sorted by key. No hash table: its
@@ -25,49 +25,90 @@ pub struct Names {
     aliases: Box<[(u32, Alias)]>,
 }
 
+/// Where one sealed node lies in [`Names::seal`]'s buffer, and the index
+/// of its alias (`u32::MAX`: none).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+    alias: u32,
+}
+
+impl Span {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
 impl Names {
     /// Seals `nodes` under their keys; a later node wins over an earlier
     /// one with the same key.
+    ///
+    /// Each node is sealed as it comes, into a buffer kept per thread, and
+    /// its records dropped at once; then only the (start, end) spans are
+    /// sorted by the keys the sealed nodes open with, and the block is
+    /// copied out at its exact size in that order.
     pub fn seal<'k>(nodes: impl IntoIterator<Item = (Cow<'k, str>, NodeRecords)>) -> Self {
         thread_local! {
-            /// The nodes while they are sealed, kept per thread: the block
-            /// is then copied out at its exact size.
-            static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            /// The nodes in the order given, and their spans in it.
+            static BODY: std::cell::RefCell<(Vec<u8>, Vec<Span>)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
-        let mut nodes: Vec<(Cow<'k, str>, NodeRecords)> = nodes.into_iter().collect();
-        nodes.reverse();
-        // Stable: of equal keys, the first is now the latest.
-        nodes.sort_by(|a, b| truncated(&a.0).cmp(truncated(&b.0)));
-        nodes.dedup_by(|a, b| truncated(&a.0) == truncated(&b.0));
-        if nodes.is_empty() {
-            return Self::default();
-        }
-        let table = 4 + 4 * nodes.len();
-        let mut aliases = Vec::new();
-        let block = BODY.with_borrow_mut(|body| {
+        BODY.with_borrow_mut(|(body, spans)| {
             body.clear();
-            let mut ends = Vec::with_capacity(nodes.len());
-            for (i, (key, records)) in nodes.into_iter().enumerate() {
-                if let Some(alias) = records.seal_into(&key, body) {
-                    aliases.push((i as u32, *alias));
+            spans.clear();
+            let mut aliases = Vec::new();
+            for (key, records) in nodes {
+                let start = body.len() as u32;
+                let alias = records.seal_into(&key, body).map(|alias| {
+                    aliases.push(*alias);
+                    aliases.len() as u32 - 1
+                });
+                spans.push(Span {
+                    start,
+                    end: body.len() as u32,
+                    alias: alias.unwrap_or(u32::MAX),
+                });
+            }
+            let key = |span: &Span| NodeRef::new(&body[span.range()], None).key_bytes();
+            // Stable, from the last given: of equal keys, the first kept
+            // is the latest.
+            spans.reverse();
+            spans.sort_by(|a, b| key(a).cmp(key(b)));
+            spans.dedup_by(|a, b| key(a) == key(b));
+            let names = if spans.is_empty() {
+                Self::default()
+            } else {
+                let size: usize = spans.iter().map(|s| s.range().len()).sum();
+                let mut block = Vec::with_capacity(4 + 4 * spans.len() + size);
+                block.extend_from_slice(&(spans.len() as u32).to_le_bytes());
+                let mut end = 0u32;
+                for span in spans.iter() {
+                    end += span.end - span.start;
+                    block.extend_from_slice(&end.to_le_bytes());
                 }
-                ends.push(body.len() as u32);
-            }
-            let mut block = Vec::with_capacity(table + body.len());
-            block.extend_from_slice(&(ends.len() as u32).to_le_bytes());
-            for end in ends {
-                block.extend_from_slice(&end.to_le_bytes());
-            }
-            block.extend_from_slice(body);
+                let mut kept = Vec::new();
+                let mut aliases: Vec<Option<Alias>> = aliases.into_iter().map(Some).collect();
+                for (i, span) in spans.iter().enumerate() {
+                    block.extend_from_slice(&body[span.range()]);
+                    if let Some(alias) = aliases.get_mut(span.alias as usize).and_then(Option::take)
+                    {
+                        kept.push((i as u32, alias));
+                    }
+                }
+                Self {
+                    block: block.into_boxed_slice(),
+                    aliases: kept.into_boxed_slice(),
+                }
+            };
+            // Kept for the next seal, but not at the size of the largest
+            // service ever sealed.
             if body.capacity() > 1 << 20 {
                 *body = Vec::new();
+                *spans = Vec::new();
             }
-            block
-        });
-        Self {
-            block: block.into_boxed_slice(),
-            aliases: aliases.into_boxed_slice(),
-        }
+            names
+        })
     }
 
     fn word(&self, at: usize) -> usize {
@@ -88,24 +129,33 @@ impl Names {
         self.len() == 0
     }
 
-    /// Node `i` (below [`Self::len`]).
-    fn node(&self, i: usize) -> NodeRef<'_> {
+    /// Node `i`'s sealed octets (below [`Self::len`]).
+    fn wire(&self, i: usize) -> &[u8] {
         let nodes = 4 + 4 * self.len();
         let start = if i == 0 { 0 } else { self.word(4 * i) };
         let end = self.word(4 + 4 * i);
+        &self.block[nodes + start..nodes + end]
+    }
+
+    /// Node `i` (below [`Self::len`]), with its alias if it has one.
+    fn node(&self, i: usize) -> NodeRef<'_> {
         let alias = self
             .aliases
             .binary_search_by_key(&(i as u32), |(at, _)| *at)
             .ok()
             .map(|at| &self.aliases[at].1);
-        NodeRef::new(&self.block[nodes + start..nodes + end], alias)
+        NodeRef::new(self.wire(i), alias)
     }
 
+    /// Bisection on the keys alone: a probe reads a key, never an alias.
     fn find(&self, key: &str) -> Result<usize, usize> {
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let mid = low + (high - low) / 2;
-            match self.node(mid).key_bytes().cmp(key.as_bytes()) {
+            match NodeRef::new(self.wire(mid), None)
+                .key_bytes()
+                .cmp(key.as_bytes())
+            {
                 std::cmp::Ordering::Less => low = mid + 1,
                 std::cmp::Ordering::Greater => high = mid,
                 std::cmp::Ordering::Equal => return Ok(mid),

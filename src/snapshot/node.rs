@@ -559,7 +559,7 @@ impl NodeRecords {
                 }
             }
             let start = 2 + 8 * used + key.len();
-            out.reserve_exact(start + body.len());
+            out.reserve(start + body.len());
             out.push(key.len() as u8);
             out.push(present << 1 | if self.stable { STABLE } else { 0 });
             for (end, count) in &slots[..used] {
@@ -582,7 +582,7 @@ impl NodeRecords {
 }
 
 /// A key as a node stores it: at most 255 octets.
-pub(super) fn truncated(key: &str) -> &[u8] {
+fn truncated(key: &str) -> &[u8] {
     &key.as_bytes()[..key.len().min(255)]
 }
 
